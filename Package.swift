@@ -1,0 +1,90 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// One settings array for every target: Swift 6 mode plus the upcoming features the house style asks for.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Ferry",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ferry", targets: ["ferry"]),
+        .library(name: "CheckpointArchive", targets: ["CheckpointArchive"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // C libraries, wrapped once each by a Swift type in the target that imports them.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+
+        // Reading checkpoint archives and CRIU images into a model. No I/O policy, no presentation.
+        .target(
+            name: "CheckpointArchive",
+            dependencies: ["CArchive"],
+            swiftSettings: swiftSettings
+        ),
+        // checkpointctl-compatible reports (JSON and tree text) built from the model.
+        .target(
+            name: "FerryInspect",
+            dependencies: ["CheckpointArchive"],
+            swiftSettings: swiftSettings
+        ),
+        // libmicrohttpd wrapped once: daemon lifecycle, router, streaming request bodies, file responses, JSON errors.
+        .target(
+            name: "FerryHTTP",
+            dependencies: ["CMicroHTTPD"],
+            swiftSettings: swiftSettings
+        ),
+        // The SQLite catalog (GRDB over the system libsqlite3) and the content-addressed blob store.
+        .target(
+            name: "FerryCatalog",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            resources: [.copy("../../migrations")],
+            swiftSettings: swiftSettings
+        ),
+        // The command line: argument parsing only.
+        .executableTarget(
+            name: "ferry",
+            dependencies: [
+                "CheckpointArchive",
+                "FerryInspect",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "FerryTestSupport",
+            dependencies: ["CheckpointArchive"],
+            path: "Tests/FerryTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CheckpointArchiveTests",
+            dependencies: ["CheckpointArchive", "FerryInspect", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryHTTPTests",
+            dependencies: ["FerryHTTP", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryCLITests",
+            dependencies: ["FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,8 @@
+#ifndef FERRY_CMICROHTTPD_SHIM_H
+#define FERRY_CMICROHTTPD_SHIM_H
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+#endif

@@ -1,0 +1,314 @@
+/// Bounds and switches for reading a checkpoint archive.
+public struct CheckpointReadOptions: Sendable {
+    /// Decode `checkpoint/` (process tree, files, sockets, memory; argv and environment from the pages).
+    public var decodeProcesses = true
+    /// Read the argv and environment out of the memory pages (`--ps-tree-cmd`, `--ps-tree-env`).
+    public var readProcessMemory = true
+    /// Archives with more entries than this are refused (`TOO_MANY_ENTRIES`): a tar bomb of empty files.
+    public var maxEntries = 1_000_000
+    /// Entries of an inner tar (`rootfs-diff.tar`) counted before the summary gives up with an error.
+    public var maxInnerEntries = 1_000_000
+    /// Bound for one CRIU metadata image read whole (`core-*`, `mm-*`, `pagemap-*`, `files.img`, …).
+    public var criuImageLimit = 64 << 20
+    /// Bound for all CRIU metadata images together.
+    public var criuImagesTotalLimit = 256 << 20
+
+    public init() {}
+}
+
+/// Reads a checkpoint archive into a ``CheckpointManifest`` in one streaming pass.
+///
+/// Entries are handled as they arrive: JSON metadata and small CRIU images are read whole (each with a bound),
+/// inner tars are summarised by a nested reader without extraction, memory pages are skipped except for the few
+/// byte ranges that hold each process's argv and environment. Memory use does not grow with the archive size.
+///
+/// If a `pages-*.img` arrives before the `mm-*`/`pagemap-*` images that say which of its bytes are wanted (tar
+/// order is not guaranteed), and the source can be opened again, a second pass reads only those pages images.
+public enum CheckpointReader {
+    /// Reads the archive at `path`.
+    public static func read(path: String, options: CheckpointReadOptions = .init()) throws -> CheckpointManifest {
+        try read(source: FileDescriptorSource(path: path), reopen: { try FileDescriptorSource(path: path) }, options: options)
+    }
+
+    /// Reads an archive from `source`. `reopen`, when given, yields the same bytes again for a second pass.
+    public static func read(
+        source: any ByteSource,
+        reopen: (() throws -> any ByteSource)? = nil,
+        options: CheckpointReadOptions = .init()
+    ) throws -> CheckpointManifest {
+        var scan = CheckpointScan(options: options)
+        let reader = try ArchiveReader(source: source)
+        while let entry = try reader.nextEntry() {
+            try scan.handle(entry, reader: reader)
+        }
+        scan.finishFirstPass(compression: reader.compression, storedSize: reader.bytesRead)
+        if !scan.deferredPagesImages.isEmpty, let reopen, options.readProcessMemory {
+            let second = try ArchiveReader(source: try reopen())
+            while let entry = try second.nextEntry() {
+                try scan.handleDeferredPages(entry, reader: second)
+            }
+        }
+        return try scan.manifest()
+    }
+
+    /// Streams the entries of an inner tar (`rootfs-diff.tar`, `devshm-checkpoint.tar`, `volumes/x.tar`) of the
+    /// archive at `path` to `body`, without extracting anything. Returns false if the inner tar is absent.
+    @discardableResult
+    public static func listEntries(
+        ofInnerTar innerPath: String,
+        inArchiveAt path: String,
+        _ body: (ArchiveEntry) throws -> Void
+    ) throws -> Bool {
+        let reader = try ArchiveReader(path: path)
+        while let entry = try reader.nextEntry() {
+            guard entry.path == innerPath, entry.kind == .regular else { continue }
+            let inner = try ArchiveReader(source: reader.currentEntrySource())
+            while let innerEntry = try inner.nextEntry() { try body(innerEntry) }
+            return true
+        }
+        return false
+    }
+}
+
+/// The state of one read: what has been seen so far and what is still wanted.
+struct CheckpointScan {
+    let options: CheckpointReadOptions
+    var entryCount = 0
+    var rootEntries: [String] = []
+    private var seenRoots: Set<String> = []
+    var hasCheckpointDirectory = false
+    var jsonFiles: [String: [UInt8]] = [:]
+    var statistics: DumpStatistics?
+    var sizes = CheckpointSizes()
+    var rootfsDiff: TarSummary?
+    var devShm: TarSummary?
+    var volumes: [String: TarSummary] = [:]
+    var hasDumpLog = false
+    var images = CRIUImageSet()
+    var criuBytesHeld = 0
+    var deferredPagesImages: Set<String> = []
+    var compression = "none"
+    var storedSize: Int64 = 0
+
+    init(options: CheckpointReadOptions) { self.options = options }
+
+    mutating func handle(_ entry: ArchiveEntry, reader: ArchiveReader) throws {
+        entryCount += 1
+        guard entryCount <= options.maxEntries else {
+            throw CheckpointError(.tooManyEntries, "the archive has more than \(options.maxEntries) entries")
+        }
+        let path = entry.path.hasSuffix("/") ? String(entry.path.dropLast()) : entry.path
+        let root = String(path.prefix { $0 != "/" })
+        if !root.isEmpty, seenRoots.insert(root).inserted { rootEntries.append(root) }
+
+        if path == CheckpointLayout.checkpointDirectory {
+            if entry.kind == .directory { hasCheckpointDirectory = true }
+            return
+        }
+        if path.hasPrefix(CheckpointLayout.checkpointDirectory + "/") {
+            hasCheckpointDirectory = true
+            try handleImage(String(path.dropFirst(CheckpointLayout.checkpointDirectory.count + 1)), entry: entry, reader: reader)
+            return
+        }
+        guard entry.kind == .regular else { return }
+        switch path {
+        case _ where CheckpointLayout.jsonMetadataFiles.contains(path):
+            jsonFiles[path] = try reader.readWhole(limit: CheckpointLayout.jsonMetadataLimit)
+        case CheckpointLayout.statsDump:
+            statistics = try DumpStatistics(statsDump: reader.readWhole(limit: CheckpointLayout.statsDumpLimit))
+        case CheckpointLayout.rootfsDiff:
+            rootfsDiff = summarise(entry, reader: reader)
+        case CheckpointLayout.devShm:
+            devShm = summarise(entry, reader: reader)
+        case CheckpointLayout.dumpLog:
+            hasDumpLog = true
+        case _ where path.hasPrefix(CheckpointLayout.volumesDirectory + "/") && path.hasSuffix(".tar"):
+            let name = String(path.dropFirst(CheckpointLayout.volumesDirectory.count + 1).dropLast(4))
+            volumes[name] = summarise(entry, reader: reader)
+        default:
+            break
+        }
+    }
+
+    private mutating func handleImage(_ name: String, entry: ArchiveEntry, reader: ArchiveReader) throws {
+        guard entry.kind == .regular, !name.contains("/") else { return }
+        sizes.checkpoint += entry.size
+        if name.hasPrefix("pages-") && name.hasSuffix(".img") {
+            sizes.memoryPages += entry.size
+            guard options.decodeProcesses, options.readProcessMemory else { return }
+            if let ranges = images.wantedRanges(inPagesImage: name) {
+                try collect(ranges, ofPagesImage: name, reader: reader)
+            } else {
+                deferredPagesImages.insert(name)
+            }
+        } else if name.hasPrefix("amdgpu-pages-") {
+            sizes.amdGPUPages += entry.size
+        } else if options.decodeProcesses && CRIUImageSet.readsWhole(name) {
+            let bytes = try reader.readWhole(limit: options.criuImageLimit)
+            criuBytesHeld += bytes.count
+            guard criuBytesHeld <= options.criuImagesTotalLimit else {
+                throw CheckpointError(
+                    .entryTooLarge, "CRIU metadata images exceed the \(options.criuImagesTotalLimit)-byte bound",
+                    entry: "checkpoint/\(name)")
+            }
+            try images.add(imageNamed: name, bytes: bytes)
+        }
+    }
+
+    /// Streams a pages image, handing over only the bytes inside `ranges`, and stops reading after the last one.
+    private mutating func collect(_ ranges: [Range<UInt64>], ofPagesImage name: String, reader: ArchiveReader) throws {
+        let wanted = ranges.sorted { $0.lowerBound < $1.lowerBound }
+        guard let end = wanted.map(\.upperBound).max() else { return }
+        try reader.readData { block, offset in
+            let blockStart = UInt64(offset)
+            let blockEnd = blockStart + UInt64(block.count)
+            for range in wanted where range.lowerBound < blockEnd && range.upperBound > blockStart {
+                let from = max(range.lowerBound, blockStart)
+                let to = min(range.upperBound, blockEnd)
+                let slice = UnsafeRawBufferPointer(rebasing: block[Int(from - blockStart)..<Int(to - blockStart)])
+                self.images.addPageBytes(pagesImage: name, offset: from, bytes: slice)
+            }
+            return blockEnd < end
+        }
+    }
+
+    mutating func handleDeferredPages(_ entry: ArchiveEntry, reader: ArchiveReader) throws {
+        let prefix = CheckpointLayout.checkpointDirectory + "/"
+        guard entry.kind == .regular, entry.path.hasPrefix(prefix) else { return }
+        let name = String(entry.path.dropFirst(prefix.count))
+        guard deferredPagesImages.contains(name), let ranges = images.wantedRanges(inPagesImage: name) else { return }
+        try collect(ranges, ofPagesImage: name, reader: reader)
+    }
+
+    mutating func finishFirstPass(compression: String, storedSize: Int64) {
+        self.compression = compression
+        self.storedSize = storedSize
+        // Only pages images that some process's page map points at are worth a second pass.
+        deferredPagesImages = deferredPagesImages.filter { images.wantedRanges(inPagesImage: $0) != nil }
+    }
+
+    /// Counts an inner tar's entries through a nested reader. A broken inner tar is recorded, not thrown: the
+    /// checkpoint is still inspectable, and validation turns the error into a finding.
+    private func summarise(_ entry: ArchiveEntry, reader: ArchiveReader) -> TarSummary {
+        var summary = TarSummary(
+            size: entry.size, compression: "none", regularFiles: 0, directories: 0, otherEntries: 0, fileBytes: 0)
+        guard entry.size > 0 else { return summary }
+        do {
+            let inner = try ArchiveReader(source: reader.currentEntrySource())
+            var count = 0
+            while let innerEntry = try inner.nextEntry() {
+                count += 1
+                guard count <= options.maxInnerEntries else {
+                    throw CheckpointError(.tooManyEntries, "has more than \(options.maxInnerEntries) entries")
+                }
+                summary.compression = inner.compression
+                switch innerEntry.kind {
+                case .regular:
+                    summary.regularFiles += 1
+                    summary.fileBytes += innerEntry.size
+                case .directory: summary.directories += 1
+                default: summary.otherEntries += 1
+                }
+            }
+        } catch let error as CheckpointError {
+            summary.error = "\(error.code): \(error.message)"
+        } catch {
+            summary.error = "\(error)"
+        }
+        return summary
+    }
+
+    func manifest() throws -> CheckpointManifest {
+        guard hasCheckpointDirectory else {
+            throw CheckpointError(.notACheckpoint, "checkpoint directory is missing in the archive")
+        }
+        guard let configBytes = jsonFiles[CheckpointLayout.configDump] else {
+            throw CheckpointError(.metadataMissing, "config.dump is missing in the archive")
+        }
+        guard let specBytes = jsonFiles[CheckpointLayout.specDump] else {
+            throw CheckpointError(.metadataMissing, "spec.dump is missing in the archive")
+        }
+        let config = try EngineMetadata.decode(ConfigDump.self, from: configBytes, file: CheckpointLayout.configDump)
+        let spec = try EngineMetadata.decode(SpecDump.self, from: specBytes, file: CheckpointLayout.specDump)
+        let status = try jsonFiles[CheckpointLayout.statusDump].map {
+            try EngineMetadata.decode(StatusDump.self, from: $0, file: CheckpointLayout.statusDump)
+        }
+        let annotations = spec.annotations ?? [:]
+        let engine = ContainerEngine(containerManager: annotations[AnnotationKey.containerManager])
+
+        var container = ContainerIdentity(
+            id: config.id ?? status?.id ?? "",
+            name: config.name ?? "",
+            configName: config.name,
+            image: config.rootfsImageName ?? status?.image?.image,
+            imageID: config.rootfsImageID ?? config.rootfsImageRef ?? status?.imageRef,
+            imageRequested: config.rootfsImage ?? config.rawImageName,
+            runtime: config.runtime,
+            created: config.createdTime.map(EngineMetadata.rfc3339Seconds),
+            checkpointed: config.checkpointedTime.flatMap {
+                EngineMetadata.isZeroTime($0) ? nil : EngineMetadata.rfc3339Seconds($0)
+            }
+        )
+        var pod = PodIdentity()
+        switch engine {
+        case .podman:
+            pod.sandboxID = annotations[AnnotationKey.crioSandboxID]
+        case .crio:
+            // checkpointctl takes the short name from the Metadata annotation and the creation time verbatim.
+            if let metadata = annotations[AnnotationKey.crioMetadata] {
+                struct Metadata: Decodable { var name: String? }
+                let parsed = try EngineMetadata.decode(
+                    Metadata.self, from: Array(metadata.utf8), file: "spec.dump annotation \(AnnotationKey.crioMetadata)")
+                container.name = parsed.name ?? container.name
+            }
+            container.created = annotations[AnnotationKey.crioCreated] ?? container.created
+            pod.name = annotations[AnnotationKey.podName]
+            pod.namespace = annotations[AnnotationKey.podNamespace]
+            pod.uid = annotations[AnnotationKey.podUID]
+            pod.sandboxID = annotations[AnnotationKey.crioSandboxID]
+        case .containerd:
+            container.name = annotations[AnnotationKey.containerdContainerName] ?? status?.metadata?.name ?? container.name
+            pod.name = annotations[AnnotationKey.containerdSandboxName]
+            pod.namespace = annotations[AnnotationKey.containerdSandboxNamespace]
+            pod.uid = annotations[AnnotationKey.containerdSandboxUID]
+            pod.sandboxID = annotations[AnnotationKey.containerdSandboxID]
+        }
+
+        let podIPs = annotations.keys
+            .filter { $0.hasPrefix(AnnotationKey.crioIPPrefix) }
+            .compactMap { key in Int(key.dropFirst(AnnotationKey.crioIPPrefix.count)).map { ($0, annotations[key]!) } }
+            .sorted { $0.0 < $1.0 }
+            .map(\.1)
+
+        let networks = try jsonFiles[CheckpointLayout.networkStatus].map(EngineMetadata.networks(from:)) ?? []
+        let deletedFiles = try jsonFiles[CheckpointLayout.deletedFiles].map {
+            try EngineMetadata.decode([String].self, from: $0, file: CheckpointLayout.deletedFiles)
+        } ?? []
+        let bindMounts = try jsonFiles[CheckpointLayout.bindMounts].map {
+            try EngineMetadata.decode([BindMount].self, from: $0, file: CheckpointLayout.bindMounts)
+        } ?? []
+
+        let criu = options.decodeProcesses ? try images.assemble() : nil
+
+        return CheckpointManifest(
+            archive: ArchiveFacts(
+                compression: compression, storedSize: storedSize, entryCount: entryCount, rootEntries: rootEntries),
+            engine: engine,
+            container: container,
+            pod: pod,
+            annotations: annotations,
+            networks: networks,
+            podIPs: podIPs,
+            mounts: spec.mounts ?? [],
+            sizes: sizes,
+            rootfsDiff: rootfsDiff,
+            devShm: devShm,
+            volumes: volumes,
+            deletedFiles: deletedFiles,
+            bindMounts: bindMounts,
+            statistics: statistics,
+            criu: criu,
+            hasDumpLog: hasDumpLog
+        )
+    }
+}

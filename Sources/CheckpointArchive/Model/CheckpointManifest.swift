@@ -1,0 +1,148 @@
+/// Which container engine wrote a checkpoint, from `spec.dump`'s `io.container.manager` annotation
+/// (`libpod` → Podman, `cri-o` → CRI-O, anything else → containerd, as checkpointctl decides).
+public enum ContainerEngine: String, Sendable, Codable, CaseIterable {
+    case podman = "Podman"
+    case crio = "CRI-O"
+    case containerd = "containerd"
+
+    public init(containerManager: String?) {
+        switch containerManager {
+        case "libpod": self = .podman
+        case "cri-o": self = .crio
+        default: self = .containerd
+        }
+    }
+}
+
+/// The checkpointed container's identity and image, merged from `config.dump`, `spec.dump` and `status.dump`.
+public struct ContainerIdentity: Sendable, Equatable {
+    /// Full container ID (64 hex digits for every engine).
+    public var id: String
+    /// The container name as checkpointctl shows it: Podman's name, CRI-O's `Metadata.name`, containerd's
+    /// `container-name` annotation.
+    public var name: String
+    /// `config.dump` `name`: for CRI-O the long `k8s_<ctr>_<pod>_<ns>_<uid>_<attempt>` form.
+    public var configName: String?
+    /// The image as the user named it (`rootfsImageName`).
+    public var image: String?
+    /// Image ID (Podman `rootfsImageID`) or reference (CRI-O/containerd `rootfsImageRef`).
+    public var imageID: String?
+    /// The image as requested (CRI-O/containerd `rootfsImage`, Podman `RawImageName`).
+    public var imageRequested: String?
+    /// OCI runtime (runc, crun, …).
+    public var runtime: String?
+    /// Creation time as checkpointctl prints it (RFC 3339).
+    public var created: String?
+    /// Checkpoint time (RFC 3339, the engine's own offset kept). Podman records none.
+    public var checkpointed: String?
+}
+
+/// Kubernetes pod identity, present for CRI-O and containerd archives (and Podman pods' sandbox ID).
+public struct PodIdentity: Sendable, Equatable {
+    public var name: String?
+    public var namespace: String?
+    public var uid: String?
+    public var sandboxID: String?
+}
+
+/// One network a container was attached to (`network.status`).
+public struct NetworkAttachment: Sendable, Equatable {
+    public var name: String
+    public var interfaces: [NetworkInterface]
+}
+
+/// One interface inside a network attachment.
+public struct NetworkInterface: Sendable, Equatable {
+    public var name: String
+    /// Interface addresses in CIDR form (`10.88.0.6/16`): the host address with its prefix, not the network.
+    public var addresses: [String]
+    public var gateways: [String]
+    public var mac: String?
+}
+
+/// A mount from `spec.dump` `mounts[]`.
+public struct MountPoint: Sendable, Equatable, Codable {
+    public var destination: String
+    public var type: String?
+    public var source: String?
+    public var options: [String]?
+}
+
+/// An external bind mount CRI-O records in `bind.mounts`, recreated on restore if missing.
+public struct BindMount: Sendable, Equatable, Codable {
+    public var source: String
+    public var destination: String
+    public var fileType: String?
+    public var permissions: UInt32?
+
+    enum CodingKeys: String, CodingKey {
+        case source, destination, permissions
+        case fileType = "file_type"
+    }
+}
+
+/// What a tar inside the checkpoint holds (`rootfs-diff.tar`, `devshm-checkpoint.tar`, `volumes/*.tar`), counted
+/// while streaming past. The entry list itself is read on demand with ``CheckpointReader/listEntries(ofInnerTar:inArchiveAt:_:)``.
+public struct TarSummary: Sendable, Equatable {
+    /// Size of the tar entry in the checkpoint archive (what checkpointctl calls the root FS diff size).
+    public var size: Int64
+    /// Compression libarchive found inside (containerd's rootfs diff is gzip despite its name).
+    public var compression: String
+    public var regularFiles: Int
+    public var directories: Int
+    public var otherEntries: Int
+    /// Sum of the regular files' sizes.
+    public var fileBytes: Int64
+    /// Set when the inner tar could not be read to the end: the stable error code and message.
+    public var error: String?
+}
+
+/// Sizes as checkpointctl reports them.
+public struct CheckpointSizes: Sendable, Equatable {
+    /// Sum of the regular files under `checkpoint/`.
+    public var checkpoint: Int64 = 0
+    /// Sum of `checkpoint/pages-*.img`.
+    public var memoryPages: Int64 = 0
+    /// Sum of `checkpoint/amdgpu-pages-*.img`.
+    public var amdGPUPages: Int64 = 0
+}
+
+/// Facts about the archive file itself.
+public struct ArchiveFacts: Sendable, Equatable {
+    /// `none`, `gzip`, `zstd`, `xz`, `bzip2`, …
+    public var compression: String
+    /// Bytes read from the source: the archive's stored (compressed) size.
+    public var storedSize: Int64
+    public var entryCount: Int
+    /// Names at the root of the archive (first path component), in archive order.
+    public var rootEntries: [String]
+}
+
+/// Everything Ferry reads from one checkpoint archive: engine metadata, networks, sizes, CRIU dump statistics and
+/// the process view decoded from the CRIU images.
+public struct CheckpointManifest: Sendable {
+    public var archive: ArchiveFacts
+    public var engine: ContainerEngine
+    public var container: ContainerIdentity
+    public var pod: PodIdentity
+    /// All `spec.dump` annotations.
+    public var annotations: [String: String]
+    /// Podman `network.status`, sorted by network name.
+    public var networks: [NetworkAttachment]
+    /// CRI-O `io.kubernetes.cri-o.IP.N` in index order.
+    public var podIPs: [String]
+    public var mounts: [MountPoint]
+    public var sizes: CheckpointSizes
+    public var rootfsDiff: TarSummary?
+    public var devShm: TarSummary?
+    /// `volumes/<name>.tar`, by volume name.
+    public var volumes: [String: TarSummary]
+    /// Paths from `deleted.files`.
+    public var deletedFiles: [String]
+    public var bindMounts: [BindMount]
+    public var statistics: DumpStatistics?
+    /// The processes, files, sockets and memory decoded from `checkpoint/`. Nil when not asked for.
+    public var criu: CRIUSnapshot?
+    /// Whether a `dump.log` is present (CRI-O, containerd).
+    public var hasDumpLog: Bool
+}

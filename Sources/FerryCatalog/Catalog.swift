@@ -1,0 +1,242 @@
+public import Foundation
+internal import GRDB
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// The SQLite catalog: one database file in WAL mode, concurrent readers, one writer.
+///
+/// The schema lives in `migrations/NNNN_name.sql`; each file is applied once, in name order, at start-up, and
+/// recorded (GRDB's `grdb_migrations` table), so a newer binary upgrades an older database and an older binary
+/// refuses a newer one instead of corrupting it.
+public final class Catalog: Sendable {
+    private let pool: DatabasePool
+    public let path: String
+
+    /// Opens or creates the catalog at `path` and applies the migrations found in `migrationsDirectory`.
+    /// `upTo` stops after the named migration (tests use it to build an older schema).
+    public init(path: String, migrationsDirectory: String, upTo lastMigration: String? = nil) throws {
+        self.path = path
+        // Create the file 0600 first: SQLite gives its -wal and -shm files the database file's permissions.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
+        let migrations = try Self.migrations(in: migrationsDirectory)
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            pool = try DatabasePool(path: path, configuration: configuration)
+            var migrator = DatabaseMigrator()
+            for (identifier, sql) in migrations {
+                migrator.registerMigration(identifier) { db in try db.execute(sql: sql) }
+                if identifier == lastMigration { break }
+            }
+            let superseded = try pool.read { try migrator.hasBeenSuperseded($0) }
+            if superseded {
+                throw CatalogError(
+                    .databaseTooNew, "the catalog at \(path) was written by a newer Ferry; refusing to open it")
+            }
+            try migrator.migrate(pool)
+        } catch let error as CatalogError {
+            throw error
+        } catch {
+            throw CatalogError(.databaseFailed, "could not open the catalog at \(path)", underlying: "\(error)")
+        }
+    }
+
+    /// The `NNNN_name.sql` files of a directory, in order, as (identifier, SQL).
+    public static func migrations(in directory: String) throws -> [(String, String)] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            throw CatalogError(.databaseFailed, "no migrations directory at \(directory)")
+        }
+        let files = names.filter { $0.hasSuffix(".sql") && $0.first?.isNumber == true }.sorted()
+        guard !files.isEmpty else { throw CatalogError(.databaseFailed, "no migrations in \(directory)") }
+        return try files.map { name in
+            let sql = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
+            return (String(name.dropLast(4)), sql)
+        }
+    }
+
+    /// Identifiers of the migrations applied to this database, in order.
+    public func appliedMigrations() throws -> [String] {
+        try wrap { try pool.read { try DatabaseMigrator().appliedIdentifiers($0) } }.sorted()
+    }
+
+    /// Inserts a checkpoint, or returns the existing row if one with the same ID (the same bytes) exists.
+    public func insert(_ record: CheckpointRecord) throws -> (record: CheckpointRecord, inserted: Bool) {
+        try wrap {
+            try pool.write { db in
+                if let existing = try CheckpointRecord.fetchOne(db, key: record.id) { return (existing, false) }
+                var row = record
+                row.searchText = CheckpointRecord.searchText(for: record)
+                try row.insert(db)
+                return (row, true)
+            }
+        }
+    }
+
+    /// The checkpoint with this ID, or with this unique ID prefix (at least 8 hex digits). A `sha256:` prefix is
+    /// accepted.
+    public func checkpoint(_ reference: String) throws -> CheckpointRecord {
+        let id = reference.hasPrefix("sha256:") ? String(reference.dropFirst(7)) : reference
+        guard id.count >= 8, id.count <= 64, id.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            throw CatalogError(.checkpointNotFound, "no checkpoint \(reference.prefix(80))")
+        }
+        let matches = try wrap {
+            try pool.read { db in
+                try CheckpointRecord
+                    .filter(sql: "id >= ? AND id < ?", arguments: [id, id + "g"])
+                    .limit(2)
+                    .fetchAll(db)
+            }
+        }
+        guard let first = matches.first else { throw CatalogError(.checkpointNotFound, "no checkpoint \(id)") }
+        guard matches.count == 1 else {
+            throw CatalogError(.ambiguousID, "\(id) is the start of more than one checkpoint ID; give more digits")
+        }
+        return first
+    }
+
+    /// Deletes a checkpoint row. Returns the deleted row.
+    public func delete(_ id: String) throws -> CheckpointRecord {
+        try wrap {
+            try pool.write { db in
+                guard let row = try CheckpointRecord.fetchOne(db, key: id) else {
+                    throw CatalogError(.checkpointNotFound, "no checkpoint \(id)")
+                }
+                try row.delete(db)
+                return row
+            }
+        }
+    }
+
+    /// Whether any row points at this blob.
+    public func contains(_ id: String) throws -> Bool {
+        try wrap { try pool.read { try CheckpointRecord.exists($0, key: id) } }
+    }
+
+    /// Number of checkpoints and the sum of their stored sizes.
+    public func totals() throws -> (count: Int, bytes: Int64) {
+        try wrap {
+            try pool.read { db in
+                let row = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(size), 0) FROM checkpoint")
+                return (row?[0] ?? 0, row?[1] ?? 0)
+            }
+        }
+    }
+
+    /// One page of checkpoints matching a query.
+    public func list(_ query: CheckpointQuery) throws -> CheckpointPage {
+        guard (1...CheckpointQuery.maximumLimit).contains(query.limit) else {
+            throw CatalogError(.invalidQuery, "limit must be between 1 and \(CheckpointQuery.maximumLimit)")
+        }
+        var conditions: [String] = []
+        var arguments: [any DatabaseValueConvertible] = []
+        func equal(_ column: String, _ value: String?) {
+            guard let value else { return }
+            conditions.append("\(column) = ?")
+            arguments.append(value)
+        }
+        equal("pod_namespace", query.namespace)
+        equal("pod_name", query.pod)
+        equal("container_name", query.container)
+        equal("engine", query.engine)
+        equal("source_node", query.node)
+        equal("image", query.image)
+        if let after = query.uploadedAfter {
+            conditions.append("uploaded_at >= ?")
+            arguments.append(try Self.normalisedTime(after))
+        }
+        if let before = query.uploadedBefore {
+            conditions.append("uploaded_at < ?")
+            arguments.append(try Self.normalisedTime(before))
+        }
+        for word in (query.text ?? "").lowercased().split(separator: " ") where !word.isEmpty {
+            conditions.append("instr(search_text, ?) > 0")
+            arguments.append(String(word))
+        }
+        for (key, value) in query.labels.sorted(by: { $0.key < $1.key }) {
+            conditions.append("json_extract(labels, ?) = ?")
+            arguments.append("$.\"\(key.replacingOccurrences(of: "\"", with: ""))\"")
+            arguments.append(value)
+        }
+        let filterSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let filterArguments = arguments
+
+        let column = query.sort.column
+        let numeric = query.sort == .size
+        let comparison = query.descending ? "<" : ">"
+        let direction = query.descending ? "DESC" : "ASC"
+        var pageConditions = conditions
+        if let cursorText = query.cursor {
+            let cursor = try PageCursor(decoding: cursorText)
+            guard cursor.sort == query.sort.rawValue, cursor.descending == query.descending else {
+                throw CatalogError(.invalidQuery, "the cursor belongs to another sort order")
+            }
+            pageConditions.append("(\(column), id) \(comparison) (?, ?)")
+            if numeric { arguments.append(cursor.number ?? 0) } else { arguments.append(cursor.text ?? "") }
+            arguments.append(cursor.id)
+        }
+        let pageSQL = pageConditions.isEmpty ? "" : "WHERE " + pageConditions.joined(separator: " AND ")
+        let sql = """
+            SELECT *, \(column) AS sort_value FROM checkpoint \(pageSQL)
+            ORDER BY \(column) \(direction), id \(direction) LIMIT \(query.limit + 1)
+            """
+        let pageArguments = arguments
+        return try wrap {
+            try pool.read { db in
+                let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(pageArguments))
+                let total = try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM checkpoint \(filterSQL)",
+                    arguments: StatementArguments(filterArguments)) ?? 0
+                var items = try rows.prefix(query.limit).map { try CheckpointRecord(row: $0) }
+                var next: String?
+                if rows.count > query.limit, let last = rows.prefix(query.limit).last {
+                    next = PageCursor(
+                        sort: query.sort.rawValue, descending: query.descending,
+                        text: numeric ? nil : last["sort_value"], number: numeric ? last["sort_value"] : nil,
+                        id: last["id"]
+                    ).encoded()
+                }
+                items = Array(items)
+                return CheckpointPage(items: items, nextCursor: next, total: total)
+            }
+        }
+    }
+
+    /// Checks that a filter time is RFC 3339 and turns it into the form `uploaded_at` is stored in.
+    static func normalisedTime(_ text: String) throws -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        guard let date = formatter.date(from: text) ?? plain.date(from: text) else {
+            throw CatalogError(.invalidQuery, "\(text.prefix(64)) is not an RFC 3339 time")
+        }
+        return timestamp(date)
+    }
+
+    /// The stored form of a time: RFC 3339 UTC with milliseconds, which sorts as text.
+    public static func timestamp(_ date: Date = Date()) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    /// Turns GRDB's errors into `DATABASE_FAILED`, keeping SQLite's text as `underlying`.
+    private func wrap<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as CatalogError {
+            throw error
+        } catch {
+            throw CatalogError(.databaseFailed, "the catalog database failed", underlying: "\(error)")
+        }
+    }
+}
+
+extension Catalog {
+    /// The migrations shipped with this binary (`migrations/` copied into the bundle at build time).
+    public static var bundledMigrationsDirectory: String? {
+        Bundle.module.resourceURL.map { $0.appendingPathComponent("migrations").path }
+    }
+}

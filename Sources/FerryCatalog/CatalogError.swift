@@ -1,0 +1,37 @@
+/// A stable, machine-readable catalog error code (the README's table lists them with their HTTP status).
+public struct CatalogErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    /// No checkpoint has that ID (or ID prefix).
+    public static let checkpointNotFound = CatalogErrorCode(rawValue: "CHECKPOINT_NOT_FOUND")
+    /// An ID prefix matches more than one checkpoint.
+    public static let ambiguousID = CatalogErrorCode(rawValue: "AMBIGUOUS_ID")
+    /// A list filter, sort key or cursor is malformed.
+    public static let invalidQuery = CatalogErrorCode(rawValue: "INVALID_QUERY")
+    /// The disk holding the data directory is full.
+    public static let storageFull = CatalogErrorCode(rawValue: "STORAGE_FULL")
+    /// Writing, syncing or renaming a blob failed.
+    public static let storageFailed = CatalogErrorCode(rawValue: "STORAGE_FAILED")
+    /// SQLite reported an error.
+    public static let databaseFailed = CatalogErrorCode(rawValue: "DATABASE_FAILED")
+    /// The database was written by a newer Ferry (it has migrations this binary does not know).
+    public static let databaseTooNew = CatalogErrorCode(rawValue: "DATABASE_TOO_NEW")
+}
+
+/// An error of the catalog or blob store: a stable code and a message for people. `underlying` keeps SQLite's own
+/// text for the log; it is never sent to clients.
+public struct CatalogError: Error, Sendable, CustomStringConvertible {
+    public var code: CatalogErrorCode
+    public var message: String
+    public var underlying: String?
+
+    public init(_ code: CatalogErrorCode, _ message: String, underlying: String? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String { "\(message) [\(code)]" }
+}

@@ -1,0 +1,105 @@
+public import GRDB
+
+/// One catalogued checkpoint archive: a row of the `checkpoint` table. The `id` is the SHA-256 of the archive's
+/// bytes, so the same archive uploaded twice is one row.
+public struct CheckpointRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "checkpoint"
+
+    public var id: String
+    public var size: Int64
+    public var compression: String
+    public var engine: String
+    public var containerID: String
+    public var containerName: String
+    public var podName: String?
+    public var podNamespace: String?
+    public var podUID: String?
+    public var sandboxID: String?
+    public var image: String?
+    public var imageID: String?
+    public var runtime: String?
+    public var created: String?
+    public var checkpointed: String?
+    public var architecture: String?
+    public var ipAddresses: [String]
+    public var macAddresses: [String]
+    public var checkpointSize: Int64
+    public var memoryPagesSize: Int64
+    public var rootfsDiffSize: Int64?
+    public var processCount: Int
+    public var sourceNode: String?
+    public var labels: [String: String]
+    public var uploadedAt: String
+    /// The full inspection as JSON text (what `ferry inspect --all --format json` prints for this archive).
+    public var inspection: String
+    /// Lowercased text the free-text filter searches.
+    public var searchText: String
+
+    enum CodingKeys: String, CodingKey, ColumnExpression {
+        case id, size, compression, engine, image, runtime, created, checkpointed, architecture, labels, inspection
+        case containerID = "container_id"
+        case containerName = "container_name"
+        case podName = "pod_name"
+        case podNamespace = "pod_namespace"
+        case podUID = "pod_uid"
+        case sandboxID = "sandbox_id"
+        case imageID = "image_id"
+        case ipAddresses = "ip_addresses"
+        case macAddresses = "mac_addresses"
+        case checkpointSize = "checkpoint_size"
+        case memoryPagesSize = "memory_pages_size"
+        case rootfsDiffSize = "rootfs_diff_size"
+        case processCount = "process_count"
+        case sourceNode = "source_node"
+        case uploadedAt = "uploaded_at"
+        case searchText = "search_text"
+    }
+
+    public init(
+        id: String, size: Int64, compression: String, engine: String, containerID: String, containerName: String,
+        podName: String? = nil, podNamespace: String? = nil, podUID: String? = nil, sandboxID: String? = nil,
+        image: String? = nil, imageID: String? = nil, runtime: String? = nil, created: String? = nil,
+        checkpointed: String? = nil, architecture: String? = nil, ipAddresses: [String] = [],
+        macAddresses: [String] = [], checkpointSize: Int64, memoryPagesSize: Int64, rootfsDiffSize: Int64? = nil,
+        processCount: Int, sourceNode: String? = nil, labels: [String: String] = [:], uploadedAt: String,
+        inspection: String
+    ) {
+        self.id = id
+        self.size = size
+        self.compression = compression
+        self.engine = engine
+        self.containerID = containerID
+        self.containerName = containerName
+        self.podName = podName
+        self.podNamespace = podNamespace
+        self.podUID = podUID
+        self.sandboxID = sandboxID
+        self.image = image
+        self.imageID = imageID
+        self.runtime = runtime
+        self.created = created
+        self.checkpointed = checkpointed
+        self.architecture = architecture
+        self.ipAddresses = ipAddresses
+        self.macAddresses = macAddresses
+        self.checkpointSize = checkpointSize
+        self.memoryPagesSize = memoryPagesSize
+        self.rootfsDiffSize = rootfsDiffSize
+        self.processCount = processCount
+        self.sourceNode = sourceNode
+        self.labels = labels
+        self.uploadedAt = uploadedAt
+        self.inspection = inspection
+        self.searchText = ""
+        self.searchText = Self.searchText(for: self)
+    }
+
+    /// The text the free-text filter matches: names, IDs, pod, image, node, engine and labels, lowercased.
+    static func searchText(for record: CheckpointRecord) -> String {
+        var parts = [record.containerName, record.containerID, record.engine]
+        parts += [record.podName, record.podNamespace, record.image, record.sourceNode].compactMap { $0 }
+        parts += record.ipAddresses
+        parts += record.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        return parts.joined(separator: " ").lowercased()
+    }
+}

@@ -1,0 +1,1 @@
+// FerryHTTP: the libmicrohttpd wrapper. Work in progress.

@@ -1,0 +1,132 @@
+public import Foundation
+
+/// Where the shared real archives are, temporary files, and running the built `ferry` binary.
+public enum Fixtures {
+    /// The repository root, found from this file's path.
+    public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `../shared/testdata/archives` beside the repository (override with `FERRY_TESTDATA`).
+    public static let archivesDirectory: URL = {
+        if let override = ProcessInfo.processInfo.environment["FERRY_TESTDATA"] {
+            return URL(fileURLWithPath: override)
+        }
+        return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/testdata/archives")
+    }()
+
+    /// The real checkpoint archives (not the OCI image), each with the checkpointctl JSON beside it.
+    public static let checkpointArchives: [String] = {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: archivesDirectory.path)) ?? []
+        return names.filter { name in
+            (name.hasSuffix(".tar") || name.hasSuffix(".tar.gz") || name.hasSuffix(".tar.zst")) && !name.contains(".oci.")
+        }.sorted()
+    }()
+
+    public static func archive(_ name: String) -> String {
+        archivesDirectory.appendingPathComponent(name).path
+    }
+
+    /// The checkpointctl output beside an archive: `NAME.inspect.json` for `NAME.tar[.gz|.zst]`.
+    public static func reference(for archive: String, suffix: String) -> URL {
+        var stem = archive
+        for ending in [".tar.zst", ".tar.gz", ".tar"] where stem.hasSuffix(ending) {
+            stem = String(stem.dropLast(ending.count))
+            break
+        }
+        return archivesDirectory.appendingPathComponent(stem + suffix)
+    }
+
+    /// A fresh directory under the system temporary directory, removed by the caller or left for the OS.
+    public static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Writes bytes to a new temporary file and returns its path.
+    public static func write(_ bytes: [UInt8], name: String = "archive.tar") throws -> String {
+        let url = try temporaryDirectory().appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url.path
+    }
+
+    /// Compresses bytes with a command-line compressor (`gzip`, `zstd`, `xz`, `bzip2`) reading stdin.
+    public static func compress(_ bytes: [UInt8], with tool: String) throws -> [UInt8] {
+        let result = try run("/usr/bin/env", [tool, "-c"], stdin: bytes)
+        guard result.status == 0 else { throw FixtureError("\(tool) failed: \(result.stderr)") }
+        return Array(result.stdoutData)
+    }
+
+    /// The uncompressed bytes of a shipped archive.
+    public static func uncompressedBytes(of name: String) throws -> [UInt8] {
+        let path = archive(name)
+        if name.hasSuffix(".tar") { return Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
+        let tool = name.hasSuffix(".zst") ? "zstd" : "gzip"
+        let result = try run("/usr/bin/env", [tool, "-dc", path])
+        guard result.status == 0 else { throw FixtureError("\(tool) -dc failed: \(result.stderr)") }
+        return Array(result.stdoutData)
+    }
+
+    /// The `ferry` executable next to the test bundle (`swift build --build-tests` builds it).
+    public static var ferryBinary: String {
+        if let override = ProcessInfo.processInfo.environment["FERRY_BINARY"] { return override }
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        // swift-testing on Linux runs `<bin>/FerryPackageTests.xctest`; XCTest bundles nest one level deeper.
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("ferry")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
+            directory = directory.deletingLastPathComponent()
+        }
+        return repositoryRoot.appendingPathComponent(".build/debug/ferry").path
+    }
+
+    /// Runs `ferry` with arguments, optionally feeding stdin.
+    public static func ferry(_ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessResult {
+        try run(ferryBinary, arguments, stdin: stdin)
+    }
+
+    /// Runs a program to completion, collecting stdout and stderr without deadlocking on full pipes.
+    public static func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : inPipe
+        try process.run()
+        let group = DispatchGroup()
+        nonisolated(unsafe) var outData = Data(), errData = Data()
+        group.enter()
+        DispatchQueue.global().async { outData = outPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter()
+        DispatchQueue.global().async { errData = errPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        if let stdin {
+            let handle = inPipe.fileHandleForWriting
+            DispatchQueue.global().async {
+                try? handle.write(contentsOf: Data(stdin))
+                try? handle.close()
+            }
+        }
+        process.waitUntilExit()
+        group.wait()
+        return ProcessResult(
+            status: process.terminationStatus,
+            stdoutData: outData,
+            stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// What a finished process left behind.
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdoutData: Data
+    public var stderr: String
+    public var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
+}
+
+public struct FixtureError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Benchmark: `ferry inspect --all` on a checkpoint archive holding 1 GiB of memory pages, next to `tar -tf` and
+# `openssl dgst -sha256` of the same file, measured in the same run (warm page cache, best of N runs).
+#
+# The archive is the shipped podman-counter-none.tar with pid 1's memory grown by SIZE_MIB of random pages at a
+# low address: its pagemap gets one more entry and pages-1.img 1 GiB more bytes in front, so argv and environment
+# (on the stack, at the end of pages-1.img) sit behind the whole 1 GiB, the worst case for a one-pass reader.
+#
+# Usage: scripts/bench-inspect.sh [SIZE_MIB]   (default 1024; needs python3, openssl, zstd, GNU time)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size_mib=${1:-1024}
+runs=${RUNS:-5}
+sample=${SAMPLE:-../shared/testdata/archives/podman-counter-none.tar}
+
+swift build -c release >/dev/null
+ferry="$(swift build -c release --show-bin-path)/ferry"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+mkdir -p "$work/tree"
+tar -xf "$sample" -C "$work/tree"
+python3 - "$work/tree/checkpoint" "$size_mib" <<'PY'
+import os, struct, sys
+checkpoint, size_mib = sys.argv[1], int(sys.argv[2])
+pages = size_mib * 256  # 4 KiB pages
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F; n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n: return bytes(out)
+
+path = os.path.join(checkpoint, "pagemap-1.img")
+data = open(path, "rb").read()
+magic, body = data[:8], data[8:]                   # common magic + PAGEMAP magic
+head_len = struct.unpack("<I", body[:4])[0]
+head, rest = body[:4 + head_len], body[4 + head_len:]
+# pagemap_entry { vaddr=1: 0x10000000, nr_pages=5: pages, flags=4: PE_PRESENT }
+entry = b"\x08" + varint(0x10000000) + b"\x28" + varint(pages) + b"\x20" + varint(4)
+open(path, "wb").write(magic + head + struct.pack("<I", len(entry)) + entry + rest)
+
+old = open(os.path.join(checkpoint, "pages-1.img"), "rb").read()
+with open(os.path.join(checkpoint, "pages-1.img"), "wb") as f:
+    for _ in range(size_mib):
+        f.write(os.urandom(1 << 20))
+    f.write(old)
+PY
+(cd "$work/tree" && tar --format=gnu -cf "$work/big.tar" .)
+zstd -q -T0 -3 "$work/big.tar" -o "$work/big.tar.zst"
+archive_mib=$(( $(stat -c %s "$work/big.tar") / 1048576 ))
+
+# best wall time (s) and peak RSS (KiB) of a command over $runs runs
+measure() {
+  local best="" rss=0 out
+  for _ in $(seq "$runs"); do
+    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+    read -r seconds kib <<<"$out"
+    if [ -z "$best" ] || awk "BEGIN{exit !($seconds < $best)}"; then best=$seconds; fi
+    [ "$kib" -gt "$rss" ] && rss=$kib
+  done
+  echo "$best $rss"
+}
+
+cat "$work/big.tar" "$work/big.tar.zst" >/dev/null   # warm the page cache
+read -r t_inspect m_inspect < <(measure "$ferry" inspect --all "$work/big.tar")
+read -r t_tar m_tar < <(measure tar -tf "$work/big.tar")
+read -r t_sha m_sha < <(measure openssl dgst -sha256 "$work/big.tar")
+read -r t_zinspect m_zinspect < <(measure "$ferry" inspect --all "$work/big.tar.zst")
+read -r t_zcat m_zcat < <(measure zstd -dcq "$work/big.tar.zst")
+
+ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+echo "archive: ${archive_mib} MiB uncompressed tar ($(( $(stat -c %s "$work/big.tar.zst") / 1048576 )) MiB as .tar.zst), best of $runs warm runs, $(nproc) cores"
+printf '%-40s %9s %14s %12s\n' "command" "time (s)" "vs sha256" "peak RSS"
+printf '%-40s %9s %14s %9s MiB\n' "ferry inspect --all big.tar" "$t_inspect" "$(ratio "$t_inspect" "$t_sha")" "$((m_inspect / 1024))"
+printf '%-40s %9s %14s %9s MiB\n' "tar -tf big.tar" "$t_tar" "$(ratio "$t_tar" "$t_sha")" "$((m_tar / 1024))"
+printf '%-40s %9s %14s %9s MiB\n' "openssl dgst -sha256 big.tar" "$t_sha" "1.00" "$((m_sha / 1024))"
+printf '%-40s %9s %14s %9s MiB\n' "ferry inspect --all big.tar.zst" "$t_zinspect" "$(ratio "$t_zinspect" "$t_sha")" "$((m_zinspect / 1024))"
+printf '%-40s %9s %14s %9s MiB\n' "zstd -dc big.tar.zst" "$t_zcat" "$(ratio "$t_zcat" "$t_sha")" "$((m_zcat / 1024))"
+
+# The inspection must still be right on the grown archive: the environment lies behind the 1 GiB.
+"$ferry" inspect --ps-tree-env --format json "$work/big.tar" | grep -q '"SECRET_TOKEN": "hunter2"' \
+  || { echo "bench: inspect of the big archive lost the environment" >&2; exit 1; }
