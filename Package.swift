@@ -73,7 +73,12 @@ let package = Package(
         ),
         .testTarget(
             name: "CheckpointArchiveTests",
-            dependencies: ["CheckpointArchive", "FerryInspect", "FerryTestSupport"],
+            dependencies: ["CheckpointArchive", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryInspectTests",
+            dependencies: ["FerryInspect"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -297,7 +297,8 @@ struct CRIUImageTests {
                 #expect(socketJSON["protocol"] as? String == socket.protocolName)
                 #expect(data["type"] as? String == socket.protocolName)
                 #expect(data["state"] as? String == socket.state)
-                #expect(data["src"] as? String == InetAddressText.checkpointctlString(fromWords: socket.sourceAddressWords))
+                #expect(data["src"] as? String
+                    == InetAddressText.checkpointctlString(fromWords: socket.sourceAddressWords))
                 #expect(data["dst"] as? String
                     == InetAddressText.checkpointctlString(fromWords: socket.destinationAddressWords))
                 #expect(data["src_port"] as? Int ?? 0 == Int(socket.sourcePort))
@@ -485,7 +486,8 @@ struct CRIUImageTests {
             try set.add(imageNamed: "pstree.img", bytes: whole + [0x02, 0x00])
         }
         expectError(.criuImageTruncated, entry: "checkpoint/pstree.img") {
-            try set.add(imageNamed: "pstree.img", bytes: Array(u32(0x5456_4319) + u32(CRIUMagic.pstree.rawValue).prefix(2)))
+            let cut = u32(0x5456_4319) + u32(CRIUMagic.pstree.rawValue).prefix(2)
+            try set.add(imageNamed: "pstree.img", bytes: cut)
         }
         expectError(.criuImageTruncated, entry: "checkpoint/pstree.img") {
             try set.add(imageNamed: "pstree.img", bytes: [])
@@ -597,7 +599,8 @@ struct CRIUImageTests {
         var set = CRIUImageSet()
         try set.add(
             imageNamed: "pstree.img",
-            bytes: image(CRIUMagic.pstree.rawValue, entries: [pstreeEntry(pid: 1, ppid: 0), pstreeEntry(pid: 5, ppid: 1)]))
+            bytes: image(
+                CRIUMagic.pstree.rawValue, entries: [pstreeEntry(pid: 1, ppid: 0), pstreeEntry(pid: 5, ppid: 1)]))
         let snapshot = try set.assemble()
         #expect(snapshot.root?.children.map(\.pid) == [5])
         #expect(snapshot.root?.command == "", "core-1.img was never added")

@@ -9,6 +9,9 @@
 public struct CRIUImageSet: Sendable {
     /// The most bytes of argv, and separately of environment, read for one process.
     public static let memoryRegionLimit: UInt64 = 1 << 20
+    /// The most page bytes kept in all, whatever pagemaps a crafted archive carries; ranges beyond it are not
+    /// kept and their processes get no command line.
+    public static let pageBytesLimit: UInt64 = 64 << 20
     /// Processes deeper than this in the tree are refused, which bounds the recursion in `ProcessNode`'s
     /// nested children (real trees are a few levels deep).
     public static let maximumTreeDepth = 1024
@@ -28,6 +31,8 @@ public struct CRIUImageSet: Sendable {
     private var fsEntries: [UInt32: FSEntry] = [:]
     /// Page bytes kept per pages id, one buffer per wanted range.
     private var captures: [UInt32: [PageCapture]] = [:]
+    /// Bytes allocated in `captures`, held under `pageBytesLimit`.
+    private var capturedBytes: UInt64 = 0
 
     public init(pageSize: UInt64 = 4096) {
         self.pageSize = pageSize
@@ -114,8 +119,18 @@ public struct CRIUImageSet: Sendable {
         }
         let (end, overflow) = offset.addingReportingOverflow(UInt64(bytes.count))
         guard !overflow else { return }
+        let chunk = offset..<end
         for index in 0..<(captures[pagesID]?.count ?? 0) {
-            captures[pagesID]?[index].copy(from: bytes, at: offset..<end)
+            // Only the range is read here: holding the capture itself would make the copy below duplicate its
+            // buffer.
+            guard let range = captures[pagesID]?[index].range, range.overlaps(chunk) else { continue }
+            if captures[pagesID]?[index].isAllocated == false {
+                let size = range.upperBound - range.lowerBound
+                guard capturedBytes + size <= Self.pageBytesLimit else { continue }
+                capturedBytes += size
+                captures[pagesID]?[index].bytes = [UInt8](repeating: 0, count: Int(size))
+            }
+            captures[pagesID]?[index].copy(from: bytes, at: chunk)
         }
     }
 
@@ -258,7 +273,8 @@ public struct CRIUImageSet: Sendable {
                 let lower = max(piece.range.lowerBound, mapping.fileRange.lowerBound)
                 let upper = min(piece.range.upperBound, mapping.fileRange.upperBound)
                 guard lower < upper else { continue }
-                let target = Int(mapping.virtualRange.lowerBound - range.lowerBound + (lower - mapping.fileRange.lowerBound))
+                let target = Int(
+                    mapping.virtualRange.lowerBound - range.lowerBound + (lower - mapping.fileRange.lowerBound))
                 let source = Int(lower - piece.range.lowerBound)
                 result.replaceSubrange(
                     target..<target + Int(upper - lower), with: stored[source..<source + Int(upper - lower)])
@@ -412,24 +428,26 @@ private struct AddressSpace: Sendable {
     }
 }
 
-/// The kept bytes of one wanted range of a pages file; the buffer is allocated when its first bytes arrive.
+/// The kept bytes of one wanted range of a pages file; the set allocates the buffer when its first bytes arrive.
 private struct PageCapture: Sendable {
     var range: Range<UInt64>
     var bytes: [UInt8]?
 
     init(range: Range<UInt64>) { self.range = range }
 
+    var isAllocated: Bool { bytes != nil }
+
+    /// Copies the part of `chunk` (which sits at `chunkRange` in the file) that falls in this range.
     mutating func copy(from chunk: UnsafeRawBufferPointer, at chunkRange: Range<UInt64>) {
         let lower = max(range.lowerBound, chunkRange.lowerBound)
         let upper = min(range.upperBound, chunkRange.upperBound)
-        guard lower < upper else { return }
-        if bytes == nil { bytes = [UInt8](repeating: 0, count: Int(range.upperBound - range.lowerBound)) }
+        guard lower < upper, bytes != nil else { return }
         let source = Int(lower - chunkRange.lowerBound)
         let target = Int(lower - range.lowerBound)
         let count = Int(upper - lower)
         bytes?.withUnsafeMutableBytes { buffer in
-            buffer.baseAddress!.advanced(by: target).copyMemory(
-                from: chunk.baseAddress!.advanced(by: source), byteCount: count)
+            UnsafeMutableRawBufferPointer(rebasing: buffer[target..<target + count])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: chunk[source..<source + count]))
         }
     }
 }

@@ -90,7 +90,8 @@ public struct OpenSocket: Sendable, Hashable {
         let scaled = remainder.multipliedFullWidth(by: 10)
         let (tenthsDigit, tenthsRemainder) = divisor.dividingFullWidth(scaled)
         var tenths = whole * 10 + tenthsDigit
-        if tenthsRemainder > divisor - tenthsRemainder || (tenthsRemainder == divisor - tenthsRemainder && tenths % 2 == 1) {
+        let above = divisor - tenthsRemainder
+        if tenthsRemainder > above || (tenthsRemainder == above && tenths % 2 == 1) {
             tenths += 1
         }
         return "\(tenths / 10).\(tenths % 10) \(units[exponent])B"

@@ -108,7 +108,11 @@ public struct PagemapLayout: Sendable, Hashable {
         var high = byAddress.count
         while low < high {
             let middle = (low + high) / 2
-            if segments[byAddress[middle]].virtualRange.lowerBound <= address { low = middle + 1 } else { high = middle }
+            if segments[byAddress[middle]].virtualRange.lowerBound <= address {
+                low = middle + 1
+            } else {
+                high = middle
+            }
         }
         guard low > 0 else { return nil }
         let candidate = segments[byAddress[low - 1]]
