@@ -13,7 +13,7 @@ size_mib=${1:-1024}
 runs=${RUNS:-5}
 sample=${SAMPLE:-../shared/testdata/archives/podman-counter-none.tar}
 
-swift build -c release >/dev/null
+swift build -c release --product ferry 2>&1 | grep -E "error|warning: unre" && exit 1
 ferry="$(swift build -c release --show-bin-path)/ferry"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

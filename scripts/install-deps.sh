@@ -10,7 +10,7 @@ packages=(
   time                                               # /usr/bin/time -v for the benchmark's peak RSS
 )
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(openssl hyperfine)
+  packages+=(openssl)
 fi
 
 missing=()

@@ -117,14 +117,14 @@ struct CheckpointScan {
         case CheckpointLayout.statsDump:
             statistics = try DumpStatistics(statsDump: reader.readWhole(limit: CheckpointLayout.statsDumpLimit))
         case CheckpointLayout.rootfsDiff:
-            rootfsDiff = summarise(entry, reader: reader)
+            rootfsDiff = try summarise(entry, reader: reader)
         case CheckpointLayout.devShm:
-            devShm = summarise(entry, reader: reader)
+            devShm = try summarise(entry, reader: reader)
         case CheckpointLayout.dumpLog:
             hasDumpLog = true
         case _ where path.hasPrefix(CheckpointLayout.volumesDirectory + "/") && path.hasSuffix(".tar"):
             let name = String(path.dropFirst(CheckpointLayout.volumesDirectory.count + 1).dropLast(4))
-            volumes[name] = summarise(entry, reader: reader)
+            volumes[name] = try summarise(entry, reader: reader)
         default:
             break
         }
@@ -189,7 +189,7 @@ struct CheckpointScan {
 
     /// Counts an inner tar's entries through a nested reader. A broken inner tar is recorded, not thrown: the
     /// checkpoint is still inspectable, and validation turns the error into a finding.
-    private func summarise(_ entry: ArchiveEntry, reader: ArchiveReader) -> TarSummary {
+    private func summarise(_ entry: ArchiveEntry, reader: ArchiveReader) throws -> TarSummary {
         var summary = TarSummary(
             size: entry.size, compression: "none", regularFiles: 0, directories: 0, otherEntries: 0, fileBytes: 0)
         guard entry.size > 0 else { return summary }
@@ -212,9 +212,8 @@ struct CheckpointScan {
             }
         } catch let error as CheckpointError {
             summary.error = "\(error.code): \(error.message)"
-        } catch {
-            summary.error = "\(error)"
         }
+        // Any other error came from the source itself (I/O, a client gone, a size limit): not the inner tar's fault.
         return summary
     }
 

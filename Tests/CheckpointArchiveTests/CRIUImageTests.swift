@@ -1,4 +1,4 @@
-import CheckpointArchive
+@testable import CheckpointArchive
 import Foundation
 import Testing
 
@@ -547,6 +547,32 @@ struct CRIUImageTests {
         }
     }
 
+    @Test("the wire reader takes the largest varint, fixed-width values and packed fixed32 runs")
+    func wireReader() throws {
+        var reader = ProtobufReader([UInt8](repeating: 0xFF, count: 9)[...] + [0x01])
+        #expect(try reader.readVarint() == UInt64.max)
+        #expect(reader.isAtEnd)
+
+        var writer = ProtobufWriter()
+        writer.field(3, bytes: u32(7) + u32(0xDEAD_BEEF))  // packed repeated fixed32
+        writer.bytes += [0x1D] + u32(9)  // the same field, unpacked
+        var values: [UInt32] = []
+        var fields = ProtobufReader(writer.bytes[...])
+        while let field = try fields.nextField() { try fields.appendFixed32s(field, to: &values) }
+        #expect(values == [7, 0xDEAD_BEEF, 9])
+
+        var short = ProtobufReader([0x01, 0x02, 0x03][...])
+        #expect(throws: CheckpointError.self) { _ = try short.readFixed64() }
+        var ragged = ProtobufReader([0x1A, 0x03, 0x01, 0x02, 0x03][...])  // packed fixed32 of 3 bytes
+        let field = try #require(try ragged.nextField())
+        var none: [UInt32] = []
+        let error = #expect(throws: CheckpointError.self) { try ragged.appendFixed32s(field, to: &none) }
+        #expect(error?.code == .criuImageInvalid)
+        #expect(CRIUImageFile.expectedMagic(forImageNamed: "core-1.img") == .core)
+        #expect(CRIUImageFile.expectedMagic(forImageNamed: "pages-3.img") == .raw)
+        #expect(CRIUImageFile.expectedMagic(forImageNamed: "cgroup.img") == nil)
+    }
+
     @Test("src_addr decodes the same packed or not, and unknown fields are skipped")
     func packedAddresses() throws {
         let words: [UInt64] = [0, 0, 0xFFFF_0000, 0x0100_007F]
@@ -623,6 +649,77 @@ struct CRIUImageTests {
         let chain = (1...UInt64(CRIUImageSet.maximumTreeDepth + 2)).map { pstreeEntry(pid: $0, ppid: $0 - 1) }
         try set.add(imageNamed: "pstree.img", bytes: image(CRIUMagic.pstree.rawValue, entries: chain))
         expectError(.criuImageInvalid, entry: "checkpoint/pstree.img") { _ = try set.assemble() }
+    }
+
+    @Test("a zombie keeps its name and state but has no command line, files or memory")
+    func zombieTask() throws {
+        func core(state: UInt64, comm: String) -> [UInt8] {
+            var task = ProtobufWriter()
+            task.field(1, state)
+            task.field(2, 0)
+            task.field(6, bytes: Array(comm.utf8))
+            var core = ProtobufWriter()
+            core.field(1, 1)
+            core.field(3, bytes: task.bytes)
+            return core.bytes
+        }
+        var fs = ProtobufWriter()
+        fs.field(1, 1)
+        fs.field(2, 1)
+        var set = CRIUImageSet()
+        let tree = [pstreeEntry(pid: 1, ppid: 0), pstreeEntry(pid: 2, ppid: 1)]
+        try set.add(imageNamed: "pstree.img", bytes: image(CRIUMagic.pstree.rawValue, entries: tree))
+        try set.add(
+            imageNamed: "core-1.img", bytes: image(CRIUMagic.core.rawValue, entries: [core(state: 1, comm: "sh")]))
+        try set.add(
+            imageNamed: "core-2.img", bytes: image(CRIUMagic.core.rawValue, entries: [core(state: 6, comm: "defunct")]))
+        try set.add(imageNamed: "fs-1.img", bytes: image(CRIUMagic.fs.rawValue, entries: [fs.bytes]))
+        try set.add(imageNamed: "fs-2.img", bytes: image(CRIUMagic.fs.rawValue, entries: [fs.bytes]))
+        let snapshot = try set.assemble()
+        let zombie = try snapshot.process(pid: 2)
+        #expect(zombie.command == "defunct")
+        #expect(zombie.taskState == .zombie)
+        #expect(zombie.taskState?.name == "Zombie")
+        #expect(zombie.cmdline == nil)
+        #expect(snapshot.openFiles.map(\.pid) == [1])
+        #expect(snapshot.openFiles.first?.files.map(\.path) == ["unknown", "unknown"], "files.img was never added")
+        #expect(TaskState(rawValue: 9).name == "Unknown")
+    }
+
+    @Test("page bytes kept stay under the set's bound however many processes ask")
+    func pageBytesBound() throws {
+        let processes: UInt64 = 40
+        let region = CRIUImageSet.memoryRegionLimit
+        var set = CRIUImageSet()
+        for pid in 1...processes {
+            let base = pid << 32
+            var head = ProtobufWriter()
+            head.field(1, pid)
+            var run = ProtobufWriter()
+            run.field(1, base)
+            run.field(4, UInt64(PagemapEntry.flagPresent))
+            run.field(5, 2 * region / 4096)
+            var mm = ProtobufWriter()
+            for (number, value) in [(8, base), (9, base + region), (10, base + region), (11, base + 2 * region)] {
+                mm.field(UInt64(number), value)
+            }
+            try set.add(
+                imageNamed: "pagemap-\(pid).img",
+                bytes: image(CRIUMagic.pagemap.rawValue, entries: [head.bytes, run.bytes]))
+            try set.add(imageNamed: "mm-\(pid).img", bytes: image(CRIUMagic.mm.rawValue, entries: [mm.bytes]))
+        }
+        let page = [UInt8](repeating: UInt8(ascii: "A"), count: Int(2 * region))
+        for pid in 1...processes {
+            #expect(set.wantedRanges(inPagesImage: "pages-\(pid).img") == [0..<2 * region])
+            page.withUnsafeBytes { set.addPageBytes(pagesImage: "pages-\(pid).img", offset: 0, bytes: $0) }
+        }
+        let entries = (1...processes).map { pstreeEntry(pid: $0, ppid: $0 == 1 ? 0 : 1) }
+        try set.add(imageNamed: "pstree.img", bytes: image(CRIUMagic.pstree.rawValue, entries: entries))
+        let snapshot = try set.assemble()
+        let read = snapshot.processes.filter { $0.cmdline != nil }
+        #expect(UInt64(read.count) == CRIUImageSet.pageBytesLimit / (2 * region))
+        #expect(read.first?.cmdline == String(repeating: "A", count: Int(region)))
+        #expect(read.first?.environment == [String(repeating: "A", count: Int(region))])
     }
 
     @Test("image names are told apart: only metadata images are read whole")

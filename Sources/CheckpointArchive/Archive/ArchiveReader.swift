@@ -169,11 +169,10 @@ public final class ArchiveReader {
         EntryDataSource(reader: self)
     }
 
-    private func translateError(status: Int32) -> CheckpointError {
-        if let sourceError = context.error as? CheckpointError { return sourceError }
-        if let sourceError = context.error {
-            return CheckpointError(.archiveReadFailed, "reading the archive failed: \(sourceError)")
-        }
+    /// The error to throw for a failed libarchive call. An error the source raised (an I/O error, a client that went
+    /// away, an upload over its size limit) is passed on unchanged, so callers can tell it from a bad archive.
+    private func translateError(status: Int32) -> any Error {
+        if let sourceError = context.error { return sourceError }
         if context.bytesRead == 0 { return CheckpointError(.archiveEmpty, "the archive is empty") }
         let text = archive_error_string(handle).map { String(cString: $0) } ?? "unknown libarchive error (\(status))"
         let lowered = text.lowercased()

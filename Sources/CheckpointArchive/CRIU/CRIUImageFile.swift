@@ -70,6 +70,12 @@ public struct CRIUImageFile: Sendable {
         self.entries = entries
     }
 
+    /// The per-type magic an image's name calls for (`core-1.img` → `CORE`, `pages-1.img` → `RAW`); nil for
+    /// names Ferry does not decode.
+    public static func expectedMagic(forImageNamed name: String) -> CRIUMagic? {
+        CRIUImageKind(imageName: name)?.magic
+    }
+
     private static func badMagic(expected: CRIUMagic, found: CRIUMagic, name: String) -> CheckpointError {
         CheckpointError(.criuBadMagic, "expected magic \(expected), found \(found)", entry: name)
     }

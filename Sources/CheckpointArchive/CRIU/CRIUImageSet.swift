@@ -126,7 +126,7 @@ public struct CRIUImageSet: Sendable {
             guard let range = captures[pagesID]?[index].range, range.overlaps(chunk) else { continue }
             if captures[pagesID]?[index].isAllocated == false {
                 let size = range.upperBound - range.lowerBound
-                guard capturedBytes + size <= Self.pageBytesLimit else { continue }
+                guard size <= Self.pageBytesLimit - capturedBytes else { continue }
                 capturedBytes += size
                 captures[pagesID]?[index].bytes = [UInt8](repeating: 0, count: Int(size))
             }

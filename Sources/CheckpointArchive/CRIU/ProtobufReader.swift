@@ -156,19 +156,6 @@ struct ProtobufReader {
         }
     }
 
-    /// One occurrence of a `repeated uint64`, packed or not.
-    mutating func appendUInt64s(_ field: ProtobufField, to values: inout [UInt64]) throws {
-        switch field.wireType {
-        case .varint:
-            values.append(try readVarint())
-        case .lengthDelimited:
-            var packed = ProtobufReader(try readLengthDelimited())
-            while !packed.isAtEnd { values.append(try packed.readVarint()) }
-        default:
-            throw Self.invalid("field \(field.number) has wire type \(field.wireType.rawValue), expected a varint")
-        }
-    }
-
     /// One occurrence of a `repeated fixed32`, packed or not.
     mutating func appendFixed32s(_ field: ProtobufField, to values: inout [UInt32]) throws {
         switch field.wireType {
