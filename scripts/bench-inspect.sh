@@ -43,8 +43,9 @@ open(path, "wb").write(magic + head + struct.pack("<I", len(entry)) + entry + re
 
 old = open(os.path.join(checkpoint, "pages-1.img"), "rb").read()
 with open(os.path.join(checkpoint, "pages-1.img"), "wb") as f:
+    # Half random, half zero pages: compressible roughly as real memory is.
     for _ in range(size_mib):
-        f.write(os.urandom(1 << 20))
+        f.write(os.urandom(1 << 19) + bytes(1 << 19))
     f.write(old)
 PY
 (cd "$work/tree" && tar --format=gnu -cf "$work/big.tar" .)
@@ -53,10 +54,10 @@ archive_mib=$(( $(stat -c %s "$work/big.tar") / 1048576 ))
 
 # best wall time (s) and peak RSS (KiB) of a command over $runs runs
 measure() {
-  local best="" rss=0 out
+  local best="" rss=0 seconds kib
   for _ in $(seq "$runs"); do
-    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
-    read -r seconds kib <<<"$out"
+    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" >/dev/null 2>&1
+    read -r seconds kib <"$work/time.txt"
     if [ -z "$best" ] || awk "BEGIN{exit !($seconds < $best)}"; then best=$seconds; fi
     [ "$kib" -gt "$rss" ] && rss=$kib
   done
