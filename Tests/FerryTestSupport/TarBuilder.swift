@@ -30,12 +30,12 @@ public struct TarBuilder {
         file(path, Array(text.utf8), mode: mode)
     }
 
-    /// Adds a regular file of `size` zero bytes, written in pieces so big files cost no big buffer... in the
-    /// builder itself (the builder still holds its output; use ``TarFileWriter`` for big archives).
-    public mutating func zeros(_ path: String, size: Int) {
-        header(path: path, type: .regular, size: size, mode: 0o644)
-        bytes += [UInt8](repeating: 0, count: size)
-        pad()
+    /// The 512-byte header of a regular file of `size` bytes, for tests that stream a big entry to a file
+    /// themselves (its data must be followed by zeros up to a multiple of 512).
+    public static func regularFileHeader(_ path: String, size: Int) -> [UInt8] {
+        var builder = TarBuilder()
+        builder.header(path: path, type: .regular, size: size, mode: 0o644)
+        return builder.bytes
     }
 
     public mutating func directory(_ path: String, mode: UInt32 = 0o755) {
