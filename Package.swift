@@ -32,6 +32,12 @@ let package = Package(
             dependencies: ["CArchive"],
             swiftSettings: swiftSettings
         ),
+        // Findings: archive rules (IDs, IPs, rootfs diff, shape) and target-node preflight.
+        .target(
+            name: "FerryValidation",
+            dependencies: ["CheckpointArchive"],
+            swiftSettings: swiftSettings
+        ),
         // checkpointctl-compatible reports (JSON and tree text) built from the model.
         .target(
             name: "FerryInspect",
@@ -54,12 +60,20 @@ let package = Package(
             resources: [.copy("../../migrations")],
             swiftSettings: swiftSettings
         ),
+        // A blocking client of the REST API for the CLI and node agents (streamed uploads, resumable downloads).
+        .target(
+            name: "FerryClient",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // The command line: argument parsing only.
         .executableTarget(
             name: "ferry",
             dependencies: [
                 "CheckpointArchive",
                 "FerryInspect",
+                "FerryClient",
+                "FerryValidation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -79,6 +93,17 @@ let package = Package(
         .testTarget(
             name: "FerryInspectTests",
             dependencies: ["FerryInspect"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryValidationTests",
+            dependencies: ["FerryValidation", "CheckpointArchive", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryCatalogTests",
+            // GRDB is internal to FerryCatalog, but non-resilient modules still load their dependencies.
+            dependencies: ["FerryCatalog", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

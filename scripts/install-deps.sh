@@ -7,7 +7,10 @@ packages=(
   pkg-config
   libarchive-dev libsqlite3-dev libmicrohttpd-dev   # the C libraries Ferry links
   gzip zstd xz-utils bzip2 tar                       # tests build compressed archives with these
-  time                                               # /usr/bin/time -v for the benchmark's peak RSS
+  time                                               # /usr/bin/time: peak RSS in tests and benchmarks
+  curl openssl                                       # HTTP and SHA-256 in the service tests
+  chromium fonts-dejavu-core                         # the web page test runs a real headless browser
+  python3 python3-yaml python3-jsonschema            # the OpenAPI check (scripts/openapi_check.py)
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(openssl)
@@ -17,7 +20,17 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+install_python_checker() {
+  # openapi-spec-validator is not packaged for Debian 12; it comes from PyPI when missing.
+  python3 -c "import yaml, jsonschema, openapi_spec_validator" 2>/dev/null && return 0
+  echo "install-deps: installing openapi-spec-validator from PyPI" >&2
+  python3 -m pip install --quiet openapi-spec-validator pyyaml jsonschema 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages openapi-spec-validator pyyaml jsonschema
+}
+if [ ${#missing[@]} -eq 0 ]; then
+  install_python_checker
+  exit 0
+fi
 
 echo "install-deps: installing ${missing[*]}" >&2
 if [ "$(id -u)" -eq 0 ]; then
@@ -31,3 +44,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${run[@]}" apt-get update -qq
 "${run[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_python_checker

@@ -17,6 +17,8 @@ public struct CheckpointErrorCode: RawRepresentable, Hashable, Sendable, CustomS
     public static let archiveReadFailed = CheckpointErrorCode(rawValue: "ARCHIVE_READ_FAILED")
     /// An entry that Ferry reads whole (JSON metadata, small CRIU images) is larger than its bound.
     public static let entryTooLarge = CheckpointErrorCode(rawValue: "ENTRY_TOO_LARGE")
+    /// The archive decompresses to far more than real checkpoints do (a zstd or gzip bomb).
+    public static let decompressionBomb = CheckpointErrorCode(rawValue: "DECOMPRESSION_BOMB")
     /// The archive has more entries than the bound allows (a tar bomb).
     public static let tooManyEntries = CheckpointErrorCode(rawValue: "TOO_MANY_ENTRIES")
     /// A readable tar without a `checkpoint/` directory: not a container checkpoint.

@@ -12,6 +12,8 @@ public struct CheckpointReadOptions: Sendable {
     public var criuImageLimit = 64 << 20
     /// Bound for all CRIU metadata images together.
     public var criuImagesTotalLimit = 256 << 20
+    /// Decompression bound for the archive and for inner tars (see ``ArchiveReader/expansionLimit``).
+    public var expansionLimit: (ratio: Int64, allowance: Int64)? = (1000, 1 << 30)
 
     public init() {}
 }
@@ -38,12 +40,14 @@ public enum CheckpointReader {
     ) throws -> CheckpointManifest {
         var scan = CheckpointScan(options: options)
         let reader = try ArchiveReader(source: source)
+        reader.expansionLimit = options.expansionLimit
         while let entry = try reader.nextEntry() {
             try scan.handle(entry, reader: reader)
         }
-        scan.finishFirstPass(compression: reader.compression, storedSize: reader.bytesRead)
+        scan.finishFirstPass(compression: reader.compression, storedSize: reader.bytesRead, expandedSize: reader.bytesExpanded)
         if !scan.deferredPagesImages.isEmpty, let reopen, options.readProcessMemory {
             let second = try ArchiveReader(source: try reopen())
+            second.expansionLimit = options.expansionLimit
             while let entry = try second.nextEntry() {
                 try scan.handleDeferredPages(entry, reader: second)
             }
@@ -76,6 +80,11 @@ struct CheckpointScan {
     var entryCount = 0
     var rootEntries: [String] = []
     private var seenRoots: Set<String> = []
+    /// Every path seen, to find duplicates. Bounded by `maxEntries` (a few hundred bytes each at worst).
+    private var seenPaths: Set<String> = []
+    var duplicateEntries: [String] = []
+    var unsafePaths: [String] = []
+    var expandedSize: Int64 = 0
     var hasCheckpointDirectory = false
     var jsonFiles: [String: [UInt8]] = [:]
     var statistics: DumpStatistics?
@@ -100,6 +109,12 @@ struct CheckpointScan {
         let path = entry.path.hasSuffix("/") ? String(entry.path.dropLast()) : entry.path
         let root = String(path.prefix { $0 != "/" })
         if !root.isEmpty, seenRoots.insert(root).inserted { rootEntries.append(root) }
+        if !entry.isSafeRelativePath {
+            // Never interpreted: a path that could land outside a directory it was extracted to.
+            if unsafePaths.count < 100 { unsafePaths.append(entry.rawPath) }
+            return
+        }
+        if !seenPaths.insert(path).inserted, duplicateEntries.count < 100 { duplicateEntries.append(path) }
 
         if path == CheckpointLayout.checkpointDirectory {
             if entry.kind == .directory { hasCheckpointDirectory = true }
@@ -180,9 +195,10 @@ struct CheckpointScan {
         try collect(ranges, ofPagesImage: name, reader: reader)
     }
 
-    mutating func finishFirstPass(compression: String, storedSize: Int64) {
+    mutating func finishFirstPass(compression: String, storedSize: Int64, expandedSize: Int64) {
         self.compression = compression
         self.storedSize = storedSize
+        self.expandedSize = expandedSize
         // Only pages images that some process's page map points at are worth a second pass.
         deferredPagesImages = deferredPagesImages.filter { images.wantedRanges(inPagesImage: $0) != nil }
     }
@@ -195,6 +211,7 @@ struct CheckpointScan {
         guard entry.size > 0 else { return summary }
         do {
             let inner = try ArchiveReader(source: reader.currentEntrySource())
+            inner.expansionLimit = options.expansionLimit
             var count = 0
             while let innerEntry = try inner.nextEntry() {
                 count += 1
@@ -202,6 +219,9 @@ struct CheckpointScan {
                     throw CheckpointError(.tooManyEntries, "has more than \(options.maxInnerEntries) entries")
                 }
                 summary.compression = inner.compression
+                let issues = InnerEntryIssue.check(innerEntry)
+                summary.issueCount += issues.count
+                for issue in issues where summary.issues.count < TarSummary.issueLimit { summary.issues.append(issue) }
                 switch innerEntry.kind {
                 case .regular:
                     summary.regularFiles += 1
@@ -291,7 +311,8 @@ struct CheckpointScan {
 
         return CheckpointManifest(
             archive: ArchiveFacts(
-                compression: compression, storedSize: storedSize, entryCount: entryCount, rootEntries: rootEntries),
+                compression: compression, storedSize: storedSize, entryCount: entryCount, rootEntries: rootEntries,
+                duplicateEntries: duplicateEntries, unsafePaths: unsafePaths, expandedSize: expandedSize),
             engine: engine,
             container: container,
             pod: pod,

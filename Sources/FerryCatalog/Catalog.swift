@@ -65,10 +65,10 @@ public final class Catalog: Sendable {
     public func insert(_ record: CheckpointRecord) throws -> (record: CheckpointRecord, inserted: Bool) {
         try wrap {
             try pool.write { db in
-                if let existing = try CheckpointRecord.fetchOne(db, key: record.id) { return (existing, false) }
+                if let existing = try CheckpointRow.fetchOne(db, key: record.id) { return (existing.record, false) }
                 var row = record
                 row.searchText = CheckpointRecord.searchText(for: record)
-                try row.insert(db)
+                try CheckpointRow(row).insert(db)
                 return (row, true)
             }
         }
@@ -83,10 +83,11 @@ public final class Catalog: Sendable {
         }
         let matches = try wrap {
             try pool.read { db in
-                try CheckpointRecord
+                try CheckpointRow
                     .filter(sql: "id >= ? AND id < ?", arguments: [id, id + "g"])
                     .limit(2)
                     .fetchAll(db)
+                    .map(\.record)
             }
         }
         guard let first = matches.first else { throw CatalogError(.checkpointNotFound, "no checkpoint \(id)") }
@@ -100,18 +101,18 @@ public final class Catalog: Sendable {
     public func delete(_ id: String) throws -> CheckpointRecord {
         try wrap {
             try pool.write { db in
-                guard let row = try CheckpointRecord.fetchOne(db, key: id) else {
+                guard let row = try CheckpointRow.fetchOne(db, key: id) else {
                     throw CatalogError(.checkpointNotFound, "no checkpoint \(id)")
                 }
                 try row.delete(db)
-                return row
+                return row.record
             }
         }
     }
 
     /// Whether any row points at this blob.
     public func contains(_ id: String) throws -> Bool {
-        try wrap { try pool.read { try CheckpointRecord.exists($0, key: id) } }
+        try wrap { try pool.read { try CheckpointRow.exists($0, key: id) } }
     }
 
     /// Number of checkpoints and the sum of their stored sizes.
@@ -188,7 +189,7 @@ public final class Catalog: Sendable {
                 let total = try Int.fetchOne(
                     db, sql: "SELECT count(*) FROM checkpoint \(filterSQL)",
                     arguments: StatementArguments(filterArguments)) ?? 0
-                var items = try rows.prefix(query.limit).map { try CheckpointRecord(row: $0) }
+                var items = try rows.prefix(query.limit).map { try CheckpointRow(row: $0).record }
                 var next: String?
                 if rows.count > query.limit, let last = rows.prefix(query.limit).last {
                     next = PageCursor(

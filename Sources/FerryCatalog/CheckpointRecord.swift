@@ -1,9 +1,8 @@
-public import GRDB
+internal import GRDB
 
 /// One catalogued checkpoint archive: a row of the `checkpoint` table. The `id` is the SHA-256 of the archive's
 /// bytes, so the same archive uploaded twice is one row.
-public struct CheckpointRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "checkpoint"
+public struct CheckpointRecord: Codable, Sendable, Equatable {
 
     public var id: String
     public var size: Int64
@@ -35,7 +34,7 @@ public struct CheckpointRecord: Codable, Sendable, Equatable, FetchableRecord, P
     /// Lowercased text the free-text filter searches.
     public var searchText: String
 
-    enum CodingKeys: String, CodingKey, ColumnExpression {
+    enum CodingKeys: String, CodingKey {
         case id, size, compression, engine, image, runtime, created, checkpointed, architecture, labels, inspection
         case containerID = "container_id"
         case containerName = "container_name"
@@ -102,4 +101,15 @@ public struct CheckpointRecord: Codable, Sendable, Equatable, FetchableRecord, P
         parts += record.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         return parts.joined(separator: " ").lowercased()
     }
+}
+
+/// A `checkpoint` row for GRDB. The wrapper keeps GRDB an implementation detail: the public record type has no
+/// database conformances, so users of the catalog need not import GRDB.
+struct CheckpointRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "checkpoint"
+    var record: CheckpointRecord
+
+    init(_ record: CheckpointRecord) { self.record = record }
+    init(from decoder: any Decoder) throws { record = try CheckpointRecord(from: decoder) }
+    func encode(to encoder: any Encoder) throws { try record.encode(to: encoder) }
 }

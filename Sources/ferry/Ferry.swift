@@ -10,6 +10,9 @@ struct Ferry: ParsableCommand {
             Exit status: 0 on success, 1 when an archive cannot be read (one line per archive on stderr, \
             naming the archive, the problem and its stable code), 64 for a usage error.
             """,
-        subcommands: [InspectCommand.self, ShowCommand.self, MemparseCommand.self]
+        subcommands: [
+            InspectCommand.self, ShowCommand.self, MemparseCommand.self,
+            PushCommand.self, ListCommand.self, GetCommand.self, RemoveCommand.self,
+        ]
     )
 }

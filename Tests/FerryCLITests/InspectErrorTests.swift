@@ -27,7 +27,7 @@ struct InspectErrorTests {
 
     static var cases: [Case] {
         let core = "checkpoint/core-1.img"
-        let coreBytes = extract(core, from: counter)
+        let coreBytes = TarBuilder.extract(core, from: counter)
         return [
             Case(name: "empty file", bytes: [], code: "ARCHIVE_EMPTY", message: "the archive is empty"),
             Case(name: "random bytes", bytes: (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) },
@@ -132,21 +132,6 @@ struct InspectErrorTests {
         #expect(archive["compression"] as? String == tool)
         #expect(archive["stored_size"] as? Int == compressed.count)
         #expect((json.first?["process_tree"] as? [String: Any])?["cmdline"] as? String != nil)
-    }
-
-    /// The data of one entry of an uncompressed tar.
-    static func extract(_ name: String, from archive: [UInt8]) -> [UInt8] {
-        var offset = 0
-        while offset + 512 <= archive.count {
-            let header = archive[offset..<offset + 512]
-            let entryName = String(decoding: header.prefix(100).prefix { $0 != 0 }, as: UTF8.self)
-            let sizeText = String(decoding: header.dropFirst(124).prefix(11), as: UTF8.self)
-            let size = Int(sizeText, radix: 8) ?? 0
-            if entryName == name { return Array(archive[offset + 512..<offset + 512 + size]) }
-            if header.allSatisfy({ $0 == 0 }) { break }
-            offset += 512 + (size + 511) / 512 * 512
-        }
-        return []
     }
 
     /// Breaks the checksum of the archive's second header.

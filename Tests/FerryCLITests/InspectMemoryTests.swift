@@ -35,8 +35,8 @@ struct InspectMemoryTests {
     /// that many bytes in front of `pages-1.img`. Written to disk in 1 MiB pieces.
     static func grownArchive(extraMiB: Int) throws -> String {
         let counter = try Fixtures.uncompressedBytes(of: "podman-counter-none.tar")
-        let pagemap = InspectErrorTests.extract("checkpoint/pagemap-1.img", from: counter)
-        let pages = InspectErrorTests.extract("checkpoint/pages-1.img", from: counter)
+        let pagemap = TarBuilder.extract("checkpoint/pagemap-1.img", from: counter)
+        let pages = TarBuilder.extract("checkpoint/pages-1.img", from: counter)
         // pagemap image: 8 bytes of magic, the head entry, then the entries. Insert a run after the head.
         let headLength = Int(pagemap[8]) | Int(pagemap[9]) << 8 | Int(pagemap[10]) << 16 | Int(pagemap[11]) << 24
         let entry = [0x08] + varint(0x1000_0000) + [0x28] + varint(UInt64(extraMiB * 256)) + [0x20, 0x04]

@@ -70,6 +70,19 @@ public struct TarBuilder {
         }
     }
 
+    /// The data of one entry of an uncompressed ustar archive (empty if absent).
+    public static func extract(_ name: String, from archive: [UInt8]) -> [UInt8] {
+        var offset = 0
+        while offset + 512 <= archive.count {
+            let header = Array(archive[offset..<offset + 512])
+            if header.allSatisfy({ $0 == 0 }) { break }
+            let size = Int(string(header[124..<136]).trimmingCharacters(in: .whitespaces), radix: 8) ?? 0
+            if string(header[0..<100]) == name { return Array(archive[offset + 512..<min(archive.count, offset + 512 + size)]) }
+            offset += 512 + (size + 511) / 512 * 512
+        }
+        return []
+    }
+
     /// The finished archive: entries plus the two zero blocks that end a tar.
     public func finished() -> [UInt8] {
         bytes + [UInt8](repeating: 0, count: 1024)

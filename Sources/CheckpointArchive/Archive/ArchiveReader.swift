@@ -64,9 +64,17 @@ public final class ArchiveReader {
         // The context is retained by `self.context` for the reader's whole life; libarchive only borrows it.
         let unmanaged = Unmanaged.passUnretained(context).toOpaque()
         archive_read_set_callback_data(handle, unmanaged)
-        archive_read_set_read_callback(handle) { _, clientData, bufferOut in
+        archive_read_set_read_callback(handle) { archive, clientData, bufferOut in
             let context = Unmanaged<SourceContext>.fromOpaque(clientData!).takeUnretainedValue()
             do {
+                if let limit = context.expansionLimit, let archive {
+                    let expanded = archive_filter_bytes(archive, 0)
+                    if expanded > limit.allowance + limit.ratio * max(context.bytesRead, 1) {
+                        throw CheckpointError(
+                            .decompressionBomb,
+                            "\(context.bytesRead) bytes expand to more than \(expanded): over the \(limit.ratio):1 bound")
+                    }
+                }
                 let chunk = try context.source.nextChunk()
                 bufferOut?.pointee = chunk.baseAddress.map { UnsafeRawPointer($0) }
                 context.bytesRead += Int64(chunk.count)
@@ -101,8 +109,19 @@ public final class ArchiveReader {
         if opened { archive_read_free(handle) }
     }
 
+    /// Refuses to go on (`DECOMPRESSION_BOMB`) once the decompressed bytes exceed `allowance` plus `ratio` times
+    /// the compressed bytes read. Real checkpoints (memory pages, mostly code and heap) stay far below 1000:1 past
+    /// their first GiB; a zstd or gzip bomb of zeros does not. Nil: no bound.
+    public var expansionLimit: (ratio: Int64, allowance: Int64)? {
+        get { context.expansionLimit }
+        set { context.expansionLimit = newValue }
+    }
+
     /// Bytes taken from the source so far (compressed size when the archive is compressed).
     public var bytesRead: Int64 { context.bytesRead }
+
+    /// Bytes produced by decompression so far (equal to `bytesRead` for an uncompressed archive).
+    public var bytesExpanded: Int64 { archive_filter_bytes(handle, 0) }
 
     /// The next entry header, or nil at the end of the archive. Unread data of the previous entry is skipped.
     public func nextEntry() throws -> ArchiveEntry? {
@@ -224,6 +243,7 @@ private final class SourceContext {
     let source: any ByteSource
     var error: (any Error)?
     var bytesRead: Int64 = 0
+    var expansionLimit: (ratio: Int64, allowance: Int64)?
     init(source: any ByteSource) { self.source = source }
 }
 

@@ -95,6 +95,78 @@ public struct TarSummary: Sendable, Equatable {
     public var fileBytes: Int64
     /// Set when the inner tar could not be read to the end: the stable error code and message.
     public var error: String?
+    /// Entries that would be unsafe to extract (at most ``TarSummary/issueLimit`` are kept; `issueCount` counts all).
+    public var issues: [InnerEntryIssue] = []
+    public var issueCount = 0
+
+    /// How many unsafe entries are listed by name.
+    public static let issueLimit = 100
+}
+
+/// An entry of an inner tar (`rootfs-diff.tar`, …) that must not be extracted as it is.
+public struct InnerEntryIssue: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// The path starts with `/`.
+        case absolutePath
+        /// The path has a `..` component.
+        case pathTraversal
+        /// A character or block device node.
+        case deviceNode
+        /// A FIFO or socket.
+        case specialFile
+        /// A symbolic link whose relative target climbs above the root.
+        case symlinkEscapes
+        /// A hard link whose target is absolute or climbs above the root.
+        case hardlinkEscapes
+        /// A file with the setuid or setgid bit.
+        case setuidOrSetgid
+    }
+
+    public var kind: Kind
+    public var path: String
+    /// The link target, for links.
+    public var target: String?
+
+    public init(kind: Kind, path: String, target: String? = nil) {
+        self.kind = kind
+        self.path = path
+        self.target = target
+    }
+
+    /// Checks one entry; returns its issues (usually none).
+    public static func check(_ entry: ArchiveEntry) -> [InnerEntryIssue] {
+        var issues: [InnerEntryIssue] = []
+        if entry.rawPath.hasPrefix("/") { issues.append(.init(kind: .absolutePath, path: entry.rawPath)) }
+        if entry.rawPath.split(separator: "/").contains("..") { issues.append(.init(kind: .pathTraversal, path: entry.rawPath)) }
+        switch entry.kind {
+        case .characterDevice, .blockDevice: issues.append(.init(kind: .deviceNode, path: entry.path))
+        case .fifo, .socket: issues.append(.init(kind: .specialFile, path: entry.path))
+        case .symlink:
+            // Absolute targets resolve inside the container's root on restore; relative ones must not climb out.
+            if let target = entry.linkTarget, !target.hasPrefix("/"), escapesRoot(linkAt: entry.path, target: target) {
+                issues.append(.init(kind: .symlinkEscapes, path: entry.path, target: target))
+            }
+        case .hardlink:
+            if let target = entry.linkTarget, target.hasPrefix("/") || target.split(separator: "/").contains("..") {
+                issues.append(.init(kind: .hardlinkEscapes, path: entry.path, target: target))
+            }
+        default: break
+        }
+        if entry.kind == .regular && entry.permissions & 0o6000 != 0 {
+            issues.append(.init(kind: .setuidOrSetgid, path: entry.path))
+        }
+        return issues
+    }
+
+    /// Whether a relative link target, resolved from the link's directory, climbs above the root.
+    static func escapesRoot(linkAt path: String, target: String) -> Bool {
+        var depth = path.split(separator: "/").filter { $0 != "." }.count - 1
+        for component in target.split(separator: "/") {
+            if component == ".." { depth -= 1 } else if component != "." { depth += 1 }
+            if depth < 0 { return true }
+        }
+        return false
+    }
 }
 
 /// Sizes as checkpointctl reports them.
@@ -116,6 +188,12 @@ public struct ArchiveFacts: Sendable, Equatable {
     public var entryCount: Int
     /// Names at the root of the archive (first path component), in archive order.
     public var rootEntries: [String]
+    /// Paths that appear more than once (at most 100 listed).
+    public var duplicateEntries: [String] = []
+    /// Entries with an absolute path or a `..` component (at most 100 listed). They are never extracted.
+    public var unsafePaths: [String] = []
+    /// Bytes after decompression.
+    public var expandedSize: Int64 = 0
 }
 
 /// Everything Ferry reads from one checkpoint archive: engine metadata, networks, sizes, CRIU dump statistics and

@@ -1,1 +1,0 @@
-// FerryHTTP: the libmicrohttpd wrapper. Work in progress.

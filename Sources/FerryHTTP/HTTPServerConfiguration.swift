@@ -1,0 +1,50 @@
+/// Limits and sizes of an `HTTPServer`. The defaults suit a catalog service on a small machine that receives
+/// multi-GiB uploads: thread-per-connection, 128 KiB of libmicrohttpd memory per connection, 2 MiB of upload
+/// buffer per request with a body.
+public struct HTTPServerConfiguration: Sendable {
+    /// Connections open at once; libmicrohttpd refuses further ones. Each connection is a thread.
+    public var maximumConnections: Int
+    /// Connections open at once from one IP address; 0 means no separate limit.
+    public var maximumConnectionsPerIP: Int
+    /// Seconds of inactivity after which a connection is closed; 0 disables the timeout. Time a handler spends
+    /// blocked does not count: the server restarts the timer whenever it waited for the handler.
+    public var connectionTimeoutSeconds: Int
+    /// libmicrohttpd's memory pool per connection (request line, headers, read buffer). MHD clears the whole pool
+    /// for each request, so larger is slower for small requests; 32–128 KiB is the measured sweet spot.
+    /// Requests whose header does not fit get libmicrohttpd's own 431 response.
+    public var connectionMemoryLimit: Int
+    /// Total size of the request line and header fields accepted; larger requests get a JSON 431
+    /// REQUEST_HEADERS_TOO_LARGE. Effectively capped by `connectionMemoryLimit`.
+    public var maximumHeaderBytes: Int
+    /// The size of one upload buffer, i.e. the largest chunk `HTTPRequestBody.nextChunk()` returns.
+    public var uploadChunkBytes: Int
+    /// Upload buffer memory per request with a body (rounded to whole chunks, at least two). This bounds memory
+    /// whatever the upload size: when the handler reads slower than the client sends, the client is slowed down.
+    public var uploadBufferBytes: Int
+    /// When a handler answers without reading the whole body (e.g. 413, 401), the rest is read and discarded so the
+    /// response can be sent and the connection kept. Beyond this many discarded bytes the connection is reset instead.
+    /// Clients that send `Expect: 100-continue` (curl does for bodies over 1 MiB) never send the body in that case.
+    public var maximumDiscardedBodyBytes: Int64
+    /// The `listen(2)` backlog.
+    public var listenBacklog: Int
+
+    public init(maximumConnections: Int = 256,
+                maximumConnectionsPerIP: Int = 0,
+                connectionTimeoutSeconds: Int = 60,
+                connectionMemoryLimit: Int = 128 * 1024,
+                maximumHeaderBytes: Int = 32 * 1024,
+                uploadChunkBytes: Int = 256 * 1024,
+                uploadBufferBytes: Int = 2 * 1024 * 1024,
+                maximumDiscardedBodyBytes: Int64 = 1 << 30,
+                listenBacklog: Int = 128) {
+        self.maximumConnections = maximumConnections
+        self.maximumConnectionsPerIP = maximumConnectionsPerIP
+        self.connectionTimeoutSeconds = connectionTimeoutSeconds
+        self.connectionMemoryLimit = connectionMemoryLimit
+        self.maximumHeaderBytes = maximumHeaderBytes
+        self.uploadChunkBytes = uploadChunkBytes
+        self.uploadBufferBytes = uploadBufferBytes
+        self.maximumDiscardedBodyBytes = maximumDiscardedBodyBytes
+        self.listenBacklog = listenBacklog
+    }
+}

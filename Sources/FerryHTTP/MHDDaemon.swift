@@ -1,0 +1,68 @@
+internal import CMicroHTTPD
+import Glibc
+
+/// Owns one `struct MHD_Daemon *` and stops it exactly once; also owns the listening descriptor MHD was given.
+///
+/// Threading mode: one thread per connection plus MHD's internal listening thread, with poll() (select() cannot
+/// handle descriptors ≥ 1024) and an inter-thread channel (MHD_quiesce_daemon requires MHD_USE_ITC in this mode).
+/// Handlers may therefore block: each blocks only its own connection.
+final class MHDDaemon {
+    private var handle: OpaquePointer?
+    /// MHD's listening descriptor, owned by MHD until `quiesce()` hands it back; closed by us after MHD_stop_daemon.
+    private var quiescedDescriptor: Int32 = -1
+
+    /// Starts MHD on a duplicate of `socket`'s descriptor (the caller keeps and closes the original).
+    ///
+    /// A duplicate because MHD's failure paths are inconsistent about closing a provided listening socket: after a
+    /// failed start the duplicate is left alone rather than risk closing a descriptor number someone else reuses.
+    init(socket: ListeningSocket, configuration: HTTPServerConfiguration, context: UnsafeMutableRawPointer) throws(HTTPServerError) {
+        let descriptor = dup(socket.descriptor)
+        guard descriptor >= 0 else {
+            throw HTTPServerError(code: .startFailed, message: "Cannot duplicate the listening socket.", systemError: errno)
+        }
+        var flags = MHD_USE_THREAD_PER_CONNECTION.rawValue | MHD_USE_INTERNAL_POLLING_THREAD.rawValue
+            | MHD_USE_POLL.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
+        if socket.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
+        let daemon = ferry_mhd_start_daemon(
+            flags, descriptor,
+            mhdLog, context,
+            mhdAccessHandler, context,
+            mhdRequestCompleted, context,
+            mhdURILog, context,
+            configuration.connectionMemoryLimit,
+            UInt32(clamping: max(configuration.maximumConnections, 1)),
+            UInt32(clamping: max(configuration.connectionTimeoutSeconds, 0)),
+            UInt32(clamping: max(configuration.maximumConnectionsPerIP, 0)))
+        guard let daemon else {
+            throw HTTPServerError(code: .startFailed, message: "libmicrohttpd could not start (see the server log).")
+        }
+        handle = daemon
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// Stops accepting connections; connections already open keep being served. Idempotent.
+    func quiesce() {
+        guard let handle, quiescedDescriptor < 0 else { return }
+        let descriptor = MHD_quiesce_daemon(handle)
+        guard descriptor >= 0 else { return }
+        quiescedDescriptor = descriptor
+        // MHD says not to close it before MHD_stop_daemon; shutting it down is allowed and makes the kernel refuse
+        // new connections now instead of queueing them in the backlog until the close.
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
+    /// MHD_stop_daemon: closes every connection and joins every connection thread, so it waits for handlers that
+    /// are still running on those threads. Idempotent.
+    func stop() {
+        guard let handle else { return }
+        self.handle = nil
+        MHD_stop_daemon(handle)
+        if quiescedDescriptor >= 0 {
+            closeDescriptor(quiescedDescriptor)
+            quiescedDescriptor = -1
+        }
+    }
+}

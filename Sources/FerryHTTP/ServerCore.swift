@@ -1,0 +1,95 @@
+import Foundation
+
+/// What every callback of one server needs: the handler, the limits, the log, the counters and the set of
+/// requests in flight. Immutable references only, so it is Sendable as is; it is the `cls` of MHD's callbacks.
+final class ServerCore: Sendable {
+    let handler: any HTTPHandler
+    let configuration: HTTPServerConfiguration
+    let log: (@Sendable (String) -> Void)?
+    let counters = StatisticsCounters()
+    let requests = RequestTracker()
+
+    init(handler: any HTTPHandler, configuration: HTTPServerConfiguration, log: (@Sendable (String) -> Void)?) {
+        self.handler = handler
+        self.configuration = configuration
+        self.log = log
+    }
+
+    /// Upload buffers per request with a body.
+    var uploadBufferCount: Int {
+        max(2, configuration.uploadBufferBytes / max(configuration.uploadChunkBytes, 4096))
+    }
+}
+
+/// Requests between MHD's first sight of them and their completion, for draining on shutdown.
+final class RequestTracker: @unchecked Sendable {
+    // @unchecked Sendable invariant: every `var` is only touched with `condition` locked.
+    private let condition = NSCondition()
+    private var count = 0
+    private var exchanges: [ObjectIdentifier: RequestExchange] = [:]
+    private var closing = false
+
+    func begin() {
+        condition.lock()
+        count += 1
+        condition.unlock()
+    }
+
+    func end() {
+        condition.lock()
+        count -= 1
+        if count == 0 { condition.broadcast() }
+        condition.unlock()
+    }
+
+    var inFlight: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return count
+    }
+
+    /// Remembers a request with a body, so a shutdown that runs out of time can fail it.
+    func register(_ exchange: RequestExchange) {
+        condition.lock()
+        exchanges[ObjectIdentifier(exchange)] = exchange
+        condition.unlock()
+    }
+
+    func unregister(_ exchange: RequestExchange) {
+        condition.lock()
+        exchanges[ObjectIdentifier(exchange)] = nil
+        condition.unlock()
+    }
+
+    /// True once shutdown began: responses then carry `Connection: close` so keep-alive clients go away.
+    var isClosing: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return closing
+    }
+
+    func beginClosing() {
+        condition.lock()
+        closing = true
+        condition.unlock()
+    }
+
+    /// Waits until no request is in flight or the deadline passes; true when drained.
+    func waitUntilIdle(deadline: Date) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while count > 0 {
+            if !condition.wait(until: deadline) { return count == 0 }
+        }
+        return true
+    }
+
+    /// Fails every request with a body still in flight: handlers blocked in `nextChunk()` throw, connection threads
+    /// waiting for a handler give up, so MHD_stop_daemon can join them.
+    func failAll(with error: HTTPError) {
+        condition.lock()
+        let pending = Array(exchanges.values)
+        condition.unlock()
+        for exchange in pending { exchange.fail(error) }
+    }
+}

@@ -1,0 +1,44 @@
+import CheckpointArchive
+import FerryCatalog
+import FerryInspect
+
+/// Turns a read archive into its catalog row: the columns lists and filters need, plus the full inspection.
+enum CheckpointRecordBuilder {
+    static func record(
+        for manifest: CheckpointManifest, digest: String, size: Int64, metadata: IngestMetadata
+    ) throws -> CheckpointRecord {
+        let inspection = try InspectReport.object(manifest, sections: .all).serialized()
+        var addresses = manifest.networks.flatMap(\.interfaces).flatMap { $0.addresses }.map {
+            String($0.prefix { $0 != "/" })
+        }
+        addresses += manifest.podIPs
+        return CheckpointRecord(
+            id: digest,
+            size: size,
+            compression: manifest.archive.compression,
+            engine: manifest.engine.rawValue,
+            containerID: manifest.container.id,
+            containerName: manifest.container.name,
+            podName: manifest.pod.name,
+            podNamespace: manifest.pod.namespace,
+            podUID: manifest.pod.uid,
+            sandboxID: manifest.pod.sandboxID,
+            image: manifest.container.image,
+            imageID: manifest.container.imageID,
+            runtime: manifest.container.runtime,
+            created: manifest.container.created,
+            checkpointed: manifest.container.checkpointed,
+            architecture: manifest.criu?.architecture?.description,
+            ipAddresses: addresses,
+            macAddresses: manifest.networks.flatMap(\.interfaces).compactMap(\.mac),
+            checkpointSize: manifest.sizes.checkpoint,
+            memoryPagesSize: manifest.sizes.memoryPages,
+            rootfsDiffSize: manifest.rootfsDiff?.size,
+            processCount: manifest.criu?.processes.count ?? 0,
+            sourceNode: metadata.sourceNode,
+            labels: metadata.labels,
+            uploadedAt: Catalog.timestamp(),
+            inspection: inspection
+        )
+    }
+}

@@ -1,0 +1,82 @@
+import FerryCatalog
+import FerryHTTP
+import Foundation
+
+/// Opens the data directory, catalog and tokens, and runs the HTTP service until SIGTERM or SIGINT, then stops
+/// accepting, lets in-flight requests finish (up to 30 s) and exits.
+public enum FerryServerMain {
+    /// Everything a running service holds; `stop()` shuts it down.
+    public final class Running: Sendable {
+        public let server: HTTPServer
+        public let context: FerryServiceContext
+        init(server: HTTPServer, context: FerryServiceContext) {
+            self.server = server
+            self.context = context
+        }
+        public var port: UInt16 { server.port }
+        public func stop(timeout: Double = 30) { server.shutdown(timeout: timeout) }
+    }
+
+    /// Starts the service and returns once it listens.
+    public static func start(_ configuration: ServerConfiguration, log: @escaping @Sendable (String) -> Void) throws -> Running {
+        let tokens: TokenStore
+        if let file = configuration.tokensFile {
+            tokens = try TokenStore(contentsOfFile: file)
+        } else {
+            tokens = .open
+        }
+        guard !tokens.isEmpty || configuration.isLoopback else {
+            throw ServerConfigurationError(
+                "refusing to listen on \(configuration.host) without tokens: give --tokens FILE, or listen on 127.0.0.1")
+        }
+        umask(0o077)  // every file and directory Ferry creates is private to its user
+        let blobs = try BlobStore(dataDirectory: configuration.dataDirectory)
+        guard let migrations = configuration.migrationsDirectory ?? Catalog.bundledMigrationsDirectory else {
+            throw ServerConfigurationError("no migrations directory: give --migrations-dir")
+        }
+        let catalog = try Catalog(path: configuration.dataDirectory + "/catalog.sqlite", migrationsDirectory: migrations)
+        guard let webRoot = configuration.webRoot ?? bundledWebRoot else {
+            throw ServerConfigurationError("no web directory: give --web-root")
+        }
+        let box = StatisticsBox()
+        let context = FerryServiceContext(
+            catalog: catalog, blobs: blobs, tokens: tokens, maximumUploadSize: configuration.maximumUploadSize,
+            webRoot: webRoot, httpStatistics: { box.server?.statistics }, log: log)
+        let server = HTTPServer(
+            host: configuration.host, port: configuration.port, handler: FerryService.router(context), log: log)
+        box.server = server
+        try server.start()
+        log("ferry serving on \(configuration.host):\(server.port), data in \(configuration.dataDirectory), \(tokens.isEmpty ? "no tokens (loopback only)" : "tokens required")")
+        return Running(server: server, context: context)
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    public static func run(_ configuration: ServerConfiguration, log: @escaping @Sendable (String) -> Void) throws {
+        let running = try start(configuration, log: log)
+        let stop = DispatchSemaphore(value: 0)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        let queue = DispatchQueue(label: "ferry.signals")
+        let sources = [SIGTERM, SIGINT].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            return source
+        }
+        stop.wait()
+        log("ferry shutting down: finishing in-flight requests")
+        running.stop(timeout: 30)
+        sources.forEach { $0.cancel() }
+        log("ferry stopped")
+    }
+
+    static var bundledWebRoot: String? {
+        Bundle.module.resourceURL.map { $0.appendingPathComponent("web").path }
+    }
+}
+
+/// Lets the metrics closure reach the server created after the context. Set once before the server starts.
+private final class StatisticsBox: @unchecked Sendable {
+    var server: HTTPServer?
+}

@@ -1,0 +1,363 @@
+public import CheckpointArchive
+public import FerryCatalog
+public import FerryHTTP
+import Foundation
+
+/// Everything the service needs, opened once at start-up.
+public struct FerryServiceContext: Sendable {
+    public var catalog: Catalog
+    public var blobs: BlobStore
+    public var tokens: TokenStore
+    public var maximumUploadSize: Int64
+    /// Folder of the web page's static files and templates (`web/`).
+    public var webRoot: String
+    public var metrics: ServiceMetrics
+    /// The HTTP layer's counters, once the server runs.
+    public var httpStatistics: @Sendable () -> HTTPStatistics?
+    public var log: @Sendable (String) -> Void
+
+    public init(
+        catalog: Catalog, blobs: BlobStore, tokens: TokenStore, maximumUploadSize: Int64, webRoot: String,
+        metrics: ServiceMetrics = ServiceMetrics(), httpStatistics: @escaping @Sendable () -> HTTPStatistics? = { nil },
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.catalog = catalog
+        self.blobs = blobs
+        self.tokens = tokens
+        self.maximumUploadSize = maximumUploadSize
+        self.webRoot = webRoot
+        self.metrics = metrics
+        self.httpStatistics = httpStatistics
+        self.log = log
+    }
+}
+
+/// The routes of the catalog service: the REST API under `/api/v1`, health and metrics, and the web page.
+public enum FerryService {
+    public static func router(_ context: FerryServiceContext) -> Router {
+        var router = Router()
+        let api = CheckpointAPI(context: context)
+        router.add("GET", "/healthz") { _, _, _ in .json(["status": "ok"]) }
+        router.add("GET", "/readyz") { _, _, _ in api.ready() }
+        router.add("GET", "/metrics") { request, _, _ in try api.metrics(request) }
+        router.add("POST", "/api/v1/checkpoints") { request, _, body in try api.ingest(request, body: body) }
+        router.add("GET", "/api/v1/checkpoints") { request, _, _ in try api.list(request) }
+        router.add("GET", "/api/v1/checkpoints/{id}") { request, parameters, _ in
+            try api.detail(request, id: parameters["id"] ?? "")
+        }
+        router.add("DELETE", "/api/v1/checkpoints/{id}") { request, parameters, _ in
+            try api.delete(request, id: parameters["id"] ?? "")
+        }
+        router.add("GET", "/api/v1/checkpoints/{id}/archive") { request, parameters, _ in
+            try api.archive(request, id: parameters["id"] ?? "")
+        }
+        WebPages(context: context, api: api).register(in: &router)
+        return router
+    }
+}
+
+/// The handlers of `/api/v1/checkpoints`.
+struct CheckpointAPI: Sendable {
+    let context: FerryServiceContext
+    var ingestor: Ingestor {
+        Ingestor(catalog: context.catalog, blobs: context.blobs, maximumSize: context.maximumUploadSize)
+    }
+
+    // MARK: Auth
+
+    /// Checks the bearer token (or the web page's cookie) against the role a route needs. With no tokens
+    /// configured every request passes: `ferry serve` only allows that on loopback.
+    @discardableResult
+    func authorize(_ request: HTTPRequest, _ needed: TokenRole) throws -> TokenIdentity? {
+        guard !context.tokens.isEmpty else { return nil }
+        let header = request.header("authorization") ?? WebPages.cookieToken(request).map { "Bearer \($0)" }
+        guard let header else {
+            throw HTTPError(status: 401, code: "UNAUTHORIZED", message: "this endpoint needs a bearer token")
+        }
+        guard let identity = context.tokens.identity(forAuthorization: header) else {
+            throw HTTPError(status: 401, code: "UNAUTHORIZED", message: "the bearer token is not valid")
+        }
+        guard identity.role.allows(needed) else {
+            throw HTTPError(
+                status: 403, code: "FORBIDDEN",
+                message: "a \(identity.role.rawValue) token may not do this; it needs \(needed.rawValue)")
+        }
+        return identity
+    }
+
+    // MARK: Ingest
+
+    func ingest(_ request: HTTPRequest, body: HTTPRequestBody?) throws -> HTTPResponse {
+        let identity = try authorize(request, .write)
+        if let type = request.header("content-type")?.lowercased(), !Self.acceptedContentTypes.contains(where: type.hasPrefix) {
+            throw HTTPError(
+                status: 415, code: "UNSUPPORTED_MEDIA_TYPE",
+                message: "send the archive itself as the body (application/x-tar, application/gzip, application/zstd or application/octet-stream)")
+        }
+        guard let body else {
+            throw HTTPError(status: 400, code: "BODY_REQUIRED", message: "the request body must be the checkpoint archive")
+        }
+        if let length = body.declaredLength, length > context.maximumUploadSize {
+            context.metrics.recordIngest(outcome: "rejected", seconds: 0, bytes: 0)
+            throw HTTPError(
+                status: 413, code: "PAYLOAD_TOO_LARGE",
+                message: "the archive is \(length) bytes; this server takes at most \(context.maximumUploadSize)")
+        }
+        let metadata = try Self.metadata(from: request)
+        let result: IngestResult
+        do {
+            result = try ingestor.ingest(from: RequestBodySource(body: body), metadata: metadata)
+        } catch let error as CheckpointError {
+            context.metrics.recordIngest(outcome: "rejected", seconds: 0, bytes: 0)
+            context.log("ingest rejected: \(error.code) after \(body.bytesReceived) bytes")
+            throw HTTPError(status: 422, code: error.code.rawValue, message: error.entry.map { "\($0): \(error.message)" } ?? error.message)
+        } catch is IngestLimitExceeded {
+            context.metrics.recordIngest(outcome: "rejected", seconds: 0, bytes: 0)
+            throw HTTPError(
+                status: 413, code: "PAYLOAD_TOO_LARGE",
+                message: "the archive is larger than this server's limit of \(context.maximumUploadSize) bytes")
+        } catch let error as CatalogError {
+            context.metrics.recordIngest(outcome: "failed", seconds: 0, bytes: 0)
+            context.log("ingest failed: \(error.code) \(error.underlying ?? "")")
+            throw Self.httpError(error)
+        } catch let error as HTTPError {
+            context.metrics.recordIngest(outcome: "failed", seconds: 0, bytes: 0)
+            context.log("ingest aborted: \(error.code) after \(body.bytesReceived) bytes")
+            throw error
+        }
+        context.metrics.recordIngest(
+            outcome: result.created ? "created" : "duplicate", seconds: result.seconds, bytes: result.record.size)
+        context.log(
+            "ingest \(result.created ? "created" : "duplicate") \(result.record.id.prefix(12)) \(result.record.size) bytes in \(String(format: "%.3f", result.seconds)) s by \(identity?.name ?? "anonymous")")
+        var response = HTTPResponse.json(
+            IngestResponse(checkpoint: CheckpointSummary(result.record), created: result.created),
+            status: result.created ? 201 : 200)
+        response.headers.append(("Location", "/api/v1/checkpoints/\(result.record.id)"))
+        response.headers.append(("Docker-Content-Digest", "sha256:\(result.record.id)"))
+        return response
+    }
+
+    static let acceptedContentTypes = [
+        "application/x-tar", "application/tar", "application/gzip", "application/x-gzip", "application/zstd",
+        "application/x-zstd", "application/x-xz", "application/x-bzip2", "application/octet-stream",
+    ]
+
+    /// `?node=NAME&labels=k=v,k2=v2` (also `X-Ferry-Node` / `X-Ferry-Labels` headers).
+    static func metadata(from request: HTTPRequest) throws -> IngestMetadata {
+        var metadata = IngestMetadata()
+        if let node = request.query["node"] ?? request.header("x-ferry-node"), !node.isEmpty {
+            guard node.count <= 253, node.allSatisfy({ $0.isLetter || $0.isNumber || "-._".contains($0) }) else {
+                throw HTTPError(status: 400, code: "INVALID_NODE", message: "a node name is letters, digits, '-', '.' and '_'")
+            }
+            metadata.sourceNode = node
+        }
+        if let text = request.query["labels"] ?? request.header("x-ferry-labels"), !text.isEmpty {
+            metadata.labels = try parseLabels(text)
+        }
+        return metadata
+    }
+
+    static func parseLabels(_ text: String) throws -> [String: String] {
+        var labels: [String: String] = [:]
+        for pair in text.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = parts[0].trimmingCharacters(in: .whitespaces)
+            guard parts.count == 2, !key.isEmpty, key.count <= 63, labels.count < 64,
+                  key.allSatisfy({ $0.isLetter || $0.isNumber || "-._/".contains($0) }), parts[1].count <= 256
+            else {
+                throw HTTPError(
+                    status: 400, code: "INVALID_LABELS",
+                    message: "labels are key=value pairs separated by commas; keys are letters, digits, '-', '.', '_', '/'")
+            }
+            labels[key] = String(parts[1])
+        }
+        return labels
+    }
+
+    // MARK: Read
+
+    func list(_ request: HTTPRequest) throws -> HTTPResponse {
+        try authorize(request, .read)
+        let query = try Self.query(from: request)
+        let page = try catalog { try context.catalog.list(query) }
+        return .json(CheckpointList(items: page.items.map(CheckpointSummary.init), nextCursor: page.nextCursor, total: page.total))
+    }
+
+    static func query(from request: HTTPRequest) throws -> CheckpointQuery {
+        var query = CheckpointQuery()
+        let parameters = request.query
+        query.namespace = parameters["namespace"]
+        query.pod = parameters["pod"]
+        query.container = parameters["container"]
+        query.engine = parameters["engine"]
+        query.node = parameters["node"]
+        query.image = parameters["image"]
+        query.uploadedAfter = parameters["uploaded_after"]
+        query.uploadedBefore = parameters["uploaded_before"]
+        query.text = parameters["q"]
+        query.cursor = parameters["cursor"]
+        if let labels = parameters["label"] ?? parameters["labels"] { query.labels = try parseLabels(labels) }
+        if let sort = parameters["sort"] {
+            guard let key = CheckpointQuery.SortKey(rawValue: sort) else {
+                throw HTTPError(
+                    status: 400, code: "INVALID_QUERY",
+                    message: "sort is one of \(CheckpointQuery.SortKey.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            query.sort = key
+        }
+        if let order = parameters["order"] {
+            guard order == "asc" || order == "desc" else {
+                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "order is asc or desc")
+            }
+            query.descending = order == "desc"
+        }
+        if let limit = parameters["limit"] {
+            guard let value = Int(limit), (1...CheckpointQuery.maximumLimit).contains(value) else {
+                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "limit is a number from 1 to \(CheckpointQuery.maximumLimit)")
+            }
+            query.limit = value
+        }
+        return query
+    }
+
+    func detail(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
+        try authorize(request, .read)
+        let record = try catalog { try context.catalog.checkpoint(id) }
+        // The inspection is stored as JSON text; splice it in rather than decode and re-encode it.
+        let summary = try JSONEncoder.api.encode(CheckpointSummary(record))
+        var body = Array("{\"checkpoint\":".utf8) + Array(summary)
+        body += Array(",\"inspection\":".utf8) + Array(record.inspection.utf8) + Array("}".utf8)
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
+    }
+
+    func archive(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
+        try authorize(request, .read)
+        let record = try catalog { try context.catalog.checkpoint(id) }
+        let path = context.blobs.path(for: record.id)
+        let filename = "\(record.containerName)-\(record.id.prefix(12)).\(Self.extensionFor(record.compression))"
+        return .file(
+            path: path, request: request, etag: "\"sha256:\(record.id)\"",
+            contentType: Self.contentType(record.compression),
+            extraHeaders: [
+                ("Docker-Content-Digest", "sha256:\(record.id)"),
+                ("Digest", "sha-256=\(Self.base64(hex: record.id))"),
+                ("Content-Disposition", "attachment; filename=\"\(filename)\""),
+            ])
+    }
+
+    func delete(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
+        let identity = try authorize(request, .write)
+        let record = try catalog { try context.catalog.checkpoint(id) }
+        _ = try catalog { try context.catalog.delete(record.id) }
+        context.blobs.remove(record.id)
+        context.log("deleted \(record.id.prefix(12)) by \(identity?.name ?? "anonymous")")
+        return HTTPResponse(status: 204, headers: [], body: .empty)
+    }
+
+    // MARK: Health and metrics
+
+    func ready() -> HTTPResponse {
+        do {
+            _ = try context.catalog.totals()
+            guard access(context.blobs.root, W_OK) == 0 else {
+                throw HTTPError(status: 503, code: "NOT_READY", message: "the data directory is not writable")
+            }
+            return .json(["status": "ready"])
+        } catch let error as HTTPError {
+            return .error(error)
+        } catch {
+            return .error(HTTPError(status: 503, code: "NOT_READY", message: "the catalog cannot be read"))
+        }
+    }
+
+    func metrics(_ request: HTTPRequest) throws -> HTTPResponse {
+        try authorize(request, .read)
+        var text = ""
+        if let http = context.httpStatistics() { text += http.prometheusText() }
+        text += context.metrics.prometheusText()
+        let totals = try catalog { try context.catalog.totals() }
+        text += "# HELP ferry_catalog_checkpoints Checkpoints in the catalog.\n# TYPE ferry_catalog_checkpoints gauge\n"
+        text += "ferry_catalog_checkpoints \(totals.count)\n"
+        text += "# HELP ferry_catalog_bytes Stored bytes of the catalogued archives.\n# TYPE ferry_catalog_bytes gauge\n"
+        text += "ferry_catalog_bytes \(totals.bytes)\n"
+        if let free = context.blobs.freeBytes() {
+            text += "# HELP ferry_storage_free_bytes Free bytes on the data directory's file system.\n# TYPE ferry_storage_free_bytes gauge\n"
+            text += "ferry_storage_free_bytes \(free)\n"
+        }
+        return HTTPResponse(
+            status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: .bytes(Array(text.utf8)))
+    }
+
+    // MARK: Helpers
+
+    /// Runs a catalog call, turning its errors into HTTP errors.
+    func catalog<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as CatalogError {
+            if error.code == .databaseFailed || error.code == .storageFailed {
+                context.log("catalog error: \(error.code) \(error.underlying ?? "")")
+            }
+            throw Self.httpError(error)
+        }
+    }
+
+    static func httpError(_ error: CatalogError) -> HTTPError {
+        let status: Int
+        switch error.code {
+        case .checkpointNotFound: status = 404
+        case .ambiguousID: status = 409
+        case .invalidQuery: status = 400
+        case .storageFull: status = 507
+        default: status = 500
+        }
+        return HTTPError(status: status, code: error.code.rawValue, message: error.message)
+    }
+
+    static func contentType(_ compression: String) -> String {
+        switch compression {
+        case "gzip": "application/gzip"
+        case "zstd": "application/zstd"
+        case "xz": "application/x-xz"
+        case "bzip2": "application/x-bzip2"
+        default: "application/x-tar"
+        }
+    }
+
+    static func extensionFor(_ compression: String) -> String {
+        switch compression {
+        case "gzip": "tar.gz"
+        case "zstd": "tar.zst"
+        case "xz": "tar.xz"
+        case "bzip2": "tar.bz2"
+        default: "tar"
+        }
+    }
+
+    /// RFC 3230 `Digest` wants base64 of the raw digest bytes.
+    static func base64(hex: String) -> String {
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
+            bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
+            index = next
+        }
+        return Data(bytes).base64EncodedString()
+    }
+}
+
+/// The request body as a ``ByteSource`` for the archive reader.
+final class RequestBodySource: ByteSource {
+    private let body: HTTPRequestBody
+    init(body: HTTPRequestBody) { self.body = body }
+    func nextChunk() throws -> UnsafeRawBufferPointer { try body.nextChunk() }
+}
+
+extension JSONEncoder {
+    /// Deterministic key order for API responses.
+    static var api: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}

@@ -1,0 +1,104 @@
+public import CheckpointArchive
+public import FerryCatalog
+import FerryInspect
+import Foundation
+
+/// What the uploader says about an archive besides its bytes.
+public struct IngestMetadata: Sendable {
+    /// The node the checkpoint was taken on.
+    public var sourceNode: String?
+    public var labels: [String: String]
+
+    public init(sourceNode: String? = nil, labels: [String: String] = [:]) {
+        self.sourceNode = sourceNode
+        self.labels = labels
+    }
+}
+
+/// The outcome of one ingest.
+public struct IngestResult: Sendable {
+    public var record: CheckpointRecord
+    /// False when the same archive was already catalogued (the upload was discarded).
+    public var created: Bool
+    public var seconds: Double
+}
+
+/// Takes an archive in, in one pass over its bytes: each chunk is written to a temporary file, hashed, and handed
+/// to the checkpoint reader before the next one is pulled. Nothing is held whole in memory.
+///
+/// The catalog row is inserted only after the blob is durable (fsynced and renamed); on any failure the temporary
+/// file is removed and no row exists, so an aborted or refused upload leaves nothing behind.
+public struct Ingestor: Sendable {
+    public let catalog: Catalog
+    public let blobs: BlobStore
+    /// Uploads larger than this are refused (`PAYLOAD_TOO_LARGE`).
+    public let maximumSize: Int64
+
+    public init(catalog: Catalog, blobs: BlobStore, maximumSize: Int64) {
+        self.catalog = catalog
+        self.blobs = blobs
+        self.maximumSize = maximumSize
+    }
+
+    /// Reads an archive from `source` (an upload body) to its end and catalogues it.
+    /// - Throws: `CheckpointError` (not a checkpoint, corrupt, truncated …), `CatalogError` (storage), or
+    ///   `IngestLimitExceeded`.
+    public func ingest(from source: any ByteSource, metadata: IngestMetadata) throws -> IngestResult {
+        let started = Date()
+        let upload = try blobs.beginUpload()
+        let tee = TeeSource(upstream: source, upload: upload, limit: maximumSize)
+        let manifest = try CheckpointReader.read(
+            source: tee,
+            reopen: {
+                // The second pass reads the bytes already on disk; finish pulling the upload first.
+                try tee.drain()
+                return try FileDescriptorSource(path: upload.path)
+            }
+        )
+        try tee.drain()
+        let digest = try upload.finish()
+        let created = try blobs.commit(upload)
+        let record = try CheckpointRecordBuilder.record(
+            for: manifest, digest: digest, size: upload.bytesWritten, metadata: metadata)
+        do {
+            let (stored, inserted) = try catalog.insert(record)
+            return IngestResult(record: stored, created: inserted, seconds: Date().timeIntervalSince(started))
+        } catch {
+            // No orphan blob: a blob this upload created goes if its row could not be written.
+            if created && !((try? catalog.contains(digest)) ?? false) { blobs.remove(digest) }
+            throw error
+        }
+    }
+}
+
+/// Passes an upload through to libarchive while writing every byte to the blob upload. It never skips: every
+/// byte must reach the file and the hash, whatever libarchive chooses not to read.
+final class TeeSource: ByteSource {
+    private let upstream: any ByteSource
+    private let upload: BlobUpload
+    private let limit: Int64
+    private var finished = false
+
+    init(upstream: any ByteSource, upload: BlobUpload, limit: Int64) {
+        self.upstream = upstream
+        self.upload = upload
+        self.limit = limit
+    }
+
+    func nextChunk() throws -> UnsafeRawBufferPointer {
+        guard !finished else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        let chunk = try upstream.nextChunk()
+        if chunk.isEmpty {
+            finished = true
+            return chunk
+        }
+        guard upload.bytesWritten + Int64(chunk.count) <= limit else { throw IngestLimitExceeded(limit: limit) }
+        try upload.write(chunk)
+        return chunk
+    }
+
+    /// Pulls the rest of the upload (the tar's end padding libarchive did not need) into the file.
+    func drain() throws {
+        while try !nextChunk().isEmpty {}
+    }
+}

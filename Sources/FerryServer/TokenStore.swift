@@ -1,0 +1,90 @@
+import Crypto
+import Foundation
+
+/// What a bearer token may do. `admin` ⊇ `write` ⊇ `read`; `node` is what a node agent needs: read, download and
+/// report its own facts.
+public enum TokenRole: String, Sendable, CaseIterable, Comparable {
+    case read, node, write, admin
+
+    /// Whether a token of this role may do what `needed` asks.
+    public func allows(_ needed: TokenRole) -> Bool {
+        switch needed {
+        case .read: return true
+        case .node: return self == .node || self == .admin
+        case .write: return self == .write || self == .admin
+        case .admin: return self == .admin
+        }
+    }
+
+    public static func < (lhs: TokenRole, rhs: TokenRole) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// An authenticated caller.
+public struct TokenIdentity: Sendable, Equatable {
+    public var name: String
+    public var role: TokenRole
+}
+
+/// Bearer tokens from a tokens file, one per line: `ROLE TOKEN [NAME]`, `#` comments. Only SHA-256 digests of the
+/// tokens are kept in memory, and lookups compare digests, so timing says nothing about a token's prefix.
+public struct TokenStore: Sendable {
+    private let identities: [[UInt8]: TokenIdentity]
+
+    /// No tokens: every request is anonymous (allowed only on loopback; `ferry serve` enforces that).
+    public static let open = TokenStore(identities: [:])
+
+    public var isEmpty: Bool { identities.isEmpty }
+
+    private init(identities: [[UInt8]: TokenIdentity]) { self.identities = identities }
+
+    /// Parses a tokens file's text. Throws with the line number of a bad line.
+    public init(text: String) throws {
+        var identities: [[UInt8]: TokenIdentity] = [:]
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 2, let role = TokenRole(rawValue: String(fields[0])) else {
+                throw TokenFileError(line: index + 1, reason: "expected `ROLE TOKEN [NAME]` with ROLE one of read, node, write, admin")
+            }
+            let token = String(fields[1])
+            guard token.count >= 16 else {
+                throw TokenFileError(line: index + 1, reason: "tokens must be at least 16 characters")
+            }
+            let name = fields.count > 2 ? fields[2...].joined(separator: " ") : "token-\(index + 1)"
+            identities[Self.digest(token)] = TokenIdentity(name: name, role: role)
+        }
+        guard !identities.isEmpty else { throw TokenFileError(line: 0, reason: "the tokens file holds no token") }
+        self.identities = identities
+    }
+
+    public init(contentsOfFile path: String) throws {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw TokenFileError(line: 0, reason: "cannot read \(path)")
+        }
+        try self.init(text: text)
+    }
+
+    /// The identity behind an `Authorization: Bearer …` header value, if the token is known.
+    public func identity(forAuthorization header: String?) -> TokenIdentity? {
+        guard let header, header.lowercased().hasPrefix("bearer ") else { return nil }
+        let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        return identities[Self.digest(token)]
+    }
+
+    static func digest(_ token: String) -> [UInt8] {
+        Array(SHA256.hash(data: Data(token.utf8)))
+    }
+}
+
+/// A malformed tokens file.
+public struct TokenFileError: Error, CustomStringConvertible {
+    public var line: Int
+    public var reason: String
+    public var description: String { line > 0 ? "tokens file line \(line): \(reason)" : "tokens file: \(reason)" }
+}

@@ -1,0 +1,1 @@
+// FerryValidation: findings about checkpoint archives. Work in progress.

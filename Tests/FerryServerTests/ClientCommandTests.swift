@@ -1,0 +1,89 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// `ferry push`, `ls`, `get` and `rm` against a real service.
+@Suite("ferry push, ls, get")
+struct ClientCommandTests {
+    @Test("push prints the digest, ls lists it, get downloads and verifies it")
+    func roundTrip() throws {
+        let server = try TestServer(tokens: true)
+        let archive = Fixtures.archive("crio-checkpoint-counter-7d9f8b6c5-x2kqz_shop-counter-2026-11-25T05:00:00Z.tar")
+        let digest = try sha256(ofFile: archive)
+        let common = ["--server", server.base, "--token", TestServer.writeToken]
+
+        let push = try Fixtures.ferry(["push"] + common + ["--node", "worker-7", "--label", "app=counter", archive])
+        #expect(push.status == 0, "stderr: \(push.stderr)")
+        #expect(push.stdout == "sha256:\(digest)\n")
+
+        let list = try Fixtures.ferry(["ls"] + common + ["--namespace", "shop"])
+        #expect(list.status == 0, "stderr: \(list.stderr)")
+        let lines = list.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("ID ") == true)
+        #expect(lines.count == 3)
+        #expect(lines.last?.contains(String(digest.prefix(12))) == true)
+        #expect(lines.last?.contains("worker-7") == true)
+
+        let json = try Fixtures.ferry(["ls", "--json", "--label", "app=counter"] + common)
+        let items = try #require(try JSONSerialization.jsonObject(with: json.stdoutData) as? [[String: Any]])
+        #expect(items.count == 1)
+
+        let output = try Fixtures.temporaryDirectory().appendingPathComponent("copy.tar").path
+        let get = try Fixtures.ferry(["get"] + common + [String(digest.prefix(16)), "-o", output])
+        #expect(get.status == 0, "stderr: \(get.stderr)")
+        #expect(try sha256(ofFile: output) == digest)
+        #expect(try FileManager.default.attributesOfItem(atPath: output)[.posixPermissions] as? Int == 0o600)
+
+        #expect(try Fixtures.ferry(["rm"] + common + [digest]).status == 0)
+        #expect(try Fixtures.ferry(["ls", "--json"] + common).stdout.contains(digest) == false)
+    }
+
+    @Test("get resumes a partial download with a Range request")
+    func resume() throws {
+        let server = try TestServer()
+        let archive = Fixtures.archive("podman-tcp-established.tar")
+        let digest = try sha256(ofFile: archive)
+        #expect(try Fixtures.ferry(["push", "--server", server.base, archive]).status == 0)
+        let output = try Fixtures.temporaryDirectory().appendingPathComponent("resumed.tar")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: archive))
+        try bytes.prefix(300_000).write(to: output.appendingPathExtension("partial"))
+        let get = try Fixtures.ferry(["get", "--server", server.base, digest, "-o", output.path])
+        #expect(get.status == 0, "stderr: \(get.stderr)")
+        #expect(try sha256(ofFile: output.path) == digest)
+        #expect(!FileManager.default.fileExists(atPath: output.appendingPathExtension("partial").path))
+        #expect(server.log.contains { $0.contains("206") }, "the second part came as a 206")
+    }
+
+    @Test("a corrupt partial download is caught by the digest check")
+    func digestMismatch() throws {
+        let server = try TestServer()
+        let archive = Fixtures.archive("podman-counter-none.tar")
+        let digest = try sha256(ofFile: archive)
+        #expect(try Fixtures.ferry(["push", "--server", server.base, archive]).status == 0)
+        let output = try Fixtures.temporaryDirectory().appendingPathComponent("bad.tar")
+        try Data(repeating: 0x41, count: 4096).write(to: output.appendingPathExtension("partial"))
+        let get = try Fixtures.ferry(["get", "--server", server.base, digest, "-o", output.path])
+        #expect(get.status == 1)
+        #expect(get.stderr.hasSuffix("[DIGEST_MISMATCH]\n"))
+        #expect(!FileManager.default.fileExists(atPath: output.path))
+        // Run again: the bad partial file is gone, so it now succeeds.
+        #expect(try Fixtures.ferry(["get", "--server", server.base, digest, "-o", output.path]).status == 0)
+    }
+
+    @Test("exit statuses: refused is 1, unreachable is 2")
+    func exitStatuses() throws {
+        let server = try TestServer()
+        var builder = TarBuilder()
+        builder.file("x", "y")
+        let notCheckpoint = try Fixtures.write(builder.finished())
+        let refused = try Fixtures.ferry(["push", "--server", server.base, notCheckpoint])
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "ferry: checkpoint directory is missing in the archive [NOT_A_CHECKPOINT]\n")
+        let unreachable = try Fixtures.ferry(["ls", "--server", "http://127.0.0.1:9"])
+        #expect(unreachable.status == 2)
+        #expect(unreachable.stderr.hasSuffix("[SERVER_UNREACHABLE]\n"))
+        let unknown = try Fixtures.ferry(["get", "--server", server.base, "deadbeefdeadbeef", "-o", "/tmp/never"])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.hasSuffix("[CHECKPOINT_NOT_FOUND]\n"))
+    }
+}

@@ -1,0 +1,158 @@
+import FerryServer
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// A real Ferry service on a loopback port with its own data directory, driven over HTTP with curl.
+final class TestServer: @unchecked Sendable {
+    let running: FerryServerMain.Running
+    let dataDirectory: URL
+    let base: String
+    private let logLock = NSLock()
+    private var logLines: [String] = []
+
+    static let readToken = "read-token-0123456789abcdef"
+    static let writeToken = "write-token-0123456789abcdef"
+    static let adminToken = "admin-token-0123456789abcdef"
+
+    /// Starts a service. `tokens` writes a tokens file with a read, a write and an admin token.
+    init(tokens: Bool = false, maximumUploadSize: Int64 = 1 << 30) throws {
+        dataDirectory = try Fixtures.temporaryDirectory()
+        var configuration = ServerConfiguration()
+        try configuration.setListen("127.0.0.1:0")
+        configuration.dataDirectory = dataDirectory.appendingPathComponent("data").path
+        configuration.maximumUploadSize = maximumUploadSize
+        configuration.migrationsDirectory = Fixtures.repositoryRoot.appendingPathComponent("migrations").path
+        configuration.webRoot = Fixtures.repositoryRoot.appendingPathComponent("web").path
+        if tokens {
+            let file = dataDirectory.appendingPathComponent("tokens")
+            try """
+                # role token name
+                read \(Self.readToken) viewer
+                write \(Self.writeToken) ci
+                admin \(Self.adminToken) operator
+                """.write(to: file, atomically: true, encoding: .utf8)
+            configuration.tokensFile = file.path
+        }
+        let lines = LogSink()
+        running = try FerryServerMain.start(configuration) { line in lines.append(line) }
+        base = "http://127.0.0.1:\(running.port)"
+        logSink = lines
+    }
+
+    private let logSink: LogSink
+    var log: [String] { logSink.lines }
+
+    deinit { running.stop(timeout: 5) }
+
+    var blobsDirectory: URL { dataDirectory.appendingPathComponent("data/blobs/sha256") }
+    var temporaryDirectory: URL { dataDirectory.appendingPathComponent("data/tmp") }
+
+    /// Every stored blob file.
+    func blobFiles() throws -> [String] {
+        guard let enumerator = FileManager.default.enumerator(atPath: blobsDirectory.path) else { return [] }
+        return enumerator.compactMap { $0 as? String }.filter { $0.count > 3 }
+    }
+
+    struct Response {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        var text: String { String(decoding: body, as: UTF8.self) }
+        var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    }
+
+    /// One request with curl. `upload` sends a file as the body.
+    func request(_ method: String, _ path: String, token: String? = nil, upload: String? = nil,
+                 headers: [String] = [], extra: [String] = []) throws -> Response {
+        let scratch = try Fixtures.temporaryDirectory()
+        let bodyFile = scratch.appendingPathComponent("body").path
+        let headerFile = scratch.appendingPathComponent("headers").path
+        var arguments = ["-sS", "--max-time", "60", "-X", method, "-o", bodyFile, "-D", headerFile, "-w", "%{http_code}"]
+        if method == "HEAD" { arguments = ["-sS", "--max-time", "60", "-I", "-o", bodyFile, "-D", headerFile, "-w", "%{http_code}"] }
+        if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        if let upload { arguments += ["--data-binary", "@\(upload)", "-H", "Content-Type: application/octet-stream"] }
+        for header in headers { arguments += ["-H", header] }
+        arguments += extra
+        arguments.append(base + path)
+        let result = try Fixtures.run("/usr/bin/curl", arguments)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        guard result.status == 0, let status = Int(result.stdout) else {
+            throw FixtureError("curl \(method) \(path) failed: \(result.stderr)")
+        }
+        var parsed: [String: String] = [:]
+        let headerText = (try? String(contentsOfFile: headerFile, encoding: .utf8)) ?? ""
+        for line in headerText.split(separator: "\r\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            parsed[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let body = (try? Data(contentsOf: URL(fileURLWithPath: bodyFile))) ?? Data()
+        return Response(status: status, headers: parsed, body: body)
+    }
+
+    /// Uploads an archive file; returns the response.
+    func upload(_ path: String, token: String? = nil, query: String = "") throws -> Response {
+        try request("POST", "/api/v1/checkpoints" + query, token: token, upload: path)
+    }
+}
+
+/// Collects log lines from the service's threads.
+final class LogSink: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+    func append(_ line: String) {
+        lock.lock()
+        stored.append(line)
+        lock.unlock()
+    }
+    var lines: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored
+    }
+}
+
+/// SHA-256 of a file as lowercase hex, with the openssl command.
+func sha256(ofFile path: String) throws -> String {
+    let result = try Fixtures.run("/usr/bin/openssl", ["dgst", "-sha256", "-r", path])
+    return String(result.stdout.prefix(64))
+}
+
+extension TestServer {
+    /// Opens a raw TCP connection, sends a POST that announces `announced` bytes, sends `bytes`, and hangs up:
+    /// a client that disconnects half-way through an upload.
+    func abortedUpload(announced: Int, sending bytes: [UInt8]) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw FixtureError("socket failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(running.port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw FixtureError("connect failed") }
+        let head = "POST /api/v1/checkpoints HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-tar\r\nContent-Length: \(announced)\r\n\r\n"
+        var payload = Array(head.utf8) + bytes
+        var offset = 0
+        while offset < payload.count {
+            let sent = payload.withUnsafeMutableBytes { send(fd, $0.baseAddress! + offset, payload.count - offset, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw FixtureError("send failed") }
+            offset += sent
+        }
+        payload.removeAll()
+        usleep(200_000)  // let the server take the bytes in before the connection drops
+    }
+
+    /// Waits up to `seconds` for `condition`.
+    func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(50_000)
+        }
+        return try condition()
+    }
+}
