@@ -66,6 +66,17 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        // The service: ingest, catalog API, downloads, web page, tokens.
+        .target(
+            name: "FerryServer",
+            dependencies: [
+                "CheckpointArchive", "FerryInspect", "FerryCatalog", "FerryHTTP", "FerryValidation",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            resources: [.copy("../../web")],
+            swiftSettings: swiftSettings
+        ),
         // The command line: argument parsing only.
         .executableTarget(
             name: "ferry",
@@ -74,6 +85,7 @@ let package = Package(
                 "FerryInspect",
                 "FerryClient",
                 "FerryValidation",
+                "FerryServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -109,6 +121,11 @@ let package = Package(
         .testTarget(
             name: "FerryHTTPTests",
             dependencies: ["FerryHTTP", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryServerTests",
+            dependencies: ["FerryServer", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

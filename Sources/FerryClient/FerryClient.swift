@@ -30,15 +30,19 @@ public struct FerryClientError: Error, Sendable, CustomStringConvertible {
 public final class FerryClient: Sendable {
     public let server: URL
     private let token: String?
-    private let session: URLSession
 
     public init(server: URL, token: String?) {
         self.server = server
         self.token = token
+    }
+
+    /// A session for one task: FoundationNetworking on Linux only calls session-level delegates, so each
+    /// transfer gets its own session with its own delegate, invalidated when the task ends.
+    private func session(delegate: TaskDelegate) -> URLSession {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 300
         configuration.timeoutIntervalForResource = 7 * 24 * 3600
-        session = URLSession(configuration: configuration)
+        return URLSession(configuration: configuration, delegate: delegate, delegateQueue: nil)
     }
 
     // MARK: Requests
@@ -58,8 +62,9 @@ public final class FerryClient: Sendable {
     /// Sends a request and returns the body and response; turns JSON errors into `FerryClientError`.
     func send(_ request: URLRequest, uploadFrom file: URL? = nil, progress: (@Sendable (Int64, Int64) -> Void)? = nil) throws -> (Data, HTTPURLResponse) {
         let delegate = TaskDelegate(progress: progress)
+        let session = session(delegate: delegate)
+        defer { session.finishTasksAndInvalidate() }
         let task = file.map { session.uploadTask(with: request, fromFile: $0) } ?? session.dataTask(with: request)
-        task.delegate = delegate
         task.resume()
         let (data, response, error) = delegate.wait()
         if let error {
@@ -133,8 +138,9 @@ public final class FerryClient: Sendable {
                 request.setValue("\"sha256:\(fullID)\"", forHTTPHeaderField: "If-Range")
             }
             let delegate = TaskDelegate(progress: progress, sink: sink, expectedTotal: size)
+            let session = session(delegate: delegate)
+            defer { session.finishTasksAndInvalidate() }
             let task = session.dataTask(with: request)
-            task.delegate = delegate
             task.resume()
             let (data, response, error) = delegate.wait()
             if let error {

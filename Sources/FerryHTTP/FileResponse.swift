@@ -1,3 +1,6 @@
+// CMicroHTTPD's shim includes the system headers too, so Clang may file a libc struct under either module; with
+// MemberImportVisibility its fields are then visible only where CMicroHTTPD is imported as well. Hence this import.
+internal import CMicroHTTPD
 import Glibc
 
 extension HTTPResponse {
@@ -17,13 +20,12 @@ extension HTTPResponse {
     /// `etag` may be given with or without quotes (`abc`, `"abc"`, `W/"abc"`). The file is sent with `sendfile(2)`.
     public static func file(path: String, request: HTTPRequest, etag: String?, contentType: String,
                             extraHeaders: [(String, String)] = [], lastModified: Bool = true) -> HTTPResponse {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
+        guard let status = FileStatus(path: path) else {
             return errno == ENOENT || errno == ENOTDIR ? .error(.notFound()) : .error(.internalError)
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { return .error(.internalError) }
-        let size = Int64(info.st_size)
-        let modified = Int64(info.st_mtim.tv_sec)
+        guard status.isRegularFile else { return .error(.internalError) }
+        let size = status.size
+        let modified = status.modified
         let entityTag = etag.map(EntityTag.normalize)
 
         var validators: [(String, String)] = []
@@ -154,13 +156,25 @@ enum HTTPDate {
 
     /// Seconds since the epoch, or nil for anything that is not an IMF-fixdate.
     static func parse(_ text: String) -> Int64? {
+        let fields = text.trimmingASCIIWhitespace().split(separator: " ")
+        guard fields.count == 6, fields[0].hasSuffix(","), fields[5] == "GMT",
+              let day = Int32(fields[1]), let month = months.firstIndex(of: String(fields[2])), let year = Int32(fields[3])
+        else { return nil }
+        let clock = fields[4].split(separator: ":")
+        guard clock.count == 3, let hour = Int32(clock[0]), let minute = Int32(clock[1]), let second = Int32(clock[2]),
+              (1...31).contains(day), (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second)
+        else { return nil }
         var parts = tm()
-        let parsed: Bool = text.withCString { input in
-            guard let end = strptime(input, pattern, &parts) else { return false }
-            return end.pointee == 0
-        }
-        return parsed ? Int64(timegm(&parts)) : nil
+        parts.tm_year = year - 1900
+        parts.tm_mon = Int32(month)
+        parts.tm_mday = day
+        parts.tm_hour = hour
+        parts.tm_min = minute
+        parts.tm_sec = second
+        return Int64(timegm(&parts))
     }
+
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 }
 
 extension StringProtocol {

@@ -41,7 +41,7 @@ public final class HTTPServer: Sendable {
             // MHD keeps its own duplicate of the descriptor; ours closes when `socket` goes out of scope.
             // Retain the core for MHD's callbacks; balanced by release() in shutdown after MHD_stop_daemon (or below).
             let context = Unmanaged.passRetained(core)
-            do {
+            do throws(HTTPServerError) {
                 let daemon = try MHDDaemon(socket: socket, configuration: core.configuration, context: context.toOpaque())
                 return Lifecycle.Running(daemon: daemon, context: context, port: socket.port)
             } catch {

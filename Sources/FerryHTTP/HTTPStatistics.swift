@@ -20,6 +20,9 @@ public struct HTTPStatistics: Sendable, Equatable {
     public var bytesOut: Int64 = 0
     /// Requests being handled now.
     public var inFlight: Int = 0
+    /// Memory held right now by upload buffers (at most `HTTPServerConfiguration.uploadBufferBytes` per request
+    /// with a body).
+    public var uploadBufferBytes: Int64 = 0
 
     public init() {}
 
@@ -49,6 +52,12 @@ final class StatisticsCounters: @unchecked Sendable {
     }
 
     /// A finished request: `status` nil when no response went out completely.
+    func addUploadBufferBytes(_ count: Int) {
+        lock.lock()
+        values.uploadBufferBytes += Int64(count)
+        lock.unlock()
+    }
+
     func finish(status: Int?, bytesOut: Int64) {
         lock.lock()
         defer { lock.unlock() }

@@ -1,3 +1,6 @@
+// CMicroHTTPD's shim includes the system headers too, so Clang may file a libc struct under either module; with
+// MemberImportVisibility its fields are then visible only where CMicroHTTPD is imported as well. Hence this import.
+internal import CMicroHTTPD
 import Glibc
 
 /// A bound, listening TCP socket; owns the descriptor and closes it once.

@@ -67,17 +67,16 @@ func mhdLog(_ cls: UnsafeMutableRawPointer?, _ format: UnsafePointer<CChar>?, _ 
 
 /// How MHD ended a request, in Swift terms.
 enum RequestTermination: Equatable {
-    case completed, error, timeout, daemonShutdown, readError, clientAbort, unknown
+    case completed, error, timeout, daemonShutdown, readError, clientAbort
 
     init(_ code: MHD_RequestTerminationCode) {
         switch code {
-        case .COMPLETED_OK: self = .completed
-        case .WITH_ERROR: self = .error
-        case .TIMEOUT_REACHED: self = .timeout
-        case .DAEMON_SHUTDOWN: self = .daemonShutdown
-        case .READ_ERROR: self = .readError
-        case .CLIENT_ABORT: self = .clientAbort
-        default: self = .unknown
+        case .REQUEST_TERMINATED_COMPLETED_OK: self = .completed
+        case .REQUEST_TERMINATED_WITH_ERROR: self = .error
+        case .REQUEST_TERMINATED_TIMEOUT_REACHED: self = .timeout
+        case .REQUEST_TERMINATED_DAEMON_SHUTDOWN: self = .daemonShutdown
+        case .REQUEST_TERMINATED_READ_ERROR: self = .readError
+        case .REQUEST_TERMINATED_CLIENT_ABORT: self = .clientAbort
         }
     }
 
@@ -89,7 +88,6 @@ enum RequestTermination: Equatable {
         case .daemonShutdown: "server shutdown"
         case .readError: "client disconnected"
         case .clientAbort: "client aborted"
-        case .unknown: "ended"
         }
     }
 }

@@ -79,7 +79,7 @@ final class RequestContext {
         }
 
         let exchange = RequestExchange(bufferCapacity: core.configuration.uploadChunkBytes,
-                                       maximumBuffers: core.uploadBufferCount)
+                                       maximumBuffers: core.uploadBufferCount, counters: core.counters)
         self.exchange = exchange
         core.requests.register(exchange)
         let body = HTTPRequestBody(declaredLength: chunked ? nil : contentLength, exchange: exchange)
@@ -95,7 +95,10 @@ final class RequestContext {
         if request.header("expect")?.lowercased() == "100-continue" {
             // The client waits for "100 Continue" before sending the body. If the handler answers without asking
             // for the body (401, 413), answer now: the body is never sent and MHD closes the connection after.
-            let (early, waited) = exchange.awaitBodyDecision()
+            // Clients stop waiting after a while (curl: 1 s) and send anyway; closing on a body in flight could
+            // reset the connection before the client reads the answer, so past half a second take the body
+            // (and discard it if the handler answers early after all).
+            let (early, waited) = exchange.awaitBodyDecision(deadline: Date(timeIntervalSinceNow: 0.5))
             if waited { restartTimeout(connection) }
             if let early { return queue(early, on: connection) }
         }

@@ -15,6 +15,7 @@ final class RequestExchange: @unchecked Sendable {
     private let condition = NSCondition()
     private let bufferCapacity: Int
     private let maximumBuffers: Int
+    private let counters: StatisticsCounters?
 
     private var queue: [ChunkBuffer] = []
     private var spare: [ChunkBuffer] = []
@@ -36,16 +37,18 @@ final class RequestExchange: @unchecked Sendable {
         case failed
     }
 
-    init(bufferCapacity: Int, maximumBuffers: Int) {
+    /// - Parameter counters: where the bytes of allocated upload buffers are accounted (nil: nowhere).
+    init(bufferCapacity: Int, maximumBuffers: Int, counters: StatisticsCounters? = nil) {
         self.bufferCapacity = max(bufferCapacity, 4096)
         self.maximumBuffers = max(maximumBuffers, 2)
+        self.counters = counters
     }
 
     /// An exchange whose body is already complete (for `HTTPRequestBody.buffered`).
     convenience init(completeBody bytes: [UInt8]) {
         self.init(bufferCapacity: max(bytes.count, 1), maximumBuffers: 2)
         if !bytes.isEmpty {
-            let buffer = ChunkBuffer(capacity: bytes.count)
+            let buffer = ChunkBuffer(capacity: bytes.count, counters: nil)
             bytes.withUnsafeBytes { buffer.storage.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             buffer.count = bytes.count
             queue.append(buffer)
@@ -78,7 +81,7 @@ final class RequestExchange: @unchecked Sendable {
                 offset += n
                 condition.broadcast()
             } else if queue.count + (held == nil ? 0 : 1) < maximumBuffers {
-                queue.append(spare.popLast() ?? ChunkBuffer(capacity: bufferCapacity))
+                queue.append(spare.popLast() ?? ChunkBuffer(capacity: bufferCapacity, counters: counters))
             } else {
                 waited = true
                 condition.wait()
@@ -104,15 +107,15 @@ final class RequestExchange: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// For `Expect: 100-continue`: waits until the handler either asks for the body or answers without it.
-    /// Returns the response in the second case, so it can go out before the client sends the body.
-    func awaitBodyDecision() -> (response: HTTPResponse?, waited: Bool) {
+    /// For `Expect: 100-continue`: waits until the handler either asks for the body or answers without it, or until
+    /// `deadline`. Returns the response in the second case, so it can go out before the client sends the body.
+    func awaitBodyDecision(deadline: Date) -> (response: HTTPResponse?, waited: Bool) {
         condition.lock()
         defer { condition.unlock() }
         var waited = false
         while !consumerStarted && response == nil && failure == nil {
             waited = true
-            condition.wait()
+            if !condition.wait(until: deadline) { break }
         }
         return (consumerStarted ? nil : response, waited)
     }
@@ -178,13 +181,19 @@ final class RequestExchange: @unchecked Sendable {
 /// One fixed-size, heap-allocated upload buffer; freed when the last reference goes.
 final class ChunkBuffer {
     let storage: UnsafeMutableRawPointer
+    let capacity: Int
     var count = 0
+    private let counters: StatisticsCounters?
 
-    init(capacity: Int) {
+    init(capacity: Int, counters: StatisticsCounters?) {
         storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        self.capacity = capacity
+        self.counters = counters
+        counters?.addUploadBufferBytes(capacity)
     }
 
     deinit {
         storage.deallocate()
+        counters?.addUploadBufferBytes(-capacity)
     }
 }

@@ -1,5 +1,5 @@
 import FerryCatalog
-import FerryHTTP
+public import FerryHTTP
 import Foundation
 
 /// Opens the data directory, catalog and tokens, and runs the HTTP service until SIGTERM or SIGINT, then stops

@@ -273,7 +273,7 @@ struct CheckpointAPI: Sendable {
     func metrics(_ request: HTTPRequest) throws -> HTTPResponse {
         try authorize(request, .read)
         var text = ""
-        if let http = context.httpStatistics() { text += http.prometheusText() }
+        if let http = context.httpStatistics() { text += Self.prometheusText(http) }
         text += context.metrics.prometheusText()
         let totals = try catalog { try context.catalog.totals() }
         text += "# HELP ferry_catalog_checkpoints Checkpoints in the catalog.\n# TYPE ferry_catalog_checkpoints gauge\n"
@@ -289,6 +289,24 @@ struct CheckpointAPI: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The HTTP layer's counters in Prometheus text format.
+    static func prometheusText(_ http: HTTPStatistics) -> String {
+        var out = "# HELP ferry_http_requests_total Requests answered, by status class.\n# TYPE ferry_http_requests_total counter\n"
+        for (label, value) in [("1xx", http.informational), ("2xx", http.successful), ("3xx", http.redirection),
+                               ("4xx", http.clientErrors), ("5xx", http.serverErrors)] {
+            out += "ferry_http_requests_total{code=\"\(label)\"} \(value)\n"
+        }
+        out += "# HELP ferry_http_requests_aborted_total Requests whose client went away.\n# TYPE ferry_http_requests_aborted_total counter\n"
+        out += "ferry_http_requests_aborted_total \(http.aborted)\n"
+        out += "# HELP ferry_http_received_bytes_total Request body bytes received.\n# TYPE ferry_http_received_bytes_total counter\n"
+        out += "ferry_http_received_bytes_total \(http.bytesIn)\n"
+        out += "# HELP ferry_http_sent_bytes_total Response body bytes sent.\n# TYPE ferry_http_sent_bytes_total counter\n"
+        out += "ferry_http_sent_bytes_total \(http.bytesOut)\n"
+        out += "# HELP ferry_http_requests_in_flight Requests being handled.\n# TYPE ferry_http_requests_in_flight gauge\n"
+        out += "ferry_http_requests_in_flight \(http.inFlight)\n"
+        return out
+    }
 
     /// Runs a catalog call, turning its errors into HTTP errors.
     func catalog<T>(_ body: () throws -> T) throws -> T {

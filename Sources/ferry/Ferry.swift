@@ -11,8 +11,8 @@ struct Ferry: ParsableCommand {
             naming the archive, the problem and its stable code), 64 for a usage error.
             """,
         subcommands: [
-            InspectCommand.self, ShowCommand.self, MemparseCommand.self,
-            PushCommand.self, ListCommand.self, GetCommand.self, RemoveCommand.self,
+            InspectCommand.self, ShowCommand.self, MemparseCommand.self, ValidateCommand.self,
+            ServeCommand.self, PushCommand.self, ListCommand.self, GetCommand.self, RemoveCommand.self,
         ]
     )
 }

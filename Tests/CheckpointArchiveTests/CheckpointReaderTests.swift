@@ -120,20 +120,21 @@ struct CheckpointReaderTests {
     func pipeSource() throws {
         var pipe: [Int32] = [0, 0]
         #expect(Glibc.pipe(&pipe) == 0)
+        let (readEnd, writeEnd) = (pipe[0], pipe[1])
         let bytes = Self.counter
         let writer = Thread {
             bytes.withUnsafeBytes { buffer in
                 var offset = 0
                 while offset < buffer.count {
-                    let written = Glibc.write(pipe[1], buffer.baseAddress! + offset, min(65536, buffer.count - offset))
+                    let written = Glibc.write(writeEnd, buffer.baseAddress! + offset, min(65536, buffer.count - offset))
                     if written <= 0 { break }
                     offset += written
                 }
             }
-            close(pipe[1])
+            close(writeEnd)
         }
         writer.start()
-        let manifest = try CheckpointReader.read(source: FileDescriptorSource(descriptor: pipe[0], ownsDescriptor: true))
+        let manifest = try CheckpointReader.read(source: FileDescriptorSource(descriptor: readEnd, ownsDescriptor: true))
         #expect(manifest.criu?.root?.cmdline?.hasPrefix("sh -c i=0;") == true)
         #expect(manifest.criu?.root?.environment?.contains("SECRET_TOKEN=hunter2") == true)
     }

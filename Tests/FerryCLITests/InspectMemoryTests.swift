@@ -49,7 +49,7 @@ struct InspectMemoryTests {
         builder.copyEntries(of: counter) { $0 == "checkpoint/pagemap-1.img" || $0 == "checkpoint/pages-1.img" }
         builder.file("checkpoint/pagemap-1.img", grownPagemap)
         let path = try Fixtures.temporaryDirectory().appendingPathComponent("grown.tar").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try #require(FileHandle(forWritingAtPath: path))
         defer { try? handle.close() }
         try handle.write(contentsOf: Data(builder.bytes))

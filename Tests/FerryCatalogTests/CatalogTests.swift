@@ -228,7 +228,7 @@ struct BlobStoreTests {
         let directory = try Fixtures.temporaryDirectory()
         _ = try BlobStore(dataDirectory: directory.path)
         let leftover = directory.appendingPathComponent("tmp/upload-crashed")
-        FileManager.default.createFile(atPath: leftover.path, contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: leftover.path, contents: Data("x".utf8))
         _ = try BlobStore(dataDirectory: directory.path)
         #expect(!FileManager.default.fileExists(atPath: leftover.path))
     }

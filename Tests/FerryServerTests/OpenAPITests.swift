@@ -39,7 +39,7 @@ struct OpenAPITests {
         _ = try record("GET", "/api/v1/checkpoints/\(id)")
         _ = try record("GET", "/api/v1/checkpoints/\(id.prefix(10))")
         _ = try record("GET", "/api/v1/checkpoints/0000000000000000")                                    // 404
-        _ = try record("GET", "/api/v1/checkpoints/\(id)/archive", extra: ["-o", "/dev/null"])
+        _ = try record("GET", "/api/v1/checkpoints/\(id)/archive", headers: ["Range: bytes=0-"])
         _ = try record("GET", "/api/v1/checkpoints/\(id)/archive", headers: ["Range: bytes=0-9"])
         _ = try record("GET", "/api/v1/checkpoints/\(id)/archive", headers: ["Range: bytes=999999999-"]) // 416
         _ = try record("GET", "/api/v1/checkpoints/\(id)/archive", headers: ["If-None-Match: \"sha256:\(id)\""]) // 304

@@ -65,14 +65,20 @@ final class TestServer: @unchecked Sendable {
 
     /// One request with curl. `upload` sends a file as the body.
     func request(_ method: String, _ path: String, token: String? = nil, upload: String? = nil,
-                 headers: [String] = [], extra: [String] = []) throws -> Response {
+                 headers: [String] = [], extra: [String] = [], output: String? = nil) throws -> Response {
         let scratch = try Fixtures.temporaryDirectory()
-        let bodyFile = scratch.appendingPathComponent("body").path
+        let bodyFile = output ?? scratch.appendingPathComponent("body").path
         let headerFile = scratch.appendingPathComponent("headers").path
         var arguments = ["-sS", "--max-time", "60", "-X", method, "-o", bodyFile, "-D", headerFile, "-w", "%{http_code}"]
-        if method == "HEAD" { arguments = ["-sS", "--max-time", "60", "-I", "-o", bodyFile, "-D", headerFile, "-w", "%{http_code}"] }
+        // curl -I writes the headers where the body would go; they are read from the -D file instead.
+        if method == "HEAD" { arguments = ["-sS", "--max-time", "60", "-I", "-o", "/dev/null", "-D", headerFile, "-w", "%{http_code}"] }
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
-        if let upload { arguments += ["--data-binary", "@\(upload)", "-H", "Content-Type: application/octet-stream"] }
+        if let upload {
+            arguments += ["--data-binary", "@\(upload)"]
+            if !headers.contains(where: { $0.lowercased().hasPrefix("content-type:") }) {
+                arguments += ["-H", "Content-Type: application/octet-stream"]
+            }
+        }
         for header in headers { arguments += ["-H", header] }
         arguments += extra
         arguments.append(base + path)
@@ -87,7 +93,7 @@ final class TestServer: @unchecked Sendable {
             guard let colon = line.firstIndex(of: ":") else { continue }
             parsed[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        let body = (try? Data(contentsOf: URL(fileURLWithPath: bodyFile))) ?? Data()
+        let body = output == nil ? (try? Data(contentsOf: URL(fileURLWithPath: bodyFile))) ?? Data() : Data()
         return Response(status: status, headers: parsed, body: body)
     }
 
@@ -137,8 +143,9 @@ extension TestServer {
         let head = "POST /api/v1/checkpoints HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-tar\r\nContent-Length: \(announced)\r\n\r\n"
         var payload = Array(head.utf8) + bytes
         var offset = 0
-        while offset < payload.count {
-            let sent = payload.withUnsafeMutableBytes { send(fd, $0.baseAddress! + offset, payload.count - offset, Int32(MSG_NOSIGNAL)) }
+        let total = payload.count
+        while offset < total {
+            let sent = payload.withUnsafeBytes { send(fd, $0.baseAddress! + offset, total - offset, Int32(MSG_NOSIGNAL)) }
             guard sent > 0 else { throw FixtureError("send failed") }
             offset += sent
         }

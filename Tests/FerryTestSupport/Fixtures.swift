@@ -86,35 +86,51 @@ public enum Fixtures {
         try run(ferryBinary, arguments, stdin: stdin)
     }
 
-    /// Runs a program to completion, collecting stdout and stderr without deadlocking on full pipes.
-    public static func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : inPipe
-        try process.run()
-        let group = DispatchGroup()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
-        group.enter()
-        DispatchQueue.global().async { outData = outPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { errData = errPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        if let stdin {
-            let handle = inPipe.fileHandleForWriting
-            DispatchQueue.global().async {
-                try? handle.write(contentsOf: Data(stdin))
-                try? handle.close()
-            }
-        }
-        process.waitUntilExit()
-        group.wait()
+    /// Runs a program to completion with posix_spawn, stdin, stdout and stderr going through files, and waits
+    /// with waitpid. No pipes and no dispatch threads: a test blocked here holds one thread and nothing else, so
+    /// tests running in parallel on two cores cannot starve each other (Foundation's Process with pipes did).
+    public static func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil,
+                           environment: [String: String]? = nil) throws -> ProcessResult {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stdinPath = directory.appendingPathComponent("stdin").path
+        let stdoutPath = directory.appendingPathComponent("stdout").path
+        let stderrPath = directory.appendingPathComponent("stderr").path
+        try Data(stdin ?? []).write(to: URL(fileURLWithPath: stdinPath))
+        let child = try spawn(executable, arguments, stdin: stdin == nil ? "/dev/null" : stdinPath,
+                              stdout: stdoutPath, stderr: stderrPath, environment: environment)
+        let status = wait(child)
         return ProcessResult(
-            status: process.terminationStatus,
-            stdoutData: outData,
-            stderr: String(decoding: errData, as: UTF8.self))
+            status: status,
+            stdoutData: (try? Data(contentsOf: URL(fileURLWithPath: stdoutPath))) ?? Data(),
+            stderr: (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")
+    }
+
+    /// Starts a program with its standard streams redirected to files; returns its pid.
+    public static func spawn(_ executable: String, _ arguments: [String], stdin: String = "/dev/null",
+                             stdout: String, stderr: String, environment: [String: String]? = nil) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let variables = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { variables.forEach { free($0) } }
+        var child: pid_t = 0
+        let status = posix_spawn(&child, executable, &actions, nil, argv, variables)
+        guard status == 0 else { throw FixtureError("cannot start \(executable): \(String(cString: strerror(status)))") }
+        return child
+    }
+
+    /// Waits for a spawned program; returns its exit status (128 + signal number if a signal ended it).
+    public static func wait(_ child: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
     }
 }
 

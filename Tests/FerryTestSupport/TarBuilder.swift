@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Writes ustar archives byte by byte, so tests can build exactly the broken and hostile archives they need
 /// (absolute paths, `..`, device nodes, escaping links, truncation, corrupt headers) without any tar tool's

@@ -49,6 +49,11 @@ public struct PodIdentity: Sendable, Equatable {
 public struct NetworkAttachment: Sendable, Equatable {
     public var name: String
     public var interfaces: [NetworkInterface]
+
+    public init(name: String, interfaces: [NetworkInterface]) {
+        self.name = name
+        self.interfaces = interfaces
+    }
 }
 
 /// One interface inside a network attachment.
@@ -58,6 +63,13 @@ public struct NetworkInterface: Sendable, Equatable {
     public var addresses: [String]
     public var gateways: [String]
     public var mac: String?
+
+    public init(name: String, addresses: [String], gateways: [String], mac: String?) {
+        self.name = name
+        self.addresses = addresses
+        self.gateways = gateways
+        self.mac = mac
+    }
 }
 
 /// A mount from `spec.dump` `mounts[]`.
@@ -66,6 +78,13 @@ public struct MountPoint: Sendable, Equatable, Codable {
     public var type: String?
     public var source: String?
     public var options: [String]?
+
+    public init(destination: String, type: String?, source: String?, options: [String]?) {
+        self.destination = destination
+        self.type = type
+        self.source = source
+        self.options = options
+    }
 }
 
 /// An external bind mount CRI-O records in `bind.mounts`, recreated on restore if missing.
@@ -78,6 +97,13 @@ public struct BindMount: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case source, destination, permissions
         case fileType = "file_type"
+    }
+
+    public init(source: String, destination: String, fileType: String?, permissions: UInt32?) {
+        self.source = source
+        self.destination = destination
+        self.fileType = fileType
+        self.permissions = permissions
     }
 }
 

@@ -1,1 +1,0 @@
-// FerryValidation: findings about checkpoint archives. Work in progress.

@@ -1,0 +1,47 @@
+import ArgumentParser
+import FerryServer
+import Foundation
+
+/// `ferry serve`: the catalog service.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the Ferry service: ingest, catalog, download and the web page.",
+        discussion: """
+            Defaults: 127.0.0.1:8080, data in ./ferry-data, no tokens (then only loopback is allowed). \
+            Environment: FERRY_LISTEN, FERRY_DATA_DIR, FERRY_TOKENS, FERRY_MAX_UPLOAD_SIZE. \
+            SIGTERM or SIGINT stops accepting, finishes in-flight requests and exits.
+            """
+    )
+
+    @Option(help: "Address to listen on, HOST:PORT or [IPV6]:PORT (default 127.0.0.1:8080).") var listen: String?
+    @Option(help: "Data directory: catalog.sqlite and the blob store (default ./ferry-data).") var dataDir: String?
+    @Option(help: "Tokens file: one `ROLE TOKEN [NAME]` per line; ROLE is read, node, write or admin.") var tokens: String?
+    @Option(help: "Largest archive accepted, e.g. 64G (default 64G).") var maxUploadSize: String?
+    @Option(help: "Folder of the NNNN_name.sql migrations (default: the ones built in).") var migrationsDir: String?
+    @Option(help: "Folder of the web page's files (default: the ones built in).") var webRoot: String?
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        var configuration = ServerConfiguration()
+        do {
+            if let listen = listen ?? environment["FERRY_LISTEN"] { try configuration.setListen(listen) }
+            configuration.dataDirectory = dataDir ?? environment["FERRY_DATA_DIR"] ?? configuration.dataDirectory
+            configuration.tokensFile = tokens ?? environment["FERRY_TOKENS"]
+            if let size = maxUploadSize ?? environment["FERRY_MAX_UPLOAD_SIZE"] {
+                configuration.maximumUploadSize = try ServerConfiguration.parseSize(size)
+            }
+            configuration.migrationsDirectory = migrationsDir ?? environment["FERRY_MIGRATIONS_DIR"]
+            configuration.webRoot = webRoot ?? environment["FERRY_WEB_ROOT"]
+            try FerryServerMain.run(configuration, log: Self.log)
+        } catch {
+            FileHandle.standardError.write(Data("ferry: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    @Sendable static func log(_ line: String) {
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        FileHandle.standardError.write(Data("\(stamp) \(line)\n".utf8))
+    }
+}
