@@ -1,6 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install missing Debian packages first.
 SWIFT ?= swift
-SAMPLE ?= ../shared/testdata/archives/podman-counter-none.tar
 
 .PHONY: deps build run test bench clean
 
@@ -10,17 +9,19 @@ deps:
 build: deps
 	$(SWIFT) build -c release
 
-# Ferry's main job on its embedded defaults: inspect a shipped checkpoint archive.
+# Ferry's main job on its embedded defaults: the service on 127.0.0.1:8080, data in ./ferry-data, no tokens.
 run: build
-	$$($(SWIFT) build -c release --show-bin-path)/ferry inspect --all $(SAMPLE)
+	$$($(SWIFT) build -c release --show-bin-path)/ferry serve
 
-test: deps
+test:
+	@scripts/install-deps.sh --test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-bench: deps
+bench:
 	@scripts/install-deps.sh --bench
 	scripts/bench-inspect.sh
+	scripts/bench-serve.sh
 
 clean:
 	rm -rf .build

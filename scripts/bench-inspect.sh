@@ -2,53 +2,21 @@
 # Benchmark: `ferry inspect --all` on a checkpoint archive holding 1 GiB of memory pages, next to `tar -tf` and
 # `openssl dgst -sha256` of the same file, measured in the same run (warm page cache, best of N runs).
 #
-# The archive is the shipped podman-counter-none.tar with pid 1's memory grown by SIZE_MIB of random pages at a
-# low address: its pagemap gets one more entry and pages-1.img 1 GiB more bytes in front, so argv and environment
-# (on the stack, at the end of pages-1.img) sit behind the whole 1 GiB, the worst case for a one-pass reader.
+# The archive (scripts/make-big-archive.sh) is the shipped counter checkpoint with pid 1's memory grown by SIZE_MIB
+# in front of its stack, so argv and environment sit behind the whole GiB: the worst case for a one-pass reader.
 #
 # Usage: scripts/bench-inspect.sh [SIZE_MIB]   (default 1024; needs python3, openssl, zstd, GNU time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
 runs=${RUNS:-5}
-sample=${SAMPLE:-../shared/testdata/archives/podman-counter-none.tar}
 
 swift build -c release --product ferry 2>&1 | grep -E "error|warning: unre" && exit 1
 ferry="$(swift build -c release --show-bin-path)/ferry"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-mkdir -p "$work/tree"
-tar -xf "$sample" -C "$work/tree"
-python3 - "$work/tree/checkpoint" "$size_mib" <<'PY'
-import os, struct, sys
-checkpoint, size_mib = sys.argv[1], int(sys.argv[2])
-pages = size_mib * 256  # 4 KiB pages
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F; n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n: return bytes(out)
-
-path = os.path.join(checkpoint, "pagemap-1.img")
-data = open(path, "rb").read()
-magic, body = data[:8], data[8:]                   # common magic + PAGEMAP magic
-head_len = struct.unpack("<I", body[:4])[0]
-head, rest = body[:4 + head_len], body[4 + head_len:]
-# pagemap_entry { vaddr=1: 0x10000000, nr_pages=5: pages, flags=4: PE_PRESENT }
-entry = b"\x08" + varint(0x10000000) + b"\x28" + varint(pages) + b"\x20" + varint(4)
-open(path, "wb").write(magic + head + struct.pack("<I", len(entry)) + entry + rest)
-
-old = open(os.path.join(checkpoint, "pages-1.img"), "rb").read()
-with open(os.path.join(checkpoint, "pages-1.img"), "wb") as f:
-    # Half random, half zero pages: compressible roughly as real memory is.
-    for _ in range(size_mib):
-        f.write(os.urandom(1 << 19) + bytes(1 << 19))
-    f.write(old)
-PY
-(cd "$work/tree" && tar --format=gnu -cf "$work/big.tar" .)
+scripts/make-big-archive.sh "$size_mib" "$work/big.tar"
 zstd -q -T0 -3 "$work/big.tar" -o "$work/big.tar.zst"
 archive_mib=$(( $(stat -c %s "$work/big.tar") / 1048576 ))
 

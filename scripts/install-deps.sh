@@ -3,17 +3,27 @@
 # apt-get needs root: run as root, or have sudo.
 set -euo pipefail
 
+# Usage: install-deps.sh [--test | --bench]
+#   (none)   what building and running Ferry needs
+#   --test   plus what the tests use
+#   --bench  plus what the tests and the benchmarks use
 packages=(
   pkg-config
   libarchive-dev libsqlite3-dev libmicrohttpd-dev   # the C libraries Ferry links
-  gzip zstd xz-utils bzip2 tar                       # tests build compressed archives with these
-  time                                               # /usr/bin/time: peak RSS in tests and benchmarks
-  curl openssl                                       # HTTP and SHA-256 in the service tests
-  chromium fonts-dejavu-core                         # the web page test runs a real headless browser
-  python3 python3-yaml python3-jsonschema            # the OpenAPI check (scripts/openapi_check.py)
 )
+want_python_checker=no
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
+  packages+=(
+    gzip zstd xz-utils bzip2 tar                     # tests build compressed archives with these
+    time                                             # /usr/bin/time: peak RSS in tests and benchmarks
+    curl openssl                                     # HTTP and SHA-256 in the service tests
+    chromium fonts-dejavu-core                       # the web page test runs a real headless browser
+    python3                                          # the OpenAPI check (scripts/openapi_check.py)
+  )
+  want_python_checker=yes
+fi
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(openssl)
+  packages+=(nginx-light wrk)
 fi
 
 missing=()
@@ -21,6 +31,7 @@ for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 install_python_checker() {
+  [ "$want_python_checker" = yes ] || return 0
   # openapi-spec-validator is not packaged for Debian 12; it comes from PyPI when missing.
   python3 -c "import yaml, jsonschema, openapi_spec_validator" 2>/dev/null && return 0
   echo "install-deps: installing openapi-spec-validator from PyPI" >&2

@@ -179,7 +179,7 @@ public final class Catalog: Sendable {
         }
         let pageSQL = pageConditions.isEmpty ? "" : "WHERE " + pageConditions.joined(separator: " AND ")
         let sql = """
-            SELECT *, \(column) AS sort_value FROM checkpoint \(pageSQL)
+            SELECT \(Self.listColumns), '' AS inspection, \(column) AS sort_value FROM checkpoint \(pageSQL)
             ORDER BY \(column) \(direction), id \(direction) LIMIT \(query.limit + 1)
             """
         let pageArguments = arguments
@@ -203,6 +203,13 @@ public final class Catalog: Sendable {
             }
         }
     }
+
+    /// Every column but the inspection (kilobytes of JSON per row), which lists do not show.
+    static let listColumns = """
+        id, size, compression, engine, container_id, container_name, pod_name, pod_namespace, pod_uid, sandbox_id,
+        image, image_id, runtime, created, checkpointed, architecture, ip_addresses, mac_addresses, checkpoint_size,
+        memory_pages_size, rootfs_diff_size, process_count, source_node, labels, uploaded_at, search_text
+        """
 
     /// Checks that a filter time is RFC 3339 and turns it into the form `uploaded_at` is stored in.
     static func normalisedTime(_ text: String) throws -> String {

@@ -92,7 +92,7 @@ struct CheckpointAPI: Sendable {
         if let type = request.header("content-type")?.lowercased(), !Self.acceptedContentTypes.contains(where: type.hasPrefix) {
             throw HTTPError(
                 status: 415, code: "UNSUPPORTED_MEDIA_TYPE",
-                message: "send the archive itself as the body (application/x-tar, application/gzip, application/zstd or application/octet-stream)")
+                message: "send the archive itself as the body, as application/x-tar, application/gzip, application/zstd or application/octet-stream (curl: -X POST -T FILE)")
         }
         guard let body else {
             throw HTTPError(status: 400, code: "BODY_REQUIRED", message: "the request body must be the checkpoint archive")

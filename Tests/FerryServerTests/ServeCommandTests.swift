@@ -1,0 +1,70 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// `ferry serve` as a process: configuration from flags and environment, the loopback rule, SIGTERM.
+@Suite("ferry serve")
+struct ServeCommandTests {
+    /// A free loopback port: bind port 0, read it back, close.
+    static func freePort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length)
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    @Test("starts from environment variables, serves, and stops cleanly on SIGTERM")
+    func sigterm() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let port = try Self.freePort()
+        var environment = ProcessInfo.processInfo.environment
+        environment["FERRY_LISTEN"] = "127.0.0.1:\(port)"
+        environment["FERRY_DATA_DIR"] = directory.appendingPathComponent("data").path
+        environment["FERRY_MIGRATIONS_DIR"] = Fixtures.repositoryRoot.appendingPathComponent("migrations").path
+        environment["FERRY_WEB_ROOT"] = Fixtures.repositoryRoot.appendingPathComponent("web").path
+        let log = directory.appendingPathComponent("log").path
+        let child = try Fixtures.spawn(Fixtures.ferryBinary, ["serve"], stdout: directory.appendingPathComponent("out").path,
+                                       stderr: log, environment: environment)
+        var healthy = false
+        for _ in 0..<100 {
+            let health = try Fixtures.run("/usr/bin/curl", ["-sf", "--max-time", "2", "http://127.0.0.1:\(port)/healthz"])
+            if health.status == 0 { healthy = true; break }
+            usleep(100_000)
+        }
+        #expect(healthy, "serving on the FERRY_LISTEN port")
+        let upload = try Fixtures.run("/usr/bin/curl", [
+            "-sf", "--max-time", "30", "-X", "POST", "-T", Fixtures.archive("podman-counter-none.tar"),
+            "http://127.0.0.1:\(port)/api/v1/checkpoints",
+        ])
+        #expect(upload.status == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/catalog.sqlite").path))
+        kill(child, SIGTERM)
+        #expect(Fixtures.wait(child) == 0)
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(text.contains("ferry shutting down"))
+        #expect(text.contains("ferry stopped"))
+    }
+
+    @Test("refuses a non-loopback address without tokens, and a bad tokens file")
+    func refusals() throws {
+        let open = try Fixtures.ferry(["serve", "--listen", "0.0.0.0:0", "--data-dir", try Fixtures.temporaryDirectory().path])
+        #expect(open.status == 1)
+        #expect(open.stderr.contains("refusing to listen on 0.0.0.0 without tokens"))
+        let tokens = try Fixtures.write(Array("superuser short\n".utf8), name: "tokens")
+        let bad = try Fixtures.ferry(["serve", "--tokens", tokens, "--data-dir", try Fixtures.temporaryDirectory().path])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("tokens file line 1"))
+        let listen = try Fixtures.ferry(["serve", "--listen", "nonsense"])
+        #expect(listen.status == 1)
+        #expect(listen.stderr.contains("--listen takes HOST:PORT"))
+    }
+}

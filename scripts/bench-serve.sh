@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Benchmark of `ferry serve`, each figure next to a reference measured in the same run:
+#   1. ingest of a 1 GiB checkpoint archive over loopback (curl -T) vs `openssl dgst -sha256` of the same file,
+#      with the service's peak RSS after a 1 GiB and after a 3 GiB ingest (memory must stay flat);
+#   2. download throughput (curl -o /dev/null) vs nginx serving the same file;
+#   3. list latency with 100,000 catalogued checkpoints at 64 connections (wrk) vs nginx serving the same JSON.
+# Usage: scripts/bench-serve.sh   (needs curl, openssl, nginx, wrk, python3; `make bench` installs them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product ferry 2>&1 | grep -E "error" && exit 1
+ferry="$(swift build -c release --show-bin-path)/ferry"
+work=$(mktemp -d)
+port=18480
+nginx_port=18481
+cleanup() {
+  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "making 1 GiB and 3 GiB checkpoint archives..." >&2
+scripts/make-big-archive.sh 1024 "$work/big1.tar"
+scripts/make-big-archive.sh 3072 "$work/big3.tar"
+
+start_server() {
+  "$ferry" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --max-upload-size 8G 2>"$work/serve.log" &
+  server_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return; sleep 0.1; done
+  echo "ferry serve did not start" >&2; cat "$work/serve.log" >&2; exit 1
+}
+stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+hwm() { awk '/VmHWM/ {print int($2/1024)}' "/proc/$server_pid/status"; }
+seconds() { local start=$1 end=$2; awk "BEGIN{printf \"%.2f\", ($end - $start) / 1e9}"; }
+
+# 1. Ingest.
+cat "$work/big1.tar" >/dev/null
+start=$(date +%s%N); openssl dgst -sha256 "$work/big1.tar" >/dev/null; end=$(date +%s%N)
+t_sha=$(seconds "$start" "$end")
+start_server
+start=$(date +%s%N)
+curl -sS -f -T "$work/big1.tar" -X POST -H 'Content-Type: application/x-tar' "http://127.0.0.1:$port/api/v1/checkpoints" -o "$work/ingest.json"
+end=$(date +%s%N)
+t_ingest=$(seconds "$start" "$end")
+rss_1g=$(hwm)
+curl -sS -f -T "$work/big3.tar" -X POST -H 'Content-Type: application/x-tar' "http://127.0.0.1:$port/api/v1/checkpoints" -o /dev/null
+rss_3g=$(hwm)
+id=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['checkpoint']['id'])" "$work/ingest.json")
+
+# 2. Download, against nginx serving the stored file.
+mkdir -p "$work/www"
+cp "$work/big1.tar" "$work/www/big1.tar"
+chmod 0755 "$work" "$work/www" && chmod 0644 "$work/www/big1.tar"   # nginx workers run as www-data
+cat >"$work/nginx.conf" <<EOF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $work/www;
+  }
+}
+EOF
+nginx -c "$work/nginx.conf" -p "$work"
+best() {  # best of 3 wall times of a curl download
+  local best=""
+  for _ in 1 2 3; do
+    local t
+    t=$(curl -sS -f -o /dev/null -w '%{time_total}' "$1")
+    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+  done
+  echo "$best"
+}
+t_ferry_dl=$(best "http://127.0.0.1:$port/api/v1/checkpoints/$id/archive")
+t_nginx_dl=$(best "http://127.0.0.1:$nginx_port/big1.tar")
+stop_server
+
+# 3. List latency with 100k rows: the rows are copied from the real one straight into SQLite.
+python3 - "$work/data/catalog.sqlite" <<'PY'
+import sqlite3, sys, hashlib
+db = sqlite3.connect(sys.argv[1])
+row = db.execute("SELECT * FROM checkpoint LIMIT 1").fetchone()
+columns = [c[1] for c in db.execute("PRAGMA table_info(checkpoint)")]
+rows = []
+for n in range(100_000):
+    values = list(row)
+    values[columns.index("id")] = hashlib.sha256(str(n).encode()).hexdigest()
+    values[columns.index("container_name")] = f"bench-{n}"
+    values[columns.index("uploaded_at")] = f"2026-01-01T00:00:{n % 60:02d}.{n % 1000:03d}Z"
+    rows.append(values)
+db.executemany(f"INSERT OR IGNORE INTO checkpoint VALUES ({','.join('?' * len(columns))})", rows)
+db.commit()
+PY
+start_server
+curl -sS -f "http://127.0.0.1:$port/api/v1/checkpoints?limit=50" -o "$work/www/list.json"
+chmod 0644 "$work/www/list.json"
+list_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port/api/v1/checkpoints?limit=50")
+nginx_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$nginx_port/list.json")
+rps() { awk '/Requests\/sec/ {print int($2)}' <<<"$1"; }
+p50() { awk '/ 50%/ {print $2}' <<<"$1"; }
+p99() { awk '/ 99%/ {print $2}' <<<"$1"; }
+total=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['total'])" "$work/www/list.json")
+
+mib=1024
+echo
+echo "ferry serve benchmark, $(nproc) cores, $(date -u +%Y-%m-%d)"
+printf '%-58s %10s %10s\n' "measure" "ferry" "reference"
+printf '%-58s %9ss %9ss  (openssl dgst -sha256)\n' "ingest 1 GiB over loopback vs hashing the file" "$t_ingest" "$t_sha"
+printf '%-58s %10s\n' "ingest throughput (MiB/s)" "$(awk "BEGIN{printf \"%d\", $mib / $t_ingest}")"
+printf '%-58s %8s MiB %8s MiB\n' "service peak RSS after 1 GiB ingest, after 3 GiB more" "$rss_1g" "$rss_3g"
+printf '%-58s %9ss %9ss  (nginx)\n' "download 1 GiB (curl -o /dev/null)" "$t_ferry_dl" "$t_nginx_dl"
+printf '%-58s %10s %10s  (nginx, same JSON)\n' "GET /api/v1/checkpoints?limit=50 with $total rows: req/s" "$(rps "$list_wrk")" "$(rps "$nginx_wrk")"
+printf '%-58s %10s %10s\n' "  latency p50" "$(p50 "$list_wrk")" "$(p50 "$nginx_wrk")"
+printf '%-58s %10s %10s\n' "  latency p99" "$(p99 "$list_wrk")" "$(p99 "$nginx_wrk")"
