@@ -20,11 +20,22 @@ CREATE TABLE checkpoint (
     process_count INTEGER NOT NULL,
     source_node TEXT,
     labels TEXT NOT NULL DEFAULT '{}',          -- JSON object of string labels
-    uploaded_at TEXT NOT NULL,                  -- RFC 3339 UTC, when the upload completed
-    inspection TEXT NOT NULL                    -- the full inspection (ferry inspect --all --format json object)
+    uploaded_at TEXT NOT NULL                   -- RFC 3339 UTC, when the upload completed
 );
+-- One index per sort key of the list (keyset pagination on (key, id)); the expressions match the queries'.
 CREATE INDEX checkpoint_on_uploaded_at ON checkpoint(uploaded_at, id);
-CREATE INDEX checkpoint_on_container_name ON checkpoint(container_name);
-CREATE INDEX checkpoint_on_pod ON checkpoint(pod_namespace, pod_name);
-CREATE INDEX checkpoint_on_engine ON checkpoint(engine);
-CREATE INDEX checkpoint_on_source_node ON checkpoint(source_node);
+CREATE INDEX checkpoint_on_created ON checkpoint(coalesce(created, ''), id);
+CREATE INDEX checkpoint_on_container_name ON checkpoint(container_name, id);
+CREATE INDEX checkpoint_on_namespace ON checkpoint(coalesce(pod_namespace, ''), id);
+CREATE INDEX checkpoint_on_pod ON checkpoint(coalesce(pod_name, ''), id);
+CREATE INDEX checkpoint_on_engine ON checkpoint(engine, id);
+CREATE INDEX checkpoint_on_source_node ON checkpoint(coalesce(source_node, ''), id);
+CREATE INDEX checkpoint_on_image ON checkpoint(coalesce(image, ''), id);
+CREATE INDEX checkpoint_on_size ON checkpoint(size, id);
+
+-- The full inspection (what `ferry inspect --all --format json` prints), kilobytes of JSON per checkpoint, kept
+-- out of the checkpoint rows so that lists never read it.
+CREATE TABLE checkpoint_inspection (
+    checkpoint_id TEXT PRIMARY KEY NOT NULL REFERENCES checkpoint(id) ON DELETE CASCADE,
+    inspection TEXT NOT NULL
+);

@@ -24,6 +24,10 @@ public final class Catalog: Sendable {
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
+            configuration.prepareDatabase { db in
+                // Read through the page cache without a syscall per page.
+                try db.execute(sql: "PRAGMA mmap_size = 268435456")
+            }
             pool = try DatabasePool(path: path, configuration: configuration)
             var migrator = DatabaseMigrator()
             for (identifier, sql) in migrations {
@@ -61,15 +65,47 @@ public final class Catalog: Sendable {
         try wrap { try pool.read { try DatabaseMigrator().appliedIdentifiers($0) } }.sorted()
     }
 
-    /// Inserts a checkpoint, or returns the existing row if one with the same ID (the same bytes) exists.
-    public func insert(_ record: CheckpointRecord) throws -> (record: CheckpointRecord, inserted: Bool) {
+    /// Inserts a checkpoint and its findings in one transaction, or returns the existing row if one with the same
+    /// ID (the same bytes) exists.
+    public func insert(
+        _ record: CheckpointRecord, inspection: String = "{}", findings: [FindingRecord] = []
+    ) throws -> (record: CheckpointRecord, inserted: Bool) {
         try wrap {
             try pool.write { db in
                 if let existing = try CheckpointRow.fetchOne(db, key: record.id) { return (existing.record, false) }
                 var row = record
                 row.searchText = CheckpointRecord.searchText(for: record)
                 try CheckpointRow(row).insert(db)
+                try db.execute(
+                    sql: "INSERT INTO checkpoint_inspection (checkpoint_id, inspection) VALUES (?, ?)",
+                    arguments: [record.id, inspection])
+                for finding in findings {
+                    try FindingRow(
+                        checkpointID: record.id, code: finding.code, severity: finding.severity, path: finding.path,
+                        message: finding.message, waiver: finding.waiver
+                    ).insert(db)
+                }
                 return (row, true)
+            }
+        }
+    }
+
+    /// The full inspection of a checkpoint, as JSON text.
+    public func inspection(of id: String) throws -> String {
+        let text = try wrap {
+            try pool.read {
+                try String.fetchOne($0, sql: "SELECT inspection FROM checkpoint_inspection WHERE checkpoint_id = ?", arguments: [id])
+            }
+        }
+        guard let text else { throw CatalogError(.checkpointNotFound, "no checkpoint \(id)") }
+        return text
+    }
+
+    /// The findings of a checkpoint, in the order validation reported them.
+    public func findings(of id: String) throws -> [FindingRecord] {
+        try wrap {
+            try pool.read { db in
+                try FindingRow.filter(sql: "checkpoint_id = ?", arguments: [id]).order(sql: "id").fetchAll(db).map(\.record)
             }
         }
     }
@@ -127,6 +163,31 @@ public final class Catalog: Sendable {
 
     /// One page of checkpoints matching a query.
     public func list(_ query: CheckpointQuery) throws -> CheckpointPage {
+        let page = try page(query, select: "*", from: "checkpoint") {
+            try CheckpointRow(row: $0).record
+        }
+        return CheckpointPage(items: page.items, nextCursor: page.nextCursor, total: page.total)
+    }
+
+    /// One page of checkpoints matching a query, each as the API's JSON description (the `checkpoint_summary` view).
+    public func summaries(_ query: CheckpointQuery) throws -> CheckpointSummaryPage {
+        let page = try page(query, select: "summary", from: "checkpoint_summary") { row -> String in row["summary"] }
+        return CheckpointSummaryPage(items: page.items, nextCursor: page.nextCursor, total: page.total)
+    }
+
+    /// The API's JSON description of one checkpoint.
+    public func summary(of id: String) throws -> String {
+        let text = try wrap {
+            try pool.read { try String.fetchOne($0, sql: "SELECT summary FROM checkpoint_summary WHERE id = ?", arguments: [id]) }
+        }
+        guard let text else { throw CatalogError(.checkpointNotFound, "no checkpoint \(id)") }
+        return text
+    }
+
+    /// The shared query behind `list` and `summaries`: filters, keyset pagination, and the total.
+    private func page<T>(
+        _ query: CheckpointQuery, select: String, from table: String, decode: @escaping (Row) throws -> T
+    ) throws -> (items: [T], nextCursor: String?, total: Int) {
         guard (1...CheckpointQuery.maximumLimit).contains(query.limit) else {
             throw CatalogError(.invalidQuery, "limit must be between 1 and \(CheckpointQuery.maximumLimit)")
         }
@@ -143,6 +204,7 @@ public final class Catalog: Sendable {
         equal("engine", query.engine)
         equal("source_node", query.node)
         equal("image", query.image)
+        equal("validation_state", query.validationState)
         if let after = query.uploadedAfter {
             conditions.append("uploaded_at >= ?")
             arguments.append(try Self.normalisedTime(after))
@@ -178,9 +240,14 @@ public final class Catalog: Sendable {
             arguments.append(cursor.id)
         }
         let pageSQL = pageConditions.isEmpty ? "" : "WHERE " + pageConditions.joined(separator: " AND ")
+        // The page's IDs first (an index walk), then the selection for those rows only: SQLite would otherwise
+        // build the selected columns of every row it sorts.
         let sql = """
-            SELECT \(Self.listColumns), '' AS inspection, \(column) AS sort_value FROM checkpoint \(pageSQL)
-            ORDER BY \(column) \(direction), id \(direction) LIMIT \(query.limit + 1)
+            SELECT \(table).\(select == "*" ? "*" : select), page.id AS page_id, page.sort_value
+            FROM (SELECT id, \(column) AS sort_value FROM checkpoint \(pageSQL)
+                  ORDER BY \(column) \(direction), id \(direction) LIMIT \(query.limit + 1)) AS page
+            JOIN \(table) ON \(table).id = page.id
+            ORDER BY page.sort_value \(direction), page.id \(direction)
             """
         let pageArguments = arguments
         return try wrap {
@@ -189,27 +256,19 @@ public final class Catalog: Sendable {
                 let total = try Int.fetchOne(
                     db, sql: "SELECT count(*) FROM checkpoint \(filterSQL)",
                     arguments: StatementArguments(filterArguments)) ?? 0
-                var items = try rows.prefix(query.limit).map { try CheckpointRow(row: $0).record }
+                let items = try rows.prefix(query.limit).map(decode)
                 var next: String?
                 if rows.count > query.limit, let last = rows.prefix(query.limit).last {
                     next = PageCursor(
                         sort: query.sort.rawValue, descending: query.descending,
                         text: numeric ? nil : last["sort_value"], number: numeric ? last["sort_value"] : nil,
-                        id: last["id"]
+                        id: last["page_id"]
                     ).encoded()
                 }
-                items = Array(items)
-                return CheckpointPage(items: items, nextCursor: next, total: total)
+                return (items, next, total)
             }
         }
     }
-
-    /// Every column but the inspection (kilobytes of JSON per row), which lists do not show.
-    static let listColumns = """
-        id, size, compression, engine, container_id, container_name, pod_name, pod_namespace, pod_uid, sandbox_id,
-        image, image_id, runtime, created, checkpointed, architecture, ip_addresses, mac_addresses, checkpoint_size,
-        memory_pages_size, rootfs_diff_size, process_count, source_node, labels, uploaded_at, search_text
-        """
 
     /// Checks that a filter time is RFC 3339 and turns it into the form `uploaded_at` is stored in.
     static func normalisedTime(_ text: String) throws -> String {

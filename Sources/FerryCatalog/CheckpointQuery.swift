@@ -28,6 +28,8 @@ public struct CheckpointQuery: Sendable, Equatable {
     public var engine: String?
     public var node: String?
     public var image: String?
+    /// `clean`, `warnings`, `errors` or `unknown`.
+    public var validationState: String?
     /// Only checkpoints uploaded at or after this RFC 3339 time.
     public var uploadedAfter: String?
     /// Only checkpoints uploaded before this RFC 3339 time.
@@ -52,6 +54,13 @@ public struct CheckpointPage: Sendable {
     /// Pass as `cursor` to get the next page; nil on the last page.
     public var nextCursor: String?
     /// How many checkpoints match the filters, over all pages.
+    public var total: Int
+}
+
+/// One page of results as the API's JSON text, one string per checkpoint.
+public struct CheckpointSummaryPage: Sendable {
+    public var items: [String]
+    public var nextCursor: String?
     public var total: Int
 }
 

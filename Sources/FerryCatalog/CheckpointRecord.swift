@@ -29,13 +29,15 @@ public struct CheckpointRecord: Codable, Sendable, Equatable {
     public var sourceNode: String?
     public var labels: [String: String]
     public var uploadedAt: String
-    /// The full inspection as JSON text (what `ferry inspect --all --format json` prints for this archive).
-    public var inspection: String
     /// Lowercased text the free-text filter searches.
     public var searchText: String
+    /// `clean`, `warnings`, `errors`, or `unknown` for rows catalogued before validation existed.
+    public var validationState: String = "unknown"
+    /// What target preflight needs from the archive, as JSON (FerryValidation's `CheckpointFacts`).
+    public var facts: String?
 
     enum CodingKeys: String, CodingKey {
-        case id, size, compression, engine, image, runtime, created, checkpointed, architecture, labels, inspection
+        case id, size, compression, engine, image, runtime, created, checkpointed, architecture, labels
         case containerID = "container_id"
         case containerName = "container_name"
         case podName = "pod_name"
@@ -52,6 +54,8 @@ public struct CheckpointRecord: Codable, Sendable, Equatable {
         case sourceNode = "source_node"
         case uploadedAt = "uploaded_at"
         case searchText = "search_text"
+        case validationState = "validation_state"
+        case facts
     }
 
     public init(
@@ -60,8 +64,7 @@ public struct CheckpointRecord: Codable, Sendable, Equatable {
         image: String? = nil, imageID: String? = nil, runtime: String? = nil, created: String? = nil,
         checkpointed: String? = nil, architecture: String? = nil, ipAddresses: [String] = [],
         macAddresses: [String] = [], checkpointSize: Int64, memoryPagesSize: Int64, rootfsDiffSize: Int64? = nil,
-        processCount: Int, sourceNode: String? = nil, labels: [String: String] = [:], uploadedAt: String,
-        inspection: String
+        processCount: Int, sourceNode: String? = nil, labels: [String: String] = [:], uploadedAt: String
     ) {
         self.id = id
         self.size = size
@@ -88,7 +91,6 @@ public struct CheckpointRecord: Codable, Sendable, Equatable {
         self.sourceNode = sourceNode
         self.labels = labels
         self.uploadedAt = uploadedAt
-        self.inspection = inspection
         self.searchText = ""
         self.searchText = Self.searchText(for: self)
     }
@@ -112,4 +114,39 @@ struct CheckpointRow: Codable, FetchableRecord, PersistableRecord {
     init(_ record: CheckpointRecord) { self.record = record }
     init(from decoder: any Decoder) throws { record = try CheckpointRecord(from: decoder) }
     func encode(to encoder: any Encoder) throws { try record.encode(to: encoder) }
+}
+
+/// One finding of a checkpoint, as stored (FerryValidation's `Finding` without the type dependency).
+public struct FindingRecord: Codable, Sendable, Equatable {
+    public var code: String
+    public var severity: String
+    public var path: String?
+    public var message: String
+    public var waiver: String?
+
+    public init(code: String, severity: String, path: String?, message: String, waiver: String?) {
+        self.code = code
+        self.severity = severity
+        self.path = path
+        self.message = message
+        self.waiver = waiver
+    }
+}
+
+/// A `finding` row.
+struct FindingRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "finding"
+    var checkpointID: String
+    var code: String
+    var severity: String
+    var path: String?
+    var message: String
+    var waiver: String?
+
+    enum CodingKeys: String, CodingKey {
+        case code, severity, path, message, waiver
+        case checkpointID = "checkpoint_id"
+    }
+
+    var record: FindingRecord { FindingRecord(code: code, severity: severity, path: path, message: message, waiver: waiver) }
 }

@@ -1,18 +1,20 @@
 import CheckpointArchive
 import FerryCatalog
 import FerryInspect
+import FerryValidation
+import Foundation
 
 /// Turns a read archive into its catalog row: the columns lists and filters need, plus the full inspection.
 enum CheckpointRecordBuilder {
     static func record(
-        for manifest: CheckpointManifest, digest: String, size: Int64, metadata: IngestMetadata
-    ) throws -> CheckpointRecord {
+        for manifest: CheckpointManifest, digest: String, size: Int64, metadata: IngestMetadata, findings: [Finding]
+    ) throws -> (record: CheckpointRecord, inspection: String) {
         let inspection = try InspectReport.object(manifest, sections: .all).serialized()
         var addresses = manifest.networks.flatMap(\.interfaces).flatMap { $0.addresses }.map {
             String($0.prefix { $0 != "/" })
         }
         addresses += manifest.podIPs
-        return CheckpointRecord(
+        var record = CheckpointRecord(
             id: digest,
             size: size,
             compression: manifest.archive.compression,
@@ -37,8 +39,25 @@ enum CheckpointRecordBuilder {
             processCount: manifest.criu?.processes.count ?? 0,
             sourceNode: metadata.sourceNode,
             labels: metadata.labels,
-            uploadedAt: Catalog.timestamp(),
-            inspection: inspection
+            uploadedAt: Catalog.timestamp()
         )
+        record.validationState = validationState(findings)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        record.facts = String(decoding: try encoder.encode(CheckpointFacts(manifest: manifest)), as: UTF8.self)
+        return (record, inspection)
+    }
+
+    /// `errors` if any finding is an error, else `warnings` if any is a warning, else `clean`.
+    static func validationState(_ findings: [Finding]) -> String {
+        if findings.contains(where: { $0.severity == .error }) { return "errors" }
+        if findings.contains(where: { $0.severity == .warning }) { return "warnings" }
+        return "clean"
+    }
+
+    static func findingRecord(_ finding: Finding) -> FindingRecord {
+        FindingRecord(
+            code: finding.code, severity: finding.severity.rawValue, path: finding.path, message: finding.message,
+            waiver: finding.waiver)
     }
 }

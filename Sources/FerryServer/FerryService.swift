@@ -1,6 +1,7 @@
 public import CheckpointArchive
 public import FerryCatalog
 public import FerryHTTP
+import FerryValidation
 import Foundation
 
 /// Everything the service needs, opened once at start-up.
@@ -50,6 +51,12 @@ public enum FerryService {
         }
         router.add("GET", "/api/v1/checkpoints/{id}/archive") { request, parameters, _ in
             try api.archive(request, id: parameters["id"] ?? "")
+        }
+        router.add("GET", "/api/v1/checkpoints/{id}/findings") { request, parameters, _ in
+            try api.findings(request, id: parameters["id"] ?? "")
+        }
+        router.add("POST", "/api/v1/checkpoints/{id}/preflight") { request, parameters, body in
+            try api.preflight(request, id: parameters["id"] ?? "", body: body)
         }
         WebPages(context: context, api: api).register(in: &router)
         return router
@@ -129,9 +136,9 @@ struct CheckpointAPI: Sendable {
             outcome: result.created ? "created" : "duplicate", seconds: result.seconds, bytes: result.record.size)
         context.log(
             "ingest \(result.created ? "created" : "duplicate") \(result.record.id.prefix(12)) \(result.record.size) bytes in \(String(format: "%.3f", result.seconds)) s by \(identity?.name ?? "anonymous")")
-        var response = HTTPResponse.json(
-            IngestResponse(checkpoint: CheckpointSummary(result.record), created: result.created),
-            status: result.created ? 201 : 200)
+        let summary = try catalog { try context.catalog.summary(of: result.record.id) }
+        var response = Self.jsonText(
+            "{\"checkpoint\":\(summary),\"created\":\(result.created)}", status: result.created ? 201 : 200)
         response.headers.append(("Location", "/api/v1/checkpoints/\(result.record.id)"))
         response.headers.append(("Docker-Content-Digest", "sha256:\(result.record.id)"))
         return response
@@ -179,8 +186,10 @@ struct CheckpointAPI: Sendable {
     func list(_ request: HTTPRequest) throws -> HTTPResponse {
         try authorize(request, .read)
         let query = try Self.query(from: request)
-        let page = try catalog { try context.catalog.list(query) }
-        return .json(CheckpointList(items: page.items.map(CheckpointSummary.init), nextCursor: page.nextCursor, total: page.total))
+        let page = try catalog { try context.catalog.summaries(query) }
+        // The summaries come out of SQLite as JSON text (the checkpoint_summary view); they are joined, not re-encoded.
+        let next = page.nextCursor.map { "\"\($0)\"" } ?? "null"  // base64url: nothing to escape
+        return Self.jsonText("{\"items\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next),\"total\":\(page.total)}")
     }
 
     static func query(from request: HTTPRequest) throws -> CheckpointQuery {
@@ -192,6 +201,12 @@ struct CheckpointAPI: Sendable {
         query.engine = parameters["engine"]
         query.node = parameters["node"]
         query.image = parameters["image"]
+        if let state = parameters["validation"] {
+            guard ["clean", "warnings", "errors", "unknown"].contains(state) else {
+                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "validation is clean, warnings, errors or unknown")
+            }
+            query.validationState = state
+        }
         query.uploadedAfter = parameters["uploaded_after"]
         query.uploadedBefore = parameters["uploaded_before"]
         query.text = parameters["q"]
@@ -224,9 +239,12 @@ struct CheckpointAPI: Sendable {
         try authorize(request, .read)
         let record = try catalog { try context.catalog.checkpoint(id) }
         // The inspection is stored as JSON text; splice it in rather than decode and re-encode it.
-        let summary = try JSONEncoder.api.encode(CheckpointSummary(record))
-        var body = Array("{\"checkpoint\":".utf8) + Array(summary)
-        body += Array(",\"inspection\":".utf8) + Array(record.inspection.utf8) + Array("}".utf8)
+        let summary = try catalog { try context.catalog.summary(of: record.id) }
+        let findings = try JSONEncoder.api.encode(try catalog { try context.catalog.findings(of: record.id) })
+        var body = Array("{\"checkpoint\":".utf8) + Array(summary.utf8)
+        body += Array(",\"findings\":".utf8) + Array(findings)
+        let inspection = try catalog { try context.catalog.inspection(of: record.id) }
+        body += Array(",\"inspection\":".utf8) + Array(inspection.utf8) + Array("}".utf8)
         return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
     }
 
@@ -243,6 +261,43 @@ struct CheckpointAPI: Sendable {
                 ("Digest", "sha-256=\(Self.base64(hex: record.id))"),
                 ("Content-Disposition", "attachment; filename=\"\(filename)\""),
             ])
+    }
+
+    func findings(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
+        try authorize(request, .read)
+        let record = try catalog { try context.catalog.checkpoint(id) }
+        let findings = try catalog { try context.catalog.findings(of: record.id) }
+        return .json(["checkpoint": AnyEncodable(record.id), "validation_state": AnyEncodable(record.validationState),
+                      "findings": AnyEncodable(findings)])
+    }
+
+    /// Checks a catalogued checkpoint against a target node's facts, given inline.
+    func preflight(_ request: HTTPRequest, id: String, body: HTTPRequestBody?) throws -> HTTPResponse {
+        try authorize(request, .read)
+        let record = try catalog { try context.catalog.checkpoint(id) }
+        guard let body else {
+            throw HTTPError(status: 400, code: "BODY_REQUIRED", message: "send {\"target\": {…facts…}, \"options\": {…}}")
+        }
+        let bytes = try body.readAll(maximumBytes: 1 << 20)
+        let input: PreflightRequest
+        do {
+            input = try JSONDecoder().decode(PreflightRequest.self, from: Data(bytes))
+        } catch {
+            throw HTTPError(status: 400, code: "INVALID_PREFLIGHT", message: "the body must be {\"target\": TargetFacts, \"options\": RestoreOptions}: \(error)")
+        }
+        guard let factsText = record.facts,
+              let facts = try? JSONDecoder().decode(CheckpointFacts.self, from: Data(factsText.utf8))
+        else {
+            throw HTTPError(status: 409, code: "FACTS_MISSING", message: "this checkpoint was catalogued before validation existed; upload it again")
+        }
+        var findings = Preflight.findings(checkpoint: facts, target: input.target, options: input.options ?? RestoreOptions())
+        // The archive's own error findings block a restore anywhere.
+        let archiveErrors = try catalog { try context.catalog.findings(of: record.id) }.filter { $0.severity == "error" }
+        findings += archiveErrors.map {
+            Finding(code: $0.code, severity: .error, path: $0.path, message: $0.message, waiver: $0.waiver)
+        }
+        return .json(PreflightResponse(
+            checkpoint: record.id, restorable: !findings.contains { $0.severity == .error }, findings: findings))
     }
 
     func delete(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
@@ -289,6 +344,11 @@ struct CheckpointAPI: Sendable {
     }
 
     // MARK: Helpers
+
+    /// A response whose body is JSON text already.
+    static func jsonText(_ text: String, status: Int = 200) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: .bytes(Array(text.utf8)))
+    }
 
     /// The HTTP layer's counters in Prometheus text format.
     static func prometheusText(_ http: HTTPStatistics) -> String {
@@ -378,4 +438,11 @@ extension JSONEncoder {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
+}
+
+/// Type erasure for small mixed JSON objects.
+struct AnyEncodable: Encodable {
+    private let encodeValue: (any Encoder) throws -> Void
+    init(_ value: some Encodable) { encodeValue = value.encode }
+    func encode(to encoder: any Encoder) throws { try encodeValue(encoder) }
 }

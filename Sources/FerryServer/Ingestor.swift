@@ -1,6 +1,7 @@
 public import CheckpointArchive
 public import FerryCatalog
 import FerryInspect
+public import FerryValidation
 import Foundation
 
 /// What the uploader says about an archive besides its bytes.
@@ -33,11 +34,14 @@ public struct Ingestor: Sendable {
     public let blobs: BlobStore
     /// Uploads larger than this are refused (`PAYLOAD_TOO_LARGE`).
     public let maximumSize: Int64
+    /// The archive rules' limits and allowances.
+    public let policy: ValidationPolicy
 
-    public init(catalog: Catalog, blobs: BlobStore, maximumSize: Int64) {
+    public init(catalog: Catalog, blobs: BlobStore, maximumSize: Int64, policy: ValidationPolicy = .init()) {
         self.catalog = catalog
         self.blobs = blobs
         self.maximumSize = maximumSize
+        self.policy = policy
     }
 
     /// Reads an archive from `source` (an upload body) to its end and catalogues it.
@@ -58,10 +62,14 @@ public struct Ingestor: Sendable {
         try tee.drain()
         let digest = try upload.finish()
         let created = try blobs.commit(upload)
-        let record = try CheckpointRecordBuilder.record(
-            for: manifest, digest: digest, size: upload.bytesWritten, metadata: metadata)
+        // Validation runs on every upload; an archive with error findings is still catalogued (it may be evidence),
+        // but its state says it is unfit to restore.
+        let findings = ArchiveValidator.findings(for: manifest, policy: policy)
+        let (record, inspection) = try CheckpointRecordBuilder.record(
+            for: manifest, digest: digest, size: upload.bytesWritten, metadata: metadata, findings: findings)
         do {
-            let (stored, inserted) = try catalog.insert(record)
+            let (stored, inserted) = try catalog.insert(
+                record, inspection: inspection, findings: findings.map(CheckpointRecordBuilder.findingRecord))
             return IngestResult(record: stored, created: inserted, seconds: Date().timeIntervalSince(started))
         } catch {
             // No orphan blob: a blob this upload created goes if its row could not be written.

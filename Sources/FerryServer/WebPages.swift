@@ -54,6 +54,11 @@ struct WebPages: Sendable {
             out += "<option\(parameters["engine"] == engine ? " selected" : "")>\(engine)</option>"
         }
         out += "</select></label>\n"
+        out += "<label>Validation<select name=\"validation\"><option value=\"\">any</option>"
+        for state in ["clean", "warnings", "errors"] {
+            out += "<option\(parameters["validation"] == state ? " selected" : "")>\(state)</option>"
+        }
+        out += "</select></label>\n"
         if let sort = parameters["sort"] { out += "<input type=\"hidden\" name=\"sort\" value=\"\(escape(sort))\">" }
         if let order = parameters["order"] { out += "<input type=\"hidden\" name=\"order\" value=\"\(escape(order))\">" }
         out += "<button type=\"submit\">Filter</button> <a href=\"/\">Reset</a></form>\n"
@@ -111,7 +116,8 @@ struct WebPages: Sendable {
 
     private func detail(_ request: HTTPRequest, id: String) throws -> (String, String) {
         let record = try api.catalog { try context.catalog.checkpoint(id) }
-        let inspection = (try? JSONSerialization.jsonObject(with: Data(record.inspection.utf8))) as? [String: Any] ?? [:]
+        let inspectionText = try api.catalog { try context.catalog.inspection(of: record.id) }
+        let inspection = (try? JSONSerialization.jsonObject(with: Data(inspectionText.utf8))) as? [String: Any] ?? [:]
         var out = "<p><a href=\"/\">« All checkpoints</a></p>"
         out += "<h1>\(escape(record.containerName)) <span class=\"muted\">\(escape(record.engine))</span></h1>"
         out += "<div class=\"actions\"><a id=\"download\" href=\"/api/v1/checkpoints/\(record.id)/archive\">Download archive (\(Formatting.binarySize(record.size)))</a>"
@@ -142,6 +148,20 @@ struct WebPages: Sendable {
         out += "<h2>Container</h2><dl class=\"facts\" id=\"facts\">"
         for (name, value) in facts { out += "<dt>\(name)</dt><dd>\(value)</dd>" }
         out += "</dl>"
+
+        let findings = try api.catalog { try context.catalog.findings(of: record.id) }
+        out += "<h2>Findings</h2>"
+        if findings.isEmpty {
+            out += "<p class=\"muted\" id=\"findings\">\(record.validationState == "unknown" ? "Not validated." : "No findings: the archive passed every rule.")</p>"
+        } else {
+            out += "<table id=\"findings\"><thead><tr><th>Severity</th><th>Code</th><th>Where</th><th>Finding</th><th>Waiver</th></tr></thead><tbody>"
+            for finding in findings {
+                let badge = finding.severity == "error" ? "bad" : finding.severity == "warning" ? "warn" : "none"
+                out += "<tr><td><span class=\"badge \(badge)\">\(escape(finding.severity))</span></td><td class=\"mono\">\(escape(finding.code))</td>"
+                out += "<td class=\"mono\">\(escape(finding.path ?? ""))</td><td>\(escape(finding.message))</td><td class=\"mono\">\(escape(finding.waiver ?? ""))</td></tr>"
+            }
+            out += "</tbody></table>"
+        }
 
         out += "<h2>Networks</h2>"
         let networks = inspection["networks"] as? [[String: Any]] ?? []
@@ -250,7 +270,12 @@ struct WebPages: Sendable {
     }
 
     private func validationBadge(_ record: CheckpointRecord) -> String {
-        "<span class=\"badge none\">not validated</span>"
+        switch record.validationState {
+        case "clean": return "<span class=\"badge ok\">clean</span>"
+        case "warnings": return "<span class=\"badge warn\">warnings</span>"
+        case "errors": return "<span class=\"badge bad\">errors</span>"
+        default: return "<span class=\"badge none\">not validated</span>"
+        }
     }
 
     // MARK: Sign-in

@@ -16,7 +16,7 @@ struct CatalogTests {
             containerName: "ctr-\(index)", podName: namespace.map { _ in "pod-\(index)" }, podNamespace: namespace,
             image: "localhost/img:\(index)", ipAddresses: ["10.88.0.\(index)"], checkpointSize: 100,
             memoryPagesSize: 50, processCount: 2, sourceNode: node, labels: labels,
-            uploadedAt: Catalog.timestamp(Date(timeIntervalSince1970: 1_700_000_000 + Double(index))), inspection: "{}")
+            uploadedAt: Catalog.timestamp(Date(timeIntervalSince1970: 1_700_000_000 + Double(index))))
     }
 
     func openCatalog(upTo: String? = nil, at directory: URL? = nil) throws -> (Catalog, URL) {
@@ -37,19 +37,21 @@ struct CatalogTests {
         }
         let insert = """
             INSERT INTO checkpoint (id, size, compression, engine, container_id, container_name, pod_name, pod_namespace,
-              checkpoint_size, memory_pages_size, process_count, labels, uploaded_at, inspection)
+              checkpoint_size, memory_pages_size, process_count, labels, uploaded_at)
             VALUES ('\(String(repeating: "ab", count: 32))', 10, 'none', 'CRI-O', 'c1', 'counter', 'web-1', 'shop',
-              5, 4, 2, '{"team":"payments"}', '2026-01-01T00:00:00.000Z', '{}')
+              5, 4, 2, '{"team":"payments"}', '2026-01-01T00:00:00.000Z')
             """
         let sqlite = try Fixtures.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()", path, insert])
         #expect(sqlite.status == 0, "\(sqlite.stderr)")
 
         let (catalog, _) = try openCatalog(at: directory)
-        #expect(try catalog.appliedMigrations() == ["0001_create_checkpoint", "0002_add_checkpoint_identity"])
+        #expect(try catalog.appliedMigrations() == ["0001_create_checkpoint", "0002_add_checkpoint_identity", "0003_add_validation", "0004_create_checkpoint_summary"])
         let row = try catalog.checkpoint(String(repeating: "ab", count: 32))
         #expect(row.containerName == "counter")
         #expect(row.labels == ["team": "payments"])
         #expect(row.macAddresses == [])
+        #expect(row.validationState == "unknown", "rows from before validation say so")
+        #expect(try catalog.findings(of: row.id).isEmpty)
         // The new search column was filled from the old row, so free text finds it.
         var query = CheckpointQuery()
         query.text = "PAYMENTS shop"
@@ -72,6 +74,24 @@ struct CatalogTests {
         let (_, directory) = try openCatalog()
         let attributes = try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("catalog.sqlite").path)
         #expect(attributes[.posixPermissions] as? Int == 0o600)
+    }
+
+    @Test("findings are stored with their checkpoint and deleted with it")
+    func findings() throws {
+        let (catalog, _) = try openCatalog()
+        var record = Self.record(3)
+        record.validationState = "errors"
+        let findings = [
+            FindingRecord(code: "IP_INVALID", severity: "error", path: "network.status", message: "bad", waiver: "--ignore-static-ip"),
+            FindingRecord(code: "ARCHIVE_UNKNOWN_ENTRY", severity: "info", path: "extra", message: "unknown", waiver: nil),
+        ]
+        _ = try catalog.insert(record, findings: findings)
+        #expect(try catalog.findings(of: record.id) == findings)
+        var query = CheckpointQuery()
+        query.validationState = "errors"
+        #expect(try catalog.list(query).items.map(\.id) == [record.id])
+        _ = try catalog.delete(record.id)
+        #expect(try catalog.findings(of: record.id).isEmpty)
     }
 
     @Test("inserting the same archive twice keeps one row")

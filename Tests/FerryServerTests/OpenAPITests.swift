@@ -44,6 +44,13 @@ struct OpenAPITests {
         _ = try record("GET", "/api/v1/checkpoints/\(id)/archive", headers: ["Range: bytes=999999999-"]) // 416
         _ = try record("GET", "/api/v1/checkpoints/\(id)/archive", headers: ["If-None-Match: \"sha256:\(id)\""]) // 304
         _ = try record("HEAD", "/api/v1/checkpoints/\(id)/archive")
+        _ = try record("GET", "/api/v1/checkpoints?validation=clean")
+        _ = try record("GET", "/api/v1/checkpoints/\(id)/findings")
+        let facts = try Fixtures.write(Array(#"{"target": {"architecture": "aarch64", "runtimes": ["crun"]}, "options": {"ignore_static_ip": true}}"#.utf8), name: "preflight.json")
+        let preflight = try record("POST", "/api/v1/checkpoints/\(id)/preflight", upload: facts, headers: ["Content-Type: application/json"])
+        #expect(preflight.json["restorable"] as? Bool == false)
+        let notJSON = try Fixtures.write(Array("nope".utf8), name: "bad.json")
+        _ = try record("POST", "/api/v1/checkpoints/\(id)/preflight", upload: notJSON, headers: ["Content-Type: application/json"])   // 400
         _ = try record("GET", "/healthz", token: nil)
         _ = try record("GET", "/readyz", token: nil)
         _ = try record("GET", "/metrics")
