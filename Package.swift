@@ -77,6 +77,12 @@ let package = Package(
             resources: [.copy("../../web")],
             swiftSettings: swiftSettings
         ),
+        // The node agent: registration and heartbeats, node facts, restore/checkpoint jobs, runtime drivers.
+        .target(
+            name: "FerryAgent",
+            dependencies: ["CheckpointArchive", "FerryHTTP", "FerryClient", "FerryValidation"],
+            swiftSettings: swiftSettings
+        ),
         // The command line: argument parsing only.
         .executableTarget(
             name: "ferry",
@@ -86,6 +92,7 @@ let package = Package(
                 "FerryClient",
                 "FerryValidation",
                 "FerryServer",
+                "FerryAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -126,6 +133,11 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: ["FerryServer", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryAgentTests",
+            dependencies: ["FerryAgent", "FerryTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,1 @@
+// FerryAgent: the node agent and runtime drivers. Work in progress.
