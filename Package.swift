@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "FerryServer",
             dependencies: [
-                "CheckpointArchive", "FerryInspect", "FerryCatalog", "FerryHTTP", "FerryValidation",
+                "CheckpointArchive", "FerryInspect", "FerryCatalog", "FerryHTTP", "FerryValidation", "FerryClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

@@ -13,7 +13,7 @@ public struct CheckpointReadOptions: Sendable {
     /// Bound for all CRIU metadata images together.
     public var criuImagesTotalLimit = 256 << 20
     /// Decompression bound for the archive and for inner tars (see ``ArchiveReader/expansionLimit``).
-    public var expansionLimit: (ratio: Int64, allowance: Int64)? = (1000, 1 << 30)
+    public var expansionLimit: (ratio: Int64, allowance: Int64)? = (200, 1 << 30)
 
     public init() {}
 }

@@ -289,6 +289,14 @@ public final class Catalog: Sendable {
         return formatter.string(from: date)
     }
 
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try wrap { try pool.read(body) }
+    }
+
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try wrap { try pool.write(body) }
+    }
+
     /// Turns GRDB's errors into `DATABASE_FAILED`, keeping SQLite's text as `underlying`.
     private func wrap<T>(_ body: () throws -> T) throws -> T {
         do {

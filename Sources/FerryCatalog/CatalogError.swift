@@ -6,6 +6,8 @@ public struct CatalogErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
 
     /// No checkpoint has that ID (or ID prefix).
     public static let checkpointNotFound = CatalogErrorCode(rawValue: "CHECKPOINT_NOT_FOUND")
+    /// No migration has that ID.
+    public static let migrationNotFound = CatalogErrorCode(rawValue: "MIGRATION_NOT_FOUND")
     /// An ID prefix matches more than one checkpoint.
     public static let ambiguousID = CatalogErrorCode(rawValue: "AMBIGUOUS_ID")
     /// A list filter, sort key or cursor is malformed.

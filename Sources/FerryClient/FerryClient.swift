@@ -77,7 +77,7 @@ public final class FerryClient: Sendable {
         return (data, http)
     }
 
-    static func error(status: Int, body: Data) -> FerryClientError {
+    public static func error(status: Int, body: Data) -> FerryClientError {
         struct Envelope: Decodable {
             struct Detail: Decodable { var code: String; var message: String }
             var error: Detail
@@ -86,6 +86,31 @@ public final class FerryClient: Sendable {
             return FerryClientError(status: status, code: envelope.error.code, message: envelope.error.message)
         }
         return FerryClientError(status: status, code: "HTTP_\(status)", message: "the server answered \(status)")
+    }
+
+    /// A JSON request to any path of the server (the node agents' API, for the service). Answers of every status
+    /// are returned, not thrown; only transport failures throw (`SERVER_UNREACHABLE`).
+    public func call(_ method: String, _ path: String, json: Data? = nil, timeout: TimeInterval = 30,
+                     idempotencyKey: String? = nil) throws -> (status: Int, body: Data) {
+        var request = request(method, path)
+        request.timeoutInterval = timeout
+        if let idempotencyKey { request.setValue(idempotencyKey, forHTTPHeaderField: "Idempotency-Key") }
+        if let json {
+            request.httpBody = json
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let delegate = TaskDelegate(progress: nil)
+        let session = session(delegate: delegate)
+        defer { session.finishTasksAndInvalidate() }
+        session.dataTask(with: request).resume()
+        let (data, response, error) = delegate.wait()
+        if let error {
+            throw FerryClientError(code: "SERVER_UNREACHABLE", message: "cannot reach \(server.absoluteString): \(error.localizedDescription)")
+        }
+        guard let http = response as? HTTPURLResponse else {
+            throw FerryClientError(code: "BAD_RESPONSE", message: "no HTTP response from \(server.absoluteString)")
+        }
+        return (http.statusCode, data)
     }
 
     // MARK: API

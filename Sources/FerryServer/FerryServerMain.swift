@@ -9,12 +9,17 @@ public enum FerryServerMain {
     public final class Running: Sendable {
         public let server: HTTPServer
         public let context: FerryServiceContext
-        init(server: HTTPServer, context: FerryServiceContext) {
+        let orchestrator: MigrationOrchestrator
+        init(server: HTTPServer, context: FerryServiceContext, orchestrator: MigrationOrchestrator) {
             self.server = server
             self.context = context
+            self.orchestrator = orchestrator
         }
         public var port: UInt16 { server.port }
-        public func stop(timeout: Double = 30) { server.shutdown(timeout: timeout) }
+        public func stop(timeout: Double = 30) {
+            orchestrator.stop()
+            server.shutdown(timeout: timeout)
+        }
     }
 
     /// Starts the service and returns once it listens.
@@ -41,13 +46,18 @@ public enum FerryServerMain {
         let box = StatisticsBox()
         let context = FerryServiceContext(
             catalog: catalog, blobs: blobs, tokens: tokens, maximumUploadSize: configuration.maximumUploadSize,
-            webRoot: webRoot, httpStatistics: { box.server?.statistics }, log: log)
+            webRoot: webRoot, httpStatistics: { box.server?.statistics }, log: log,
+            nodes: NodeRegistry(timeout: configuration.nodeTimeout))
+        let orchestrator = MigrationOrchestrator(context: context, registry: context.nodes)
         let server = HTTPServer(
-            host: configuration.host, port: configuration.port, handler: FerryService.router(context), log: log)
+            host: configuration.host, port: configuration.port,
+            handler: FerryService.router(context, orchestrator: orchestrator), log: log)
         box.server = server
         try server.start()
+        // Unfinished migrations of an earlier run are picked up here.
+        orchestrator.start()
         log("ferry serving on \(configuration.host):\(server.port), data in \(configuration.dataDirectory), \(tokens.isEmpty ? "no tokens (loopback only)" : "tokens required")")
-        return Running(server: server, context: context)
+        return Running(server: server, context: context, orchestrator: orchestrator)
     }
 
     /// Runs until SIGTERM or SIGINT.

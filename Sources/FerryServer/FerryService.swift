@@ -16,12 +16,15 @@ public struct FerryServiceContext: Sendable {
     /// The HTTP layer's counters, once the server runs.
     public var httpStatistics: @Sendable () -> HTTPStatistics?
     public var log: @Sendable (String) -> Void
+    /// Node liveness and agent tokens.
+    public var nodes: NodeRegistry
 
     public init(
         catalog: Catalog, blobs: BlobStore, tokens: TokenStore, maximumUploadSize: Int64, webRoot: String,
         metrics: ServiceMetrics = ServiceMetrics(), httpStatistics: @escaping @Sendable () -> HTTPStatistics? = { nil },
-        log: @escaping @Sendable (String) -> Void = { _ in }
+        log: @escaping @Sendable (String) -> Void = { _ in }, nodes: NodeRegistry = NodeRegistry(timeout: 15)
     ) {
+        self.nodes = nodes
         self.catalog = catalog
         self.blobs = blobs
         self.tokens = tokens
@@ -35,9 +38,22 @@ public struct FerryServiceContext: Sendable {
 
 /// The routes of the catalog service: the REST API under `/api/v1`, health and metrics, and the web page.
 public enum FerryService {
-    public static func router(_ context: FerryServiceContext) -> Router {
+    public static func router(_ context: FerryServiceContext, orchestrator: MigrationOrchestrator) -> Router {
         var router = Router()
         let api = CheckpointAPI(context: context)
+        let nodeAPI = NodeAPI(api: api, registry: context.nodes)
+        let migrationAPI = MigrationAPI(api: api, orchestrator: orchestrator)
+        router.add("POST", "/api/v1/nodes/{name}/heartbeat") { request, parameters, body in
+            try nodeAPI.heartbeat(request, name: parameters["name"] ?? "", body: body)
+        }
+        router.add("GET", "/api/v1/nodes") { request, _, _ in try nodeAPI.list(request) }
+        router.add("GET", "/api/v1/nodes/{name}") { request, parameters, _ in try nodeAPI.detail(request, name: parameters["name"] ?? "") }
+        router.add("POST", "/api/v1/migrations") { request, _, body in try migrationAPI.create(request, body: body) }
+        router.add("GET", "/api/v1/migrations") { request, _, _ in try migrationAPI.list(request) }
+        router.add("GET", "/api/v1/migrations/{id}") { request, parameters, _ in try migrationAPI.detail(request, id: parameters["id"] ?? "") }
+        router.add("POST", "/api/v1/migrations/{id}/cancel") { request, parameters, _ in
+            try migrationAPI.cancel(request, id: parameters["id"] ?? "")
+        }
         router.add("GET", "/healthz") { _, _, _ in .json(["status": "ok"]) }
         router.add("GET", "/readyz") { _, _, _ in api.ready() }
         router.add("GET", "/metrics") { request, _, _ in try api.metrics(request) }
@@ -383,7 +399,7 @@ struct CheckpointAPI: Sendable {
     static func httpError(_ error: CatalogError) -> HTTPError {
         let status: Int
         switch error.code {
-        case .checkpointNotFound: status = 404
+        case .checkpointNotFound, .migrationNotFound: status = 404
         case .ambiguousID: status = 409
         case .invalidQuery: status = 400
         case .storageFull: status = 507

@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var maximumUploadSize: Int64 = 64 << 30
     public var migrationsDirectory: String?
     public var webRoot: String?
+    /// Seconds without a heartbeat after which a node is down and migrations to it fail.
+    public var nodeTimeout: Double = 15
 
     public init() {}
 

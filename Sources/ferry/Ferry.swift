@@ -12,7 +12,7 @@ struct Ferry: ParsableCommand {
             """,
         subcommands: [
             InspectCommand.self, ShowCommand.self, MemparseCommand.self, ValidateCommand.self,
-            ServeCommand.self, PushCommand.self, ListCommand.self, GetCommand.self, RemoveCommand.self,
+            ServeCommand.self, MigrateCommand.self, NodesCommand.self, PushCommand.self, ListCommand.self, GetCommand.self, RemoveCommand.self,
         ]
     )
 }

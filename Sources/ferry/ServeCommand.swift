@@ -20,6 +20,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Largest archive accepted, e.g. 64G (default 64G).") var maxUploadSize: String?
     @Option(help: "Folder of the NNNN_name.sql migrations (default: the ones built in).") var migrationsDir: String?
     @Option(help: "Folder of the web page's files (default: the ones built in).") var webRoot: String?
+    @Option(help: "Seconds without a heartbeat after which a node is down (default 15).") var nodeTimeout: Double?
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -33,6 +34,10 @@ struct ServeCommand: ParsableCommand {
             }
             configuration.migrationsDirectory = migrationsDir ?? environment["FERRY_MIGRATIONS_DIR"]
             configuration.webRoot = webRoot ?? environment["FERRY_WEB_ROOT"]
+            if let timeout = nodeTimeout ?? environment["FERRY_NODE_TIMEOUT"].flatMap(Double.init) {
+                guard timeout > 0 else { throw ServerConfigurationError("--node-timeout must be positive") }
+                configuration.nodeTimeout = timeout
+            }
             try FerryServerMain.run(configuration, log: Self.log)
         } catch {
             FileHandle.standardError.write(Data("ferry: \(error)\n".utf8))

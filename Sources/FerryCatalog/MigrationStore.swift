@@ -1,0 +1,238 @@
+internal import GRDB
+internal import Foundation
+
+/// A node as its agent last reported it.
+public struct NodeRecord: Codable, Sendable, Equatable {
+    public var name: String
+    public var agentURL: String
+    public var driver: String?
+    /// The node's facts (FerryValidation's `TargetFacts`) as JSON.
+    public var facts: String
+    public var runtimeVersion: String?
+    public var freeDiskBytes: Int64?
+    public var version: String?
+    public var firstSeenAt: String
+    public var lastSeenAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case name, driver, facts, version
+        case agentURL = "agent_url"
+        case runtimeVersion = "runtime_version"
+        case freeDiskBytes = "free_disk_bytes"
+        case firstSeenAt = "first_seen_at"
+        case lastSeenAt = "last_seen_at"
+    }
+
+    public init(name: String, agentURL: String, driver: String?, facts: String, runtimeVersion: String?,
+                freeDiskBytes: Int64?, version: String?, firstSeenAt: String, lastSeenAt: String) {
+        self.name = name
+        self.agentURL = agentURL
+        self.driver = driver
+        self.facts = facts
+        self.runtimeVersion = runtimeVersion
+        self.freeDiskBytes = freeDiskBytes
+        self.version = version
+        self.firstSeenAt = firstSeenAt
+        self.lastSeenAt = lastSeenAt
+    }
+}
+
+/// The states of a migration. Terminal: succeeded, failed, cancelled.
+public enum MigrationState: String, Codable, Sendable, CaseIterable {
+    case pending, checkpointing, transferring, restoring, succeeded, failed, cancelled
+
+    public var isTerminal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+/// A migration: a persisted state machine that moves a checkpoint (or a running container, checkpointed first)
+/// to a target node and restores it there.
+public struct MigrationRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var requestKey: String
+    public var explicitKey: Bool
+    public var checkpointID: String?
+    public var sourceNode: String?
+    public var sourceContainer: String?
+    public var targetNode: String
+    /// Restore and checkpoint options as JSON.
+    public var options: String
+    public var state: MigrationState
+    public var errorCode: String?
+    public var errorMessage: String?
+    /// The driver's result as JSON.
+    public var result: String?
+    public var bytesDone: Int64
+    public var bytesTotal: Int64
+    public var createdAt: String
+    public var updatedAt: String
+    public var finishedAt: String?
+    public var deadlineAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, options, state, result
+        case requestKey = "request_key"
+        case explicitKey = "explicit_key"
+        case checkpointID = "checkpoint_id"
+        case sourceNode = "source_node"
+        case sourceContainer = "source_container"
+        case targetNode = "target_node"
+        case errorCode = "error_code"
+        case errorMessage = "error_message"
+        case bytesDone = "bytes_done"
+        case bytesTotal = "bytes_total"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case finishedAt = "finished_at"
+        case deadlineAt = "deadline_at"
+    }
+
+    public init(id: String, requestKey: String, explicitKey: Bool, checkpointID: String?, sourceNode: String?,
+                sourceContainer: String?, targetNode: String, options: String, deadlineAt: String) {
+        self.id = id
+        self.requestKey = requestKey
+        self.explicitKey = explicitKey
+        self.checkpointID = checkpointID
+        self.sourceNode = sourceNode
+        self.sourceContainer = sourceContainer
+        self.targetNode = targetNode
+        self.options = options
+        self.state = .pending
+        self.bytesDone = 0
+        self.bytesTotal = 0
+        let now = Catalog.timestamp()
+        self.createdAt = now
+        self.updatedAt = now
+        self.deadlineAt = deadlineAt
+    }
+}
+
+/// One entry of a migration's event log.
+public struct MigrationEvent: Codable, Sendable, Equatable {
+    public var at: String
+    public var state: MigrationState
+    public var message: String
+}
+
+struct NodeRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "node"
+    var record: NodeRecord
+    init(_ record: NodeRecord) { self.record = record }
+    init(from decoder: any Decoder) throws { record = try NodeRecord(from: decoder) }
+    func encode(to encoder: any Encoder) throws { try record.encode(to: encoder) }
+}
+
+struct MigrationRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "migration"
+    var record: MigrationRecord
+    init(_ record: MigrationRecord) { self.record = record }
+    init(from decoder: any Decoder) throws { record = try MigrationRecord(from: decoder) }
+    func encode(to encoder: any Encoder) throws { try record.encode(to: encoder) }
+}
+
+extension Catalog {
+    // MARK: Nodes
+
+    /// Records a heartbeat: inserts the node or updates what it reported.
+    public func recordHeartbeat(name: String, agentURL: String, driver: String?, facts: String, runtimeVersion: String?,
+                                freeDiskBytes: Int64?, version: String?) throws -> NodeRecord {
+        let now = Catalog.timestamp()
+        return try write { db in
+            var node = try NodeRow.fetchOne(db, key: name)?.record ?? NodeRecord(
+                name: name, agentURL: agentURL, driver: driver, facts: facts, runtimeVersion: runtimeVersion,
+                freeDiskBytes: freeDiskBytes, version: version, firstSeenAt: now, lastSeenAt: now)
+            node.agentURL = agentURL
+            node.driver = driver
+            node.facts = facts
+            node.runtimeVersion = runtimeVersion
+            node.freeDiskBytes = freeDiskBytes
+            node.version = version
+            node.lastSeenAt = now
+            try NodeRow(node).save(db)
+            return node
+        }
+    }
+
+    public func node(_ name: String) throws -> NodeRecord? {
+        try read { try NodeRow.fetchOne($0, key: name)?.record }
+    }
+
+    public func nodes() throws -> [NodeRecord] {
+        try read { try NodeRow.order(sql: "name").fetchAll($0).map(\.record) }
+    }
+
+    // MARK: Migrations
+
+    /// Creates a migration, unless one with the same request key should answer instead: any migration with the
+    /// same explicit Idempotency-Key, or an unfinished one for the same request. Returns it and whether it is new.
+    public func createMigration(_ migration: MigrationRecord) throws -> (MigrationRecord, created: Bool) {
+        try write { db in
+            let sameKey = try MigrationRow
+                .filter(sql: "request_key = ?", arguments: [migration.requestKey])
+                .order(sql: "created_at DESC")
+                .fetchAll(db).map(\.record)
+            if let existing = sameKey.first(where: { migration.explicitKey || !$0.state.isTerminal }) {
+                return (existing, false)
+            }
+            try MigrationRow(migration).insert(db)
+            try Self.appendEvent(db, migration.id, .pending, "migration requested")
+            return (migration, true)
+        }
+    }
+
+    public func migration(_ id: String) throws -> MigrationRecord {
+        guard let migration = try read({ try MigrationRow.fetchOne($0, key: id)?.record }) else {
+            throw CatalogError(.migrationNotFound, "no migration \(id.prefix(80))")
+        }
+        return migration
+    }
+
+    /// Migrations, newest first, optionally only those in one state.
+    public func migrations(state: MigrationState? = nil, limit: Int = 100) throws -> [MigrationRecord] {
+        try read { db in
+            var request = MigrationRow.order(sql: "created_at DESC, id DESC").limit(limit)
+            if let state { request = request.filter(sql: "state = ?", arguments: [state.rawValue]) }
+            return try request.fetchAll(db).map(\.record)
+        }
+    }
+
+    /// The migrations not yet finished, oldest first: the orchestrator's work list.
+    public func unfinishedMigrations() throws -> [MigrationRecord] {
+        try read { db in
+            try MigrationRow.filter(sql: "state NOT IN ('succeeded', 'failed', 'cancelled')")
+                .order(sql: "created_at, id").fetchAll(db).map(\.record)
+        }
+    }
+
+    /// Applies `change` to a migration in one transaction and logs `event` if given. A finished migration is
+    /// never changed again (a late agent answer cannot revive a cancelled one).
+    @discardableResult
+    public func updateMigration(_ id: String, event: String? = nil,
+                                _ change: (inout MigrationRecord) -> Void) throws -> MigrationRecord {
+        try write { db in
+            guard var migration = try MigrationRow.fetchOne(db, key: id)?.record else {
+                throw CatalogError(.migrationNotFound, "no migration \(id)")
+            }
+            guard !migration.state.isTerminal else { return migration }
+            let before = migration
+            change(&migration)
+            migration.updatedAt = Catalog.timestamp()
+            if migration.state.isTerminal { migration.finishedAt = migration.updatedAt }
+            if migration != before { try MigrationRow(migration).update(db) }
+            if let event { try Self.appendEvent(db, id, migration.state, event) }
+            return migration
+        }
+    }
+
+    public func migrationEvents(_ id: String) throws -> [MigrationEvent] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT at, state, message FROM migration_event WHERE migration_id = ? ORDER BY id", arguments: [id])
+                .map { MigrationEvent(at: $0["at"], state: MigrationState(rawValue: $0["state"]) ?? .pending, message: $0["message"]) }
+        }
+    }
+
+    private static func appendEvent(_ db: Database, _ id: String, _ state: MigrationState, _ message: String) throws {
+        try db.execute(
+            sql: "INSERT INTO migration_event (migration_id, at, state, message) VALUES (?, ?, ?, ?)",
+            arguments: [id, Catalog.timestamp(), state.rawValue, message])
+    }
+}

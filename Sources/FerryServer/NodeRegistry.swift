@@ -1,0 +1,145 @@
+import FerryCatalog
+import FerryHTTP
+import FerryValidation
+import Foundation
+
+/// What an agent sends every few seconds (`POST /api/v1/nodes/{name}/heartbeat`).
+struct HeartbeatRequest: Decodable {
+    var name: String
+    var agentURL: String
+    var driver: String?
+    var facts: TargetFacts?
+    var runtimeVersion: String?
+    var freeDiskBytes: Int64?
+    var version: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, driver, facts, version
+        case agentURL = "agent_url"
+        case runtimeVersion = "runtime_version"
+        case freeDiskBytes = "free_disk_bytes"
+    }
+}
+
+/// Node liveness and the tokens agents identified themselves with. A node is up while its last heartbeat is newer
+/// than `timeout`. The tokens are kept in memory only (the service calls each agent back with the token that agent
+/// presented); after a restart they return with the next heartbeat. One lock guards the token map.
+public final class NodeRegistry: @unchecked Sendable {
+    /// Seconds without a heartbeat after which a node is down.
+    public let timeout: Double
+    private let lock = NSLock()
+    private var tokens: [String: String] = [:]
+
+    public init(timeout: Double) { self.timeout = timeout }
+
+    func remember(node: String, token: String?) {
+        lock.lock()
+        tokens[node] = token
+        lock.unlock()
+    }
+
+    func token(for node: String) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return tokens[node]
+    }
+
+    func isUp(_ node: NodeRecord, now: Date = Date()) -> Bool {
+        guard let seen = Self.parse(node.lastSeenAt) else { return false }
+        return now.timeIntervalSince(seen) <= timeout
+    }
+
+    static func parse(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+}
+
+/// `/api/v1/nodes`.
+struct NodeAPI: Sendable {
+    let api: CheckpointAPI
+    let registry: NodeRegistry
+    var catalog: Catalog { api.context.catalog }
+
+    func heartbeat(_ request: HTTPRequest, name: String, body: HTTPRequestBody?) throws -> HTTPResponse {
+        let identity = try api.authorize(request, .node)
+        // A node token speaks for its own node only (its name in the tokens file); admin tokens for any.
+        if let identity, identity.role == .node, identity.name != name {
+            throw HTTPError(status: 403, code: "FORBIDDEN", message: "this token belongs to node \(identity.name), not \(name)")
+        }
+        guard Self.isValidName(name) else {
+            throw HTTPError(status: 400, code: "INVALID_NODE", message: "a node name is letters, digits, '-', '.' and '_'")
+        }
+        guard let body else { throw HTTPError(status: 400, code: "BODY_REQUIRED", message: "send the heartbeat as JSON") }
+        let heartbeat: HeartbeatRequest
+        do {
+            heartbeat = try JSONDecoder().decode(HeartbeatRequest.self, from: Data(body.readAll(maximumBytes: 4 << 20)))
+        } catch let error as HTTPError {
+            throw error
+        } catch {
+            throw HTTPError(status: 400, code: "INVALID_HEARTBEAT", message: "the heartbeat is not the agent's JSON: \(error)")
+        }
+        guard heartbeat.name == name, let url = URL(string: heartbeat.agentURL), url.scheme == "http" || url.scheme == "https" else {
+            throw HTTPError(status: 400, code: "INVALID_HEARTBEAT", message: "name must match the path and agent_url be an http(s) URL")
+        }
+        let facts = String(decoding: try JSONEncoder.api.encode(heartbeat.facts ?? TargetFacts()), as: UTF8.self)
+        let node = try api.catalog {
+            try catalog.recordHeartbeat(
+                name: name, agentURL: heartbeat.agentURL, driver: heartbeat.driver, facts: facts,
+                runtimeVersion: heartbeat.runtimeVersion, freeDiskBytes: heartbeat.freeDiskBytes, version: heartbeat.version)
+        }
+        let token = request.header("authorization").flatMap { $0.lowercased().hasPrefix("bearer ") ? String($0.dropFirst(7)) : nil }
+        registry.remember(node: name, token: token)
+        return CheckpointAPI.jsonText(try nodeJSON(node))
+    }
+
+    func list(_ request: HTTPRequest) throws -> HTTPResponse {
+        try api.authorize(request, .read)
+        let nodes = try api.catalog { try catalog.nodes() }
+        return CheckpointAPI.jsonText("{\"items\":[\(try nodes.map(nodeJSON).joined(separator: ","))]}")
+    }
+
+    func detail(_ request: HTTPRequest, name: String) throws -> HTTPResponse {
+        try api.authorize(request, .read)
+        guard let node = try api.catalog({ try catalog.node(name) }) else {
+            throw HTTPError(status: 404, code: "NODE_NOT_FOUND", message: "no node \(name.prefix(80)) has registered")
+        }
+        return CheckpointAPI.jsonText(try nodeJSON(node))
+    }
+
+    /// A node as the API shows it, with its liveness.
+    func nodeJSON(_ node: NodeRecord) throws -> String {
+        struct View: Encodable {
+            var name: String
+            var agentURL: String
+            var driver: String?
+            var up: Bool
+            var runtimeVersion: String?
+            var freeDiskBytes: Int64?
+            var version: String?
+            var firstSeenAt: String
+            var lastSeenAt: String
+            enum CodingKeys: String, CodingKey {
+                case name, driver, up, version
+                case agentURL = "agent_url"
+                case runtimeVersion = "runtime_version"
+                case freeDiskBytes = "free_disk_bytes"
+                case firstSeenAt = "first_seen_at"
+                case lastSeenAt = "last_seen_at"
+            }
+        }
+        let view = View(
+            name: node.name, agentURL: node.agentURL, driver: node.driver, up: registry.isUp(node),
+            runtimeVersion: node.runtimeVersion, freeDiskBytes: node.freeDiskBytes, version: node.version,
+            firstSeenAt: node.firstSeenAt, lastSeenAt: node.lastSeenAt)
+        var text = String(decoding: try JSONEncoder.api.encode(view), as: UTF8.self)
+        // Splice the stored facts in as they are.
+        text.removeLast()
+        return text + ",\"facts\":\(node.facts)}"
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 253 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._".contains($0)) }
+    }
+}
