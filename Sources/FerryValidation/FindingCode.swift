@@ -1,5 +1,5 @@
 /// A stable, machine-readable finding code. The same code appears in `ferry validate`'s output, the API's JSON and
-/// `docs/validation-rules.md`, so never rename one. Severities are given per code below; only
+/// the README's validation section, so never rename one. Severities are given per code below; only
 /// ``FindingCode/innerEntrySetuid`` depends on the policy.
 public struct FindingCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
@@ -134,7 +134,7 @@ public struct FindingCode: RawRepresentable, Hashable, Sendable, CustomStringCon
     /// Error: established TCP connections on a non-loopback address would be restored onto a different IP.
     public static let tcpEstablishedIPChanges = FindingCode(rawValue: "TCP_ESTABLISHED_IP_CHANGES")
 
-    /// Every code, in the order of `docs/validation-rules.md`.
+    /// Every code, in the order of the README's validation section.
     public static let all: [FindingCode] = [
         .containerIDInvalid, .containerIDMismatch, .sandboxIDInvalid, .podUIDInvalid, .identityConflict,
         .identityIncomplete, .identityAnnotationInvalid,

@@ -7,12 +7,15 @@ struct Ferry: ParsableCommand {
         commandName: "ferry",
         abstract: "Inspect, catalog and move container checkpoint archives.",
         discussion: """
-            Exit status: 0 on success, 1 when an archive cannot be read (one line per archive on stderr, \
-            naming the archive, the problem and its stable code), 64 for a usage error.
+            Exit status: 0 on success; 1 when an archive cannot be read, a service refuses, validation finds errors \
+            or a migration fails (one line on stderr naming the problem and its stable code); 2 when a service \
+            cannot be reached, or with `validate --strict` when there are warnings only; 3 when `migrate --wait` \
+            times out; 64 for a usage error.
             """,
         subcommands: [
             InspectCommand.self, ShowCommand.self, MemparseCommand.self, ValidateCommand.self,
-            ServeCommand.self, MigrateCommand.self, NodesCommand.self, PushCommand.self, ListCommand.self, GetCommand.self, RemoveCommand.self,
+            ServeCommand.self, PushCommand.self, ListCommand.self, GetCommand.self, RemoveCommand.self,
+            MigrateCommand.self, NodesCommand.self,
         ]
     )
 }

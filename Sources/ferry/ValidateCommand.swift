@@ -11,7 +11,7 @@ struct ValidateCommand: ParsableCommand {
         abstract: "Check checkpoint archives for what would make a restore unsafe or fail.",
         discussion: """
             Text output is one line per finding (`SEVERITY CODE path: message (waive with X)`) and a summary line \
-            per archive; JSON is an array of {archive, findings}. docs/validation-rules.md lists every code.
+            per archive; JSON is an array of {archive, findings}. The README lists every code.
 
             Exit status: 0 when no archive has an error finding (warnings are allowed unless --strict), 1 when one \
             has or an archive cannot be read (one line on stderr, as inspect reports it), 2 with --strict when \

@@ -3,12 +3,15 @@ import FerryValidation
 import Foundation
 import Testing
 
-/// docs/validation-rules.md is the README's table of rules: it must list every code, once, with a severity.
+/// The README's validation section is the table of rules: it must list every code, once, with a severity.
 @Suite("Validation rules documentation")
 struct DocumentationTests {
     static func rows() throws -> [(code: String, severity: String)] {
-        let url = Fixtures.repositoryRoot.appendingPathComponent("docs/validation-rules.md")
-        let text = try String(contentsOf: url, encoding: .utf8)
+        let url = Fixtures.repositoryRoot.appendingPathComponent("README.md")
+        let readme = try String(contentsOf: url, encoding: .utf8)
+        guard let start = readme.range(of: "\n## Validation") else { return [] }
+        let rest = readme[start.upperBound...]
+        let text = rest.range(of: "\n## ").map { rest[..<$0.lowerBound] } ?? rest
         return text.split(separator: "\n").compactMap { line in
             let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count > 3, cells[1].hasPrefix("`"), cells[1].hasSuffix("`") else { return nil }
