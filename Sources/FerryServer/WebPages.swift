@@ -15,6 +15,7 @@ struct WebPages: Sendable {
         router.add("GET", "/checkpoints/{id}") { request, parameters, _ in
             try page(request) { try detail(request, id: parameters["id"] ?? "") }
         }
+        router.add("GET", "/migrations") { request, _, _ in try page(request) { try migrations(request) } }
         router.add("GET", "/static/{file}") { request, parameters, _ in try staticFile(request, name: parameters["file"] ?? "") }
         router.add("GET", "/login") { _, _, _ in html(title: "Sign in", content: loginForm(error: nil)) }
         router.add("POST", "/login") { _, _, body in try login(body: body) }
@@ -229,6 +230,60 @@ struct WebPages: Sendable {
         return (record.containerName, out)
     }
 
+    /// Nodes and migrations with their progress. Refreshes itself every 5 s while a migration is unfinished
+    /// (a meta refresh: no script).
+    private func migrations(_ request: HTTPRequest) throws -> (String, String) {
+        let nodes = try api.catalog { try context.catalog.nodes() }
+        let migrations = try api.catalog { try context.catalog.migrations(limit: 200) }
+        var out = ""
+        if migrations.contains(where: { !$0.state.isTerminal }) {
+            out += "<meta http-equiv=\"refresh\" content=\"5\">"
+        }
+        out += "<h1>Migrations <span class=\"muted\">(\(migrations.count))</span></h1>"
+        if migrations.isEmpty {
+            out += "<div class=\"empty\">No migrations yet. Start one with <code>ferry migrate --checkpoint ID --to NODE</code>.</div>"
+        } else {
+            out += "<table id=\"migrations\"><thead><tr><th>Migration</th><th>State</th><th>Checkpoint</th><th>From</th><th>To</th><th class=\"num\">Progress</th><th>Started</th><th>Finished</th><th>Reason</th></tr></thead><tbody>"
+            for migration in migrations {
+                let badge: String
+                switch migration.state {
+                case .succeeded: badge = "ok"
+                case .failed, .cancelled: badge = "bad"
+                default: badge = "warn"
+                }
+                let percent = migration.bytesTotal > 0 ? Int(Double(migration.bytesDone) / Double(migration.bytesTotal) * 100) : 0
+                out += "<tr data-migration=\"\(escape(migration.id))\" data-state=\"\(migration.state.rawValue)\">"
+                out += "<td class=\"mono\">\(escape(migration.id))</td>"
+                out += "<td><span class=\"badge \(badge)\">\(migration.state.rawValue)</span></td>"
+                if let checkpoint = migration.checkpointID {
+                    out += "<td class=\"mono\"><a href=\"/checkpoints/\(checkpoint)\">\(checkpoint.prefix(12))</a></td>"
+                } else {
+                    out += "<td class=\"muted\">—</td>"
+                }
+                let source = [migration.sourceNode, migration.sourceContainer].compactMap { $0 }.joined(separator: " / ")
+                out += "<td>\(source.isEmpty ? "<span class=\"muted\">catalog</span>" : escape(source))</td>"
+                out += "<td>\(escape(migration.targetNode))</td>"
+                out += "<td class=\"num\"><progress max=\"100\" value=\"\(percent)\"></progress> \(percent)%</td>"
+                out += "<td class=\"mono\">\(escape(migration.createdAt))</td><td class=\"mono\">\(escape(migration.finishedAt ?? ""))</td>"
+                out += "<td>\(escape([migration.errorCode, migration.errorMessage].compactMap { $0 }.joined(separator: ": ")))</td></tr>"
+            }
+            out += "</tbody></table>"
+        }
+        out += "<h2>Nodes</h2>"
+        if nodes.isEmpty {
+            out += "<p class=\"muted\">No agent has registered. Start one with <code>ferry agent --server URL --node NAME</code>.</p>"
+        } else {
+            out += "<table id=\"nodes\"><thead><tr><th>Node</th><th>State</th><th>Driver</th><th>Agent</th><th>Last heartbeat</th></tr></thead><tbody>"
+            for node in nodes {
+                let up = context.nodes.isUp(node)
+                out += "<tr><td>\(escape(node.name))</td><td><span class=\"badge \(up ? "ok" : "bad")\">\(up ? "up" : "down")</span></td>"
+                out += "<td>\(escape(node.driver ?? ""))</td><td class=\"mono\">\(escape(node.agentURL))</td><td class=\"mono\">\(escape(node.lastSeenAt))</td></tr>"
+            }
+            out += "</tbody></table>"
+        }
+        return ("Migrations", out)
+    }
+
     /// One process with its files and sockets, and its children nested below.
     private func processItem(_ process: [String: Any], files: [Int: [[String: Any]]], sockets: [Int: [[String: Any]]]) -> String {
         let pid = process["pid"] as? Int ?? 0
@@ -236,20 +291,22 @@ struct WebPages: Sendable {
         var out = "<li data-pid=\"\(pid)\"><span class=\"pid\">[\(pid)]</span> <span class=\"mono\">\(escape(command))</span>"
         if let state = process["task_state"] as? String, state != "Alive" { out += " <span class=\"badge warn\">\(escape(state))</span>" }
         if let open = files[pid], !open.isEmpty {
-            out += "<details><summary>\(open.count) open files</summary><ul>"
+            out += "<details><summary>\(open.count) open file\(open.count == 1 ? "" : "s")</summary><ul>"
             for file in open {
                 out += "<li class=\"mono\">[\(escape(file["fd"] as? String ?? ""))] \(escape(file["path"] as? String ?? ""))</li>"
             }
             out += "</ul></details>"
         }
         if let open = sockets[pid], !open.isEmpty {
-            out += "<details open><summary>\(open.count) sockets</summary><ul>"
+            out += "<details open><summary>\(open.count) socket\(open.count == 1 ? "" : "s")</summary><ul>"
             for socket in open {
                 let data = socket["data"] as? [String: Any] ?? [:]
                 var text = "\(socket["protocol"] as? String ?? "")"
                 if let state = data["state"] as? String { text += " (\(state))" }
                 if let source = data["src"] as? String {
-                    text += " \(source):\(data["src_port"] as? Int ?? 0) → \(data["dst"] as? String ?? ""):\(data["dst_port"] as? Int ?? 0)"
+                    // IPv6 addresses take brackets before a port.
+                    func endpoint(_ address: String, _ port: Int) -> String { address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)" }
+                    text += " \(endpoint(source, data["src_port"] as? Int ?? 0)) → \(endpoint(data["dst"] as? String ?? "", data["dst_port"] as? Int ?? 0))"
                 } else if let address = data["address"] as? String {
                     text += " \(address)"
                 }

@@ -51,6 +51,24 @@ struct OpenAPITests {
         #expect(preflight.json["restorable"] as? Bool == false)
         let notJSON = try Fixtures.write(Array("nope".utf8), name: "bad.json")
         _ = try record("POST", "/api/v1/checkpoints/\(id)/preflight", upload: notJSON, headers: ["Content-Type: application/json"])   // 400
+        let heartbeat = try Fixtures.write(Array(#"{"name": "node-a", "agent_url": "http://127.0.0.1:9", "driver": "command", "facts": {"architecture": "x86_64", "runtimes": ["runc"]}}"#.utf8), name: "heartbeat.json")
+        _ = try record("POST", "/api/v1/nodes/node-a/heartbeat", token: TestServer.nodeToken, upload: heartbeat, headers: ["Content-Type: application/json"])
+        _ = try record("POST", "/api/v1/nodes/node-b/heartbeat", token: TestServer.nodeToken, upload: heartbeat, headers: ["Content-Type: application/json"]) // 403
+        _ = try record("GET", "/api/v1/nodes")
+        _ = try record("GET", "/api/v1/nodes/node-a")
+        _ = try record("GET", "/api/v1/nodes/nowhere")                                                   // 404
+        let migrationBody = try Fixtures.write(Array(#"{"checkpoint": "\#(id)", "target": "node-a", "options": {"name": "copy"}}"#.utf8), name: "migration.json")
+        let migration = try record("POST", "/api/v1/migrations", upload: migrationBody, headers: ["Content-Type: application/json"])
+        #expect(migration.status == 201)
+        let migrationID = try #require(migration.json["id"] as? String)
+        _ = try record("POST", "/api/v1/migrations", upload: migrationBody, headers: ["Content-Type: application/json"]) // 200
+        _ = try record("POST", "/api/v1/migrations", upload: notJSON, headers: ["Content-Type: application/json"])       // 400
+        _ = try record("GET", "/api/v1/migrations")
+        _ = try record("GET", "/api/v1/migrations?state=bogus")                                          // 400
+        _ = try record("GET", "/api/v1/migrations/\(migrationID)")
+        _ = try record("GET", "/api/v1/migrations/mig-none")                                             // 404
+        _ = try record("POST", "/api/v1/migrations/\(migrationID)/cancel")
+        _ = try record("POST", "/api/v1/migrations/\(migrationID)/cancel")                              // 409
         _ = try record("GET", "/healthz", token: nil)
         _ = try record("GET", "/readyz", token: nil)
         _ = try record("GET", "/metrics")

@@ -14,6 +14,7 @@ final class TestServer: @unchecked Sendable {
     static let readToken = "read-token-0123456789abcdef"
     static let writeToken = "write-token-0123456789abcdef"
     static let adminToken = "admin-token-0123456789abcdef"
+    static let nodeToken = "node-a-token-0123456789abcdef"
 
     /// Starts a service. `tokens` writes a tokens file with a read, a write and an admin token.
     init(tokens: Bool = false, maximumUploadSize: Int64 = 1 << 30) throws {
@@ -31,6 +32,7 @@ final class TestServer: @unchecked Sendable {
                 read \(Self.readToken) viewer
                 write \(Self.writeToken) ci
                 admin \(Self.adminToken) operator
+                node \(Self.nodeToken) node-a
                 """.write(to: file, atomically: true, encoding: .utf8)
             configuration.tokensFile = file.path
         }
