@@ -1,0 +1,265 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// Migration end to end: the service and two agents ("node-a", "node-b") as separate `ferry` processes on
+/// loopback, the `command` driver pointed at a script that checks the archive it receives (digest, layout) and
+/// records the options. Every shipped archive moves from node A to node B, through the API and `ferry migrate`;
+/// an agent killed mid-transfer, a service restarted mid-migration, a target that is down and a preflight error
+/// are each handled.
+@Suite("migration end to end", .serialized)
+final class MigrationEndToEndTests {
+    let directory: URL
+    let tokens: URL
+    let script: URL
+    let records: URL
+    var servicePort: UInt16 = 0
+    var service: pid_t = 0
+    var agents: [String: (pid: pid_t, port: UInt16)] = [:]
+
+    static let adminToken = "admin-token-0123456789abcdef"
+    static let nodeTokens = ["node-a": "node-a-token-0123456789abcdef", "node-b": "node-b-token-0123456789abcdef"]
+    var base: String { "http://127.0.0.1:\(servicePort)" }
+
+    init() throws {
+        directory = try Fixtures.temporaryDirectory()
+        tokens = directory.appendingPathComponent("tokens")
+        try """
+            admin \(Self.adminToken) operator
+            node \(Self.nodeTokens["node-a"]!) node-a
+            node \(Self.nodeTokens["node-b"]!) node-b
+            """.write(to: tokens, atomically: true, encoding: .utf8)
+        records = directory.appendingPathComponent("restored.txt")
+        // The "runtime": checks the archive it is given and records what it restored with which options.
+        script = directory.appendingPathComponent("restore.sh")
+        try """
+            #!/bin/sh
+            set -e
+            archive="$1"; options="$2"; node="$3"
+            [ -f "$archive" ] || { echo "no archive at $archive" >&2; exit 3; }
+            tar -tf "$archive" | grep -q '^checkpoint/' || { echo "not a checkpoint archive" >&2; exit 4; }
+            tar -tf "$archive" | grep -qx 'config.dump' || { echo "no config.dump" >&2; exit 4; }
+            digest=$(sha256sum "$archive" | cut -d' ' -f1)
+            case "$options" in *'"fail":true'*) echo "runtime says no" >&2; exit 7;; esac
+            case "$options" in *'"slow":true'*) sleep 3;; esac
+            echo "$node $digest $options" >> "\(records.path)"
+            echo "restored-container-id-$digest"
+            """.write(to: script, atomically: true, encoding: .utf8)
+        chmod(script.path, 0o755)
+        try startService()
+        try startAgent("node-a")
+        try startAgent("node-b", facts: #"{"runtimes": ["runc"], "ips_in_use": ["10.89.0.42"]}"#)
+        try waitForNodes(["node-a", "node-b"])
+    }
+
+    deinit {
+        for (_, agent) in agents { kill(agent.pid, SIGKILL); _ = Fixtures.wait(agent.pid) }
+        kill(service, SIGKILL)
+        _ = Fixtures.wait(service)
+    }
+
+    // MARK: Processes
+
+    func startService() throws {
+        if servicePort == 0 { servicePort = try ServeCommandTests.freePort() }
+        service = try Fixtures.spawn(Fixtures.ferryBinary, [
+            "serve", "--listen", "127.0.0.1:\(servicePort)", "--data-dir", directory.appendingPathComponent("service").path,
+            "--tokens", tokens.path, "--node-timeout", "3",
+            "--migrations-dir", Fixtures.repositoryRoot.appendingPathComponent("migrations").path,
+            "--web-root", Fixtures.repositoryRoot.appendingPathComponent("web").path,
+        ], stdout: directory.appendingPathComponent("service.out").path,
+           stderr: directory.appendingPathComponent("service-\(Date().timeIntervalSince1970).log").path)
+        try waitUntil("the service answers") { try curl("GET", "/healthz").status == 200 }
+    }
+
+    func startAgent(_ node: String, facts: String = #"{"runtimes": ["runc"]}"#, extra: [String] = []) throws {
+        let port = agents[node]?.port ?? (try ServeCommandTests.freePort())
+        let factsFile = directory.appendingPathComponent("\(node)-facts.json")
+        try facts.write(to: factsFile, atomically: true, encoding: .utf8)
+        let pid = try Fixtures.spawn(Fixtures.ferryBinary, [
+            "agent", "--server", base, "--node", node, "--token", Self.nodeTokens[node]!,
+            "--listen", "127.0.0.1:\(port)", "--driver", "command",
+            "--restore-command", "\(script.path) {archive} {options_json} \(node)",
+            "--work-dir", directory.appendingPathComponent("agent-\(node)").path, "--heartbeat", "1",
+            "--facts-file", factsFile.path,
+        ] + extra, stdout: directory.appendingPathComponent("\(node).out").path,
+           stderr: directory.appendingPathComponent("\(node)-\(Date().timeIntervalSince1970).log").path)
+        agents[node] = (pid, port)
+    }
+
+    func stopAgent(_ node: String, signal: Int32 = SIGKILL) {
+        guard let agent = agents[node] else { return }
+        kill(agent.pid, signal)
+        _ = Fixtures.wait(agent.pid)
+    }
+
+    func waitForNodes(_ names: [String], up: Bool = true) throws {
+        try waitUntil("nodes \(names) \(up ? "up" : "down")") {
+            let nodes = (try curl("GET", "/api/v1/nodes").json["items"] as? [[String: Any]]) ?? []
+            return names.allSatisfy { name in nodes.contains { $0["name"] as? String == name && ($0["up"] as? Bool) == up } }
+        }
+    }
+
+    func waitUntil(_ what: String, seconds: Double = 30, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if (try? condition()) == true { return }
+            usleep(100_000)
+        }
+        throw FixtureError("timed out waiting until \(what)")
+    }
+
+    // MARK: HTTP
+
+    struct Response {
+        var status: Int
+        var body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+    }
+
+    func curl(_ method: String, _ path: String, json: String? = nil, token: String = adminToken) throws -> Response {
+        let out = try Fixtures.temporaryDirectory().appendingPathComponent("body")
+        var arguments = ["-sS", "--max-time", "20", "-X", method, "-o", out.path, "-w", "%{http_code}",
+                         "-H", "Authorization: Bearer \(token)"]
+        if let json { arguments += ["-H", "Content-Type: application/json", "--data-binary", json] }
+        let result = try Fixtures.run("/usr/bin/curl", arguments + [base + path])
+        guard result.status == 0, let status = Int(result.stdout) else { throw FixtureError("curl failed: \(result.stderr)") }
+        return Response(status: status, body: (try? Data(contentsOf: out)) ?? Data())
+    }
+
+    func push(_ name: String, node: String = "node-a") throws -> String {
+        let push = try Fixtures.ferry(["push", "--server", base, "--token", Self.adminToken, "--node", node, Fixtures.archive(name)])
+        #expect(push.status == 0, "\(push.stderr)")
+        return String(push.stdout.dropFirst("sha256:".count).prefix(64))
+    }
+
+    func migrate(_ checkpoint: String, to node: String, options: String) throws -> String {
+        let response = try curl("POST", "/api/v1/migrations", json: #"{"checkpoint": "\#(checkpoint)", "target": "\#(node)", "options": \#(options), "timeout_seconds": 120}"#)
+        #expect(response.status == 201, "\(String(decoding: response.body, as: UTF8.self))")
+        return response.json["id"] as? String ?? ""
+    }
+
+    func finished(_ id: String, seconds: Double = 60) throws -> [String: Any] {
+        var migration: [String: Any] = [:]
+        try waitUntil("migration \(id) finishes", seconds: seconds) {
+            migration = try curl("GET", "/api/v1/migrations/\(id)").json
+            return ["succeeded", "failed", "cancelled"].contains(migration["state"] as? String ?? "")
+        }
+        return migration
+    }
+
+    func restored() -> [String] {
+        ((try? String(contentsOf: records, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    // MARK: Tests
+
+    @Test("every shipped archive moves from node A to node B through the API, and through ferry migrate --wait")
+    func everyArchive() throws {
+        var expected: [String] = []
+        for (index, name) in Fixtures.checkpointArchives.enumerated() {
+            let id = try push(name)
+            expected.append(id)
+            if index % 3 == 0 {
+                let cli = try Fixtures.ferry(["migrate", "--server", base, "--token", Self.adminToken, "--checkpoint", id,
+                                              "--to", "node-b", "--name", "copy-\(index)", "--tcp-established", "--wait", "--json",
+                                              "--timeout", "60"])
+                #expect(cli.status == 0, "\(name): \(cli.stderr)")
+                let migration = try #require(try JSONSerialization.jsonObject(with: cli.stdoutData) as? [String: Any])
+                #expect(migration["state"] as? String == "succeeded")
+                #expect(cli.stderr.contains("restoring"), "progress is printed")
+            } else {
+                let migration = try finished(try migrate(id, to: "node-b", options: #"{"name": "copy-\#(index)", "tcp_established": true}"#))
+                #expect(migration["state"] as? String == "succeeded", "\(name): \(migration["error"] ?? "")")
+                #expect(((migration["result"] as? [String: Any])?["container_id"] as? String)?.hasSuffix(id) == true)
+                let events = (migration["events"] as? [[String: Any]] ?? []).compactMap { $0["state"] as? String }
+                #expect(events.contains("transferring") && events.contains("restoring") && events.last == "succeeded", "\(events)")
+            }
+        }
+        let lines = restored()
+        for id in expected {
+            let line = lines.first { $0.contains(id) }
+            #expect(line?.hasPrefix("node-b \(id) ") == true, "the script on node B saw the archive with its digest")
+        }
+        #expect(lines.contains { $0.contains(#""name":"copy-1""#) && $0.contains(#""tcp_established":true"#) }, "options reach the driver")
+
+        // The same request again is the same migration while it is unfinished, and always with an Idempotency-Key.
+        let again = try curl("POST", "/api/v1/migrations", json: #"{"checkpoint": "\#(expected[0])", "target": "node-b", "options": {"slow": true, "name": "again"}}"#)
+        let repeatRequest = try curl("POST", "/api/v1/migrations", json: #"{"checkpoint": "\#(expected[0])", "target": "node-b", "options": {"slow": true, "name": "again"}}"#)
+        #expect(again.status == 201)
+        #expect(repeatRequest.status == 200)
+        #expect(again.json["id"] as? String == repeatRequest.json["id"] as? String)
+        _ = try finished(again.json["id"] as? String ?? "")
+    }
+
+    @Test("a preflight error blocks the migration unless waived")
+    func preflightBlocks() throws {
+        let id = try push("podman-staticip-leave-running.tar")
+        let blocked = try finished(try migrate(id, to: "node-b", options: "{}"))
+        #expect(blocked["state"] as? String == "failed")
+        #expect((blocked["error"] as? [String: Any])?["code"] as? String == "PREFLIGHT_FAILED")
+        #expect(((blocked["error"] as? [String: Any])?["message"] as? String)?.contains("STATIC_IP_IN_USE") == true)
+        #expect(((blocked["error"] as? [String: Any])?["message"] as? String)?.contains("--ignore-static-ip") == true)
+        let waived = try finished(try migrate(id, to: "node-b", options: #"{"ignore_static_ip": true}"#))
+        #expect(waived["state"] as? String == "succeeded", "\(waived["error"] ?? "")")
+        let cli = try Fixtures.ferry(["migrate", "--server", base, "--token", Self.adminToken, "--checkpoint", id, "--to", "node-b", "--wait"])
+        #expect(cli.status == 1)
+        #expect(cli.stderr.contains("[PREFLIGHT_FAILED]"))
+    }
+
+    @Test("a failing runtime fails the migration with its exit status and output")
+    func runtimeFails() throws {
+        let id = try push("podman-counter-none.tar")
+        let migration = try finished(try migrate(id, to: "node-b", options: #"{"fail": true, "name": "x"}"#))
+        #expect(migration["state"] as? String == "failed")
+        #expect((migration["error"] as? [String: Any])?["code"] as? String == "RESTORE_FAILED")
+        #expect((migration["result"] as? [String: Any])?["exit_status"] as? Int == 7)
+        #expect(((migration["result"] as? [String: Any])?["output_tail"] as? String)?.contains("runtime says no") == true)
+    }
+
+    @Test("a target that stopped heartbeating fails the migration with NODE_DOWN")
+    func targetDown() throws {
+        let id = try push("podman-inpod.tar")
+        stopAgent("node-b")
+        try waitForNodes(["node-b"], up: false)
+        let migration = try finished(try migrate(id, to: "node-b", options: #"{"name": "x"}"#), seconds: 20)
+        #expect((migration["error"] as? [String: Any])?["code"] as? String == "NODE_DOWN")
+        let unknown = try finished(try migrate(id, to: "node-z", options: "{}"), seconds: 20)
+        #expect((unknown["error"] as? [String: Any])?["code"] as? String == "NODE_NOT_FOUND")
+        try startAgent("node-b", facts: #"{"runtimes": ["runc"], "ips_in_use": ["10.89.0.42"]}"#)
+        try waitForNodes(["node-b"])
+    }
+
+    @Test("an agent killed mid-transfer finishes the download after a restart")
+    func agentRestart() throws {
+        let id = try push("podman-tcp-established.tar")
+        stopAgent("node-b", signal: SIGTERM)
+        try startAgent("node-b", facts: #"{"runtimes": ["runc"]}"#, extra: ["--max-download-rate", "100000"])
+        try waitForNodes(["node-b"])
+        let migration = try migrate(id, to: "node-b", options: #"{"name": "resumed", "tcp_established": true}"#)
+        try waitUntil("some bytes arrived") {
+            let state = try curl("GET", "/api/v1/migrations/\(migration)").json
+            return ((state["progress"] as? [String: Any])?["bytes_done"] as? Int ?? 0) > 0
+        }
+        stopAgent("node-b")  // SIGKILL in the middle of the download
+        try startAgent("node-b", facts: #"{"runtimes": ["runc"]}"#)
+        let done = try finished(migration)
+        #expect(done["state"] as? String == "succeeded", "\(done["error"] ?? "")")
+        #expect(restored().contains { $0.hasPrefix("node-b \(id) ") && $0.contains("resumed") }, "the resumed download has the right digest")
+    }
+
+    @Test("a service restarted mid-migration picks the migration up again")
+    func serviceRestart() throws {
+        let id = try push("podman-web-tcp.tar")
+        let migration = try migrate(id, to: "node-b", options: #"{"slow": true, "name": "after-restart"}"#)
+        try waitUntil("the migration is restoring") {
+            try curl("GET", "/api/v1/migrations/\(migration)").json["state"] as? String == "restoring"
+        }
+        kill(service, SIGKILL)
+        _ = Fixtures.wait(service)
+        try startService()
+        let done = try finished(migration)
+        #expect(done["state"] as? String == "succeeded", "\(done["error"] ?? "")")
+        #expect(restored().contains { $0.contains("after-restart") })
+    }
+}
