@@ -73,7 +73,7 @@ final class MigrationEndToEndTests {
     }
 
     func startAgent(_ node: String, facts: String = #"{"runtimes": ["runc"]}"#, extra: [String] = []) throws {
-        let port = agents[node]?.port ?? (try ServeCommandTests.freePort())
+        let port = try agents[node]?.port ?? ServeCommandTests.freePort()
         let factsFile = directory.appendingPathComponent("\(node)-facts.json")
         try facts.write(to: factsFile, atomically: true, encoding: .utf8)
         let pid = try Fixtures.spawn(Fixtures.ferryBinary, [

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import Foundation
 import Glibc
 @testable import FerryHTTP
@@ -75,7 +76,7 @@ func curl(_ arguments: [String], maxTime: Int = 30) throws -> CurlResult {
 /// A curl started in the background; `wait()` collects it.
 final class CurlProcess {
     private let directory: URL
-    private let process: Subprocess
+    private let pid: pid_t
     private let urlCount: Int
 
     init(_ arguments: [String], maxTime: Int = 30) throws {
@@ -89,14 +90,15 @@ final class CurlProcess {
         let all = ["-sS", "--max-time", String(maxTime),
                    "-D", directory.appendingPathComponent("headers").path,
                    "-w", "%{http_code}"] + outputs + arguments
-        process = try Subprocess(executable: "/usr/bin/curl", arguments: all, directory: directory)
+        pid = try Fixtures.spawn("/usr/bin/curl", all, stdout: directory.appendingPathComponent("stdout").path,
+                                 stderr: directory.appendingPathComponent("stderr").path)
     }
 
     func wait() throws -> CurlResult {
-        let status = process.wait()
+        let status = Fixtures.wait(pid)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let stdout = String(decoding: (try? Data(contentsOf: process.stdoutURL)) ?? Data(), as: UTF8.self)
-        let stderr = String(decoding: (try? Data(contentsOf: process.stderrURL)) ?? Data(), as: UTF8.self)
+        let stdout = String(decoding: (try? Data(contentsOf: directory.appendingPathComponent("stdout"))) ?? Data(), as: UTF8.self)
+        let stderr = String(decoding: (try? Data(contentsOf: directory.appendingPathComponent("stderr"))) ?? Data(), as: UTF8.self)
         let headerText = String(decoding: (try? Data(contentsOf: directory.appendingPathComponent("headers"))) ?? Data(), as: UTF8.self)
         // The bodies of all URLs, concatenated in order.
         let body = (0..<urlCount).flatMap { Array((try? Data(contentsOf: directory.appendingPathComponent("body\($0)"))) ?? Data()) }
@@ -110,38 +112,6 @@ final class CurlProcess {
         }
         let code = Int(stdout.suffix(3)) ?? 0
         return CurlResult(exitStatus: status, status: code, headers: headers, body: body, stderr: stderr)
-    }
-}
-
-/// posix_spawn + waitpid, with stdout and stderr going to files; blocks only the waiting thread.
-final class Subprocess {
-    let pid: pid_t
-    let stdoutURL: URL
-    let stderrURL: URL
-
-    init(executable: String, arguments: [String], directory: URL) throws {
-        stdoutURL = directory.appendingPathComponent("stdout")
-        stderrURL = directory.appendingPathComponent("stderr")
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var child: pid_t = 0
-        let status = posix_spawn(&child, executable, &actions, nil, argv, environ)
-        guard status == 0 else { throw TestFailure("posix_spawn \(executable) failed: \(status)") }
-        pid = child
-    }
-
-    /// The exit status (128 + signal for a killed child).
-    func wait() -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        if status & 0x7f == 0 { return (status >> 8) & 0xff }
-        return 128 + (status & 0x7f)
     }
 }
 
