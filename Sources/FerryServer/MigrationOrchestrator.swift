@@ -174,6 +174,14 @@ public final class MigrationOrchestrator: @unchecked Sendable {
                 }
             }
         case "succeeded":
+            // A small restore can finish between two polls: the log still shows that the archive was verified
+            // and the runtime ran.
+            if migration.state == .transferring {
+                update(migration, "archive verified on \(target.name); restoring") {
+                    $0.state = .restoring
+                    $0.bytesDone = $0.bytesTotal
+                }
+            }
             update(migration, "restored on \(target.name)") {
                 $0.state = .succeeded
                 $0.bytesDone = $0.bytesTotal

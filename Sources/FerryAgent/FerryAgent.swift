@@ -1,1 +1,0 @@
-// FerryAgent: the node agent and runtime drivers. Work in progress.

@@ -1,0 +1,97 @@
+import FerryValidation
+import Foundation
+
+/// What `podman … --format json` says about the images, containers and networks on this node, parsed from the
+/// commands' output. Every list is nil when Podman is absent or its output cannot be read (unknown, not empty).
+struct PodmanInventory {
+    var images: [String]?
+    var containerNames: [String]?
+    var containerIDs: [String]?
+    var containerIPs: [String]?
+    var containerMACs: [String]?
+    var networks: [TargetFacts.Network]?
+
+    /// Asks the local Podman (nothing at all when `podman` is not in `PATH`).
+    static func collect() -> PodmanInventory {
+        var inventory = PodmanInventory()
+        guard HostSystem.findExecutable("podman") != nil else { return inventory }
+        inventory.images = FactCommand.output(["podman", "images", "--format", "json"]).flatMap(images(from:))
+        if let containers = FactCommand.output(["podman", "ps", "-a", "--format", "json"]).flatMap(containers(from:)) {
+            inventory.containerNames = containers.names
+            inventory.containerIDs = containers.ids
+            if containers.ids.isEmpty {
+                inventory.containerIPs = []
+                inventory.containerMACs = []
+            } else if let addresses = FactCommand.output(["podman", "container", "inspect", "--format", "json"] + containers.ids)
+                        .flatMap(addresses(from:)) {
+                inventory.containerIPs = addresses.ips
+                inventory.containerMACs = addresses.macs
+            }
+        }
+        inventory.networks = FactCommand.output(["podman", "network", "ls", "--format", "json"]).flatMap(networks(from:))
+        return inventory
+    }
+
+    /// `podman images --format json`: every name (`localhost/busybox:test`) and every ID (bare hex).
+    static func images(from output: String) -> [String]? {
+        guard let items = array(output) else { return nil }
+        var result: [String] = []
+        for item in items {
+            for name in item["Names"] as? [String] ?? [] where !result.contains(name) { result.append(name) }
+            if let id = item["Id"] as? String, !result.contains(id) { result.append(id) }
+        }
+        return result
+    }
+
+    /// `podman ps -a --format json`: names and IDs of every container, running or not.
+    static func containers(from output: String) -> (names: [String], ids: [String])? {
+        guard let items = array(output) else { return nil }
+        var names: [String] = []
+        var ids: [String] = []
+        for item in items {
+            names += item["Names"] as? [String] ?? []
+            if let id = item["Id"] as? String { ids.append(id) }
+        }
+        return (names, ids)
+    }
+
+    /// `podman container inspect --format json`: the IP and MAC addresses of each container on each network.
+    static func addresses(from output: String) -> (ips: [String], macs: [String])? {
+        guard let items = array(output) else { return nil }
+        var ips: [String] = []
+        var macs: [String] = []
+        func add(_ settings: [String: Any]) {
+            for key in ["IPAddress", "GlobalIPv6Address"] {
+                if let ip = settings[key] as? String, !ip.isEmpty, !ips.contains(ip) { ips.append(ip) }
+            }
+            if let mac = (settings["MacAddress"] as? String)?.lowercased(), !mac.isEmpty, !macs.contains(mac) { macs.append(mac) }
+        }
+        for item in items {
+            guard let settings = item["NetworkSettings"] as? [String: Any] else { continue }
+            add(settings)
+            for (_, network) in settings["Networks"] as? [String: Any] ?? [:] {
+                if let network = network as? [String: Any] { add(network) }
+            }
+        }
+        return (ips, macs)
+    }
+
+    /// `podman network ls --format json`: each network once per subnet.
+    static func networks(from output: String) -> [TargetFacts.Network]? {
+        guard let items = array(output) else { return nil }
+        var result: [TargetFacts.Network] = []
+        for item in items {
+            guard let name = item["name"] as? String else { continue }
+            for subnet in item["subnets"] as? [[String: Any]] ?? [] {
+                if let cidr = subnet["subnet"] as? String { result.append(TargetFacts.Network(name: name, subnet: cidr)) }
+            }
+        }
+        return result
+    }
+
+    private static func array(_ output: String) -> [[String: Any]]? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(output.utf8), options: .fragmentsAllowed) else { return nil }
+        if object is NSNull { return [] }
+        return object as? [[String: Any]]
+    }
+}
