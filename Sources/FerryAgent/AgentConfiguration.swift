@@ -1,4 +1,5 @@
 public import Foundation
+import FerryHTTP
 
 /// How `ferry agent` runs: the service it reports to, its name, where it listens and keeps its jobs, and the
 /// runtime driver. Defaults: listen on 127.0.0.1:8090, work directory `./ferry-agent`, a heartbeat every 5 s,
@@ -36,23 +37,13 @@ public struct AgentConfiguration: Sendable {
 
     /// Parses `HOST:PORT`, `[IPV6]:PORT` or `:PORT`.
     public mutating func setListen(_ text: String) throws(AgentConfigurationError) {
-        var host = self.host
-        let portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw AgentConfigurationError("--listen takes HOST:PORT or [IPV6]:PORT, not \(text)")
-            }
-            host = String(text[text.index(after: text.startIndex)..<close])
-            portText = text[text.index(close, offsetBy: 2)...]
-        } else if let colon = text.lastIndex(of: ":") {
-            if colon != text.startIndex { host = String(text[..<colon]) }
-            portText = text[text.index(after: colon)...]
-        } else {
-            throw AgentConfigurationError("--listen takes HOST:PORT, not \(text)")
+        switch ListenAddress.parse(text, defaultHost: host) {
+        case .success(let address):
+            host = address.host
+            port = address.port
+        case .failure(let error):
+            throw AgentConfigurationError(error.description)
         }
-        guard let port = UInt16(portText) else { throw AgentConfigurationError("\(portText) is not a port number") }
-        self.host = host
-        self.port = port
     }
 
     /// The driver `--driver NAME` asks for.
@@ -74,9 +65,7 @@ public struct AgentConfiguration: Sendable {
     }
 
     /// Whether `host` is a loopback address, the only kind the agent listens on without a token.
-    public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
+    public var isLoopback: Bool { ListenAddress(host: host, port: port).isLoopback }
 
     /// Checks what can be checked before binding.
     public func validate() throws(AgentConfigurationError) {

@@ -1,4 +1,4 @@
-public import CheckpointArchive
+import CheckpointArchive
 public import FerryCatalog
 public import FerryHTTP
 import FerryValidation

@@ -1,4 +1,5 @@
-public import Foundation
+import Foundation
+import FerryHTTP
 
 /// How `ferry serve` runs: flags first, then `FERRY_*` environment variables, then the embedded defaults
 /// (127.0.0.1:8080, `./ferry-data`, no tokens).
@@ -17,23 +18,13 @@ public struct ServerConfiguration: Sendable {
 
     /// Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT`.
     public mutating func setListen(_ text: String) throws {
-        var host = host
-        let portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw ServerConfigurationError("--listen takes HOST:PORT or [IPV6]:PORT, not \(text)")
-            }
-            host = String(text[text.index(after: text.startIndex)..<close])
-            portText = text[text.index(close, offsetBy: 2)...]
-        } else if let colon = text.lastIndex(of: ":") {
-            if colon != text.startIndex { host = String(text[..<colon]) }
-            portText = text[text.index(after: colon)...]
-        } else {
-            throw ServerConfigurationError("--listen takes HOST:PORT, not \(text)")
+        switch ListenAddress.parse(text, defaultHost: host) {
+        case .success(let address):
+            host = address.host
+            port = address.port
+        case .failure(let error):
+            throw ServerConfigurationError(error.description)
         }
-        guard let port = UInt16(portText) else { throw ServerConfigurationError("\(portText) is not a port number") }
-        self.host = host
-        self.port = port
     }
 
     /// Parses sizes like `1048576`, `512M`, `64G`, `2T`.
@@ -53,9 +44,7 @@ public struct ServerConfiguration: Sendable {
     }
 
     /// Whether `host` is a loopback address, the only kind Ferry listens on without tokens.
-    public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
+    public var isLoopback: Bool { ListenAddress(host: host, port: port).isLoopback }
 }
 
 /// A configuration `ferry serve` cannot run with.
