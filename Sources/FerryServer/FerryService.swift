@@ -111,7 +111,11 @@ struct CheckpointAPI: Sendable {
     // MARK: Ingest
 
     func ingest(_ request: HTTPRequest, body: HTTPRequestBody?) throws -> HTTPResponse {
-        let identity = try authorize(request, .write)
+        // Node agents upload the checkpoints they take, so a node token may ingest too (as its own node only).
+        let identity = try authorize(request, .read)
+        if let identity, !identity.role.allows(.write) && identity.role != .node {
+            throw HTTPError(status: 403, code: "FORBIDDEN", message: "a \(identity.role.rawValue) token may not upload; it needs write")
+        }
         if let type = request.header("content-type")?.lowercased(), !Self.acceptedContentTypes.contains(where: type.hasPrefix) {
             throw HTTPError(
                 status: 415, code: "UNSUPPORTED_MEDIA_TYPE",
@@ -126,7 +130,13 @@ struct CheckpointAPI: Sendable {
                 status: 413, code: "PAYLOAD_TOO_LARGE",
                 message: "the archive is \(length) bytes; this server takes at most \(context.maximumUploadSize)")
         }
-        let metadata = try Self.metadata(from: request)
+        var metadata = try Self.metadata(from: request)
+        if let identity, identity.role == .node {
+            if let node = metadata.sourceNode, node != identity.name {
+                throw HTTPError(status: 403, code: "FORBIDDEN", message: "a node token uploads for its own node (\(identity.name)) only")
+            }
+            metadata.sourceNode = identity.name
+        }
         let result: IngestResult
         do {
             result = try ingestor.ingest(from: RequestBodySource(body: body), metadata: metadata)

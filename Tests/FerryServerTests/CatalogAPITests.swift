@@ -206,6 +206,13 @@ struct CatalogAPITests {
         #expect(writer.status == 201)
         let id = try #require((writer.json["checkpoint"] as? [String: Any])?["id"] as? String)
 
+        // A node agent uploads the checkpoints it takes, for its own node only; it may not delete.
+        let byNode = try server.upload(Fixtures.archive("podman-inpod.tar"), token: TestServer.nodeToken)
+        #expect(byNode.status == 201)
+        #expect((byNode.json["checkpoint"] as? [String: Any])?["source_node"] as? String == "node-a")
+        #expect(try server.upload(Fixtures.archive("podman-volume.tar"), token: TestServer.nodeToken, query: "?node=node-b").status == 403)
+        #expect(try server.request("DELETE", "/api/v1/checkpoints/\(id)", token: TestServer.nodeToken).status == 403)
+
         #expect(try server.request("GET", "/api/v1/checkpoints").status == 401)
         #expect(try server.request("GET", "/api/v1/checkpoints", token: TestServer.readToken).status == 200)
         #expect(try server.request("GET", "/api/v1/checkpoints/\(id)/archive", token: TestServer.readToken).status == 200)

@@ -13,6 +13,7 @@ final class MigrationEndToEndTests {
     let tokens: URL
     let script: URL
     let records: URL
+    var checkpointScript: URL
     var servicePort: UInt16 = 0
     var service: pid_t = 0
     var agents: [String: (pid: pid_t, port: UInt16)] = [:]
@@ -46,6 +47,16 @@ final class MigrationEndToEndTests {
             echo "restored-container-id-$digest"
             """.write(to: script, atomically: true, encoding: .utf8)
         chmod(script.path, 0o755)
+        // The "runtime" of node-a's checkpoints: writes a real checkpoint archive where the agent asks.
+        checkpointScript = directory.appendingPathComponent("checkpoint.sh")
+        try """
+            #!/bin/sh
+            set -e
+            container="$1"; output="$2"
+            [ "$container" = "web" ] || { echo "no such container: $container" >&2; exit 5; }
+            cp "\(Fixtures.archive("podman-web-tcp.tar"))" "$output"
+            """.write(to: checkpointScript, atomically: true, encoding: .utf8)
+        chmod(checkpointScript.path, 0o755)
         try startService()
         try startAgent("node-a")
         try startAgent("node-b", facts: #"{"runtimes": ["runc"], "ips_in_use": ["10.89.0.42"]}"#)
@@ -80,6 +91,7 @@ final class MigrationEndToEndTests {
             "agent", "--server", base, "--node", node, "--token", Self.nodeTokens[node]!,
             "--listen", "127.0.0.1:\(port)", "--driver", "command",
             "--restore-command", "\(script.path) {archive} {options_json} \(node)",
+            "--checkpoint-command", "\(checkpointScript.path) {container} {output}",
             "--work-dir", directory.appendingPathComponent("agent-\(node)").path, "--heartbeat", "1",
             "--facts-file", factsFile.path,
         ] + extra, stdout: directory.appendingPathComponent("\(node).out").path,
@@ -190,6 +202,27 @@ final class MigrationEndToEndTests {
         #expect(repeatRequest.status == 200)
         #expect(again.json["id"] as? String == repeatRequest.json["id"] as? String)
         _ = try finished(again.json["id"] as? String ?? "")
+    }
+
+    @Test("a running container is checkpointed on node A, catalogued, and restored on node B")
+    func liveContainer() throws {
+        let cli = try Fixtures.ferry(["migrate", "--server", base, "--token", Self.adminToken, "--container", "web",
+                                      "--from", "node-a", "--to", "node-b", "--name", "web-2", "--leave-running",
+                                      "--wait", "--json", "--timeout", "60"])
+        #expect(cli.status == 0, "\(cli.stderr)")
+        let migration = try #require(try JSONSerialization.jsonObject(with: cli.stdoutData) as? [String: Any])
+        #expect(migration["state"] as? String == "succeeded")
+        let checkpoint = try #require(migration["checkpoint"] as? String)
+        #expect(checkpoint == (try sha256(ofFile: Fixtures.archive("podman-web-tcp.tar"))))
+        #expect(cli.stderr.contains("checkpointing web on node-a"))
+        let catalogued = try curl("GET", "/api/v1/checkpoints/\(checkpoint)")
+        #expect((catalogued.json["checkpoint"] as? [String: Any])?["source_node"] as? String == "node-a")
+        #expect(restored().contains { $0.hasPrefix("node-b \(checkpoint) ") && $0.contains("web-2") })
+
+        let missing = try Fixtures.ferry(["migrate", "--server", base, "--token", Self.adminToken, "--container", "nope",
+                                          "--from", "node-a", "--to", "node-b", "--wait", "--timeout", "60"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("[CHECKPOINT_FAILED]"), "\(missing.stderr)")
     }
 
     @Test("a preflight error blocks the migration unless waived")
