@@ -309,14 +309,26 @@ struct CheckpointAPI: Sendable {
         do {
             input = try JSONDecoder().decode(PreflightRequest.self, from: Data(bytes))
         } catch {
-            throw HTTPError(status: 400, code: "INVALID_PREFLIGHT", message: "the body must be {\"target\": TargetFacts, \"options\": RestoreOptions}: \(error)")
+            throw HTTPError(status: 400, code: "INVALID_PREFLIGHT", message: "the body must be {\"target\": TargetFacts | \"node\": NAME, \"options\": RestoreOptions}: \(error)")
         }
         guard let factsText = record.facts,
               let facts = try? JSONDecoder().decode(CheckpointFacts.self, from: Data(factsText.utf8))
         else {
             throw HTTPError(status: 409, code: "FACTS_MISSING", message: "this checkpoint was catalogued before validation existed; upload it again")
         }
-        var findings = Preflight.findings(checkpoint: facts, target: input.target, options: input.options ?? RestoreOptions())
+        let target: TargetFacts
+        switch (input.target, input.node) {
+        case (let inline?, nil):
+            target = inline
+        case (nil, let name?):
+            guard let node = try catalog({ try context.catalog.node(name) }) else {
+                throw HTTPError(status: 404, code: "NODE_NOT_FOUND", message: "no node \(name.prefix(80)) has registered")
+            }
+            target = (try? JSONDecoder().decode(TargetFacts.self, from: Data(node.facts.utf8))) ?? TargetFacts()
+        default:
+            throw HTTPError(status: 400, code: "INVALID_PREFLIGHT", message: "give the target's facts (target) or a registered node (node), not both")
+        }
+        var findings = Preflight.findings(checkpoint: facts, target: target, options: input.options ?? RestoreOptions())
         // The archive's own error findings block a restore anywhere.
         let archiveErrors = try catalog { try context.catalog.findings(of: record.id) }.filter { $0.severity == "error" }
         findings += archiveErrors.map {

@@ -2,7 +2,10 @@ import FerryValidation
 
 /// `POST /api/v1/checkpoints/{id}/preflight`: the target and the restore options to check against.
 struct PreflightRequest: Decodable {
-    var target: TargetFacts
+    /// The target's facts given inline…
+    var target: TargetFacts?
+    /// …or a registered node, whose agent reported them.
+    var node: String?
     var options: RestoreOptions?
 }
 

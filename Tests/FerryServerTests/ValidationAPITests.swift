@@ -73,6 +73,13 @@ struct ValidationAPITests {
         let waived = try check(#"{"target": {"ips_in_use": ["10.89.0.42"], "container_names": ["staticip"]}, "options": {"name": "staticip-2", "ignore_static_ip": true}}"#)
         #expect(waived.0 == true, "\(waived.2)")
 
+        // A registered node's reported facts serve as the target.
+        let heartbeat = try Fixtures.write(Array(#"{"name": "node-x", "agent_url": "http://127.0.0.1:9", "facts": {"architecture": "aarch64"}}"#.utf8))
+        #expect(try server.request("POST", "/api/v1/nodes/node-x/heartbeat", upload: heartbeat, headers: ["Content-Type: application/json"]).status == 200)
+        let byNode = try check(#"{"node": "node-x"}"#)
+        #expect(byNode.0 == false)
+        #expect(byNode.1.contains("ARCHITECTURE_MISMATCH"), "\(byNode.1)")
+
         let bad = try server.request("POST", "/api/v1/checkpoints/\(id)/preflight", upload: try Fixtures.write(Array("{}".utf8)),
                                      headers: ["Content-Type: application/json"])
         #expect(bad.status == 400)
