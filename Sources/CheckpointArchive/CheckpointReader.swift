@@ -266,7 +266,8 @@ struct CheckpointScan {
             created: config.createdTime.map(EngineMetadata.rfc3339Seconds),
             checkpointed: config.checkpointedTime.flatMap {
                 EngineMetadata.isZeroTime($0) ? nil : EngineMetadata.rfc3339Seconds($0)
-            }
+            },
+            statusID: status?.id
         )
         var pod = PodIdentity()
         switch engine {

@@ -47,6 +47,11 @@ enum IdentityRules {
                 .containerIDMismatch, .error, path: "\(CheckpointLayout.specDump):\(AnnotationKey.crioContainerID)",
                 "container ID \"\(crioID)\" differs from config.dump's \"\(id)\""))
         }
+        if let statusID = manifest.container.statusID, statusID != id {
+            findings.append(Finding(
+                .containerIDMismatch, .error, path: "\(CheckpointLayout.statusDump):id",
+                "container ID \"\(statusID)\" differs from config.dump's \"\(id)\""))
+        }
         for key in [AnnotationKey.crioSandboxID, AnnotationKey.containerdSandboxID] {
             if let sandboxID = annotations[key], !isContainerID(sandboxID) {
                 findings.append(Finding(

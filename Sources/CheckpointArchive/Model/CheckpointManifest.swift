@@ -35,6 +35,8 @@ public struct ContainerIdentity: Sendable, Equatable {
     public var created: String?
     /// Checkpoint time (RFC 3339, the engine's own offset kept). Podman records none.
     public var checkpointed: String?
+    /// containerd's `status.dump` `id`, which must equal `id`.
+    public var statusID: String?
 }
 
 /// Kubernetes pod identity, present for CRI-O and containerd archives (and Podman pods' sandbox ID).
