@@ -95,22 +95,11 @@ public final class NodeAgent: Sendable {
 
     /// Runs the agent until SIGTERM or SIGINT, then stops it (see ``stop(timeout:)``).
     public static func run(_ configuration: AgentConfiguration, log: @escaping @Sendable (String) -> Void) throws {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        signal(SIGPIPE, SIG_IGN)
+        let signals = TerminationSignals()
         let agent = try start(configuration, log: log)
-        let stop = DispatchSemaphore(value: 0)
-        let queue = DispatchQueue(label: "ferry.agent.signals")
-        let sources = [SIGTERM, SIGINT].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            return source
-        }
-        stop.wait()
+        signals.wait()
         log("ferry agent stopping")
         agent.stop(timeout: 30)
-        sources.forEach { $0.cancel() }
         log("ferry agent stopped")
     }
 }

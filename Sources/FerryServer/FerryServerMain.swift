@@ -62,22 +62,11 @@ public enum FerryServerMain {
 
     /// Runs until SIGTERM or SIGINT.
     public static func run(_ configuration: ServerConfiguration, log: @escaping @Sendable (String) -> Void) throws {
+        let signals = TerminationSignals()
         let running = try start(configuration, log: log)
-        let stop = DispatchSemaphore(value: 0)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        signal(SIGPIPE, SIG_IGN)
-        let queue = DispatchQueue(label: "ferry.signals")
-        let sources = [SIGTERM, SIGINT].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            return source
-        }
-        stop.wait()
+        signals.wait()
         log("ferry shutting down: finishing in-flight requests")
         running.stop(timeout: 30)
-        sources.forEach { $0.cancel() }
         log("ferry stopped")
     }
 
