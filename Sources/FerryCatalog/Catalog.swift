@@ -272,10 +272,7 @@ public final class Catalog: Sendable {
 
     /// Checks that a filter time is RFC 3339 and turns it into the form `uploaded_at` is stored in.
     static func normalisedTime(_ text: String) throws -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let plain = ISO8601DateFormatter()
-        guard let date = formatter.date(from: text) ?? plain.date(from: text) else {
+        guard let date = date(fromTimestamp: text) ?? ISO8601DateFormatter().date(from: text) else {
             throw CatalogError(.invalidQuery, "\(text.prefix(64)) is not an RFC 3339 time")
         }
         return timestamp(date)
@@ -287,6 +284,13 @@ public final class Catalog: Sendable {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: date)
+    }
+
+    /// The time a stored timestamp (`timestamp(_:)`'s form) stands for.
+    public static func date(fromTimestamp text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
     }
 
     func read<T>(_ body: (Database) throws -> T) throws -> T {

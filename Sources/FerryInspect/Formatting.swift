@@ -2,17 +2,10 @@ internal import Foundation
 
 /// Number formats that match checkpointctl's output.
 public enum Formatting {
-    /// Binary sizes with one decimal and IEC units: `174.0 KiB`, `0 B`.
+    /// Binary sizes with one decimal and IEC units: `174.0 KiB`, `0 B`. (Socket buffers use checkpointctl's `KB`
+    /// labels: `OpenSocket.sendBufferText`.)
     public static func binarySize(_ bytes: Int64) -> String {
-        scaled(bytes, units: ["KiB", "MiB", "GiB", "TiB", "PiB"])
-    }
-
-    /// Socket buffer sizes as checkpointctl prints them: binary steps with `KB`/`MB` labels (`16.0 KB`).
-    public static func bufferSize(_ bytes: Int64) -> String {
-        scaled(bytes, units: ["KB", "MB", "GB", "TB", "PB"])
-    }
-
-    private static func scaled(_ bytes: Int64, units: [String]) -> String {
+        let units = ["KiB", "MiB", "GiB", "TiB", "PiB"]
         guard bytes >= 1024 else { return "\(bytes) B" }
         var value = Double(bytes)
         var unit = -1

@@ -119,7 +119,7 @@ public enum InspectReport {
     static func summaryIP(_ manifest: CheckpointManifest) -> String? {
         if manifest.engine == .crio { return manifest.podIPs.first }
         let addresses = manifest.networks.flatMap(\.interfaces).compactMap { interface in
-            interface.addresses.first.map { String($0.prefix { $0 != "/" }) }
+            interface.hostAddresses.first
         }
         return addresses.isEmpty ? nil : addresses.joined(separator: ", ")
     }
@@ -196,8 +196,8 @@ public enum InspectReport {
         if socket.sourcePort != 0 { data.add("src_port", .int(Int64(socket.sourcePort))) }
         data.add("dst", nonEmpty: socket.destinationAddress)
         if socket.destinationPort != 0 { data.add("dst_port", .int(Int64(socket.destinationPort))) }
-        data.add("send_buf", .string(Formatting.bufferSize(Int64(socket.sendBufferSize))))
-        data.add("recv_buf", .string(Formatting.bufferSize(Int64(socket.receiveBufferSize))))
+        data.add("send_buf", .string(socket.sendBufferText))
+        data.add("recv_buf", .string(socket.receiveBufferText))
         return .object([("protocol", .string(socket.protocolName)), ("data", data.value)])
     }
 

@@ -138,7 +138,7 @@ extension InspectReport {
         } else {
             line += socket.unixAddressString
         }
-        line += " (↑ \(Formatting.bufferSize(Int64(socket.sendBufferSize))) ↓ \(Formatting.bufferSize(Int64(socket.receiveBufferSize))))"
+        line += " (↑ \(socket.sendBufferText) ↓ \(socket.receiveBufferText))"
         return line
     }
 

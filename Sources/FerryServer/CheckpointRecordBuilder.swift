@@ -10,9 +10,7 @@ enum CheckpointRecordBuilder {
         for manifest: CheckpointManifest, digest: String, size: Int64, metadata: IngestMetadata, findings: [Finding]
     ) throws -> (record: CheckpointRecord, inspection: String) {
         let inspection = try InspectReport.object(manifest, sections: .all).serialized()
-        var addresses = manifest.networks.flatMap(\.interfaces).flatMap { $0.addresses }.map {
-            String($0.prefix { $0 != "/" })
-        }
+        var addresses = manifest.networks.flatMap(\.interfaces).flatMap(\.hostAddresses)
         addresses += manifest.podIPs
         var record = CheckpointRecord(
             id: digest,

@@ -72,7 +72,7 @@ public final class MigrationOrchestrator: @unchecked Sendable {
     // MARK: Steps
 
     private func step(_ migration: MigrationRecord) {
-        if let deadline = NodeRegistry.parse(migration.deadlineAt), Date() > deadline {
+        if let deadline = Catalog.date(fromTimestamp: migration.deadlineAt), Date() > deadline {
             fail(migration, "TIMEOUT", "the migration did not finish before its deadline (\(migration.deadlineAt))")
             cancelJobs(of: migration)
             return

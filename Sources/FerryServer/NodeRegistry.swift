@@ -45,14 +45,8 @@ public final class NodeRegistry: @unchecked Sendable {
     }
 
     func isUp(_ node: NodeRecord, now: Date = Date()) -> Bool {
-        guard let seen = Self.parse(node.lastSeenAt) else { return false }
+        guard let seen = Catalog.date(fromTimestamp: node.lastSeenAt) else { return false }
         return now.timeIntervalSince(seen) <= timeout
-    }
-
-    static func parse(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
     }
 }
 

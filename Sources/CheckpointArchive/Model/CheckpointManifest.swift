@@ -66,6 +66,11 @@ public struct NetworkInterface: Sendable, Equatable {
     public var gateways: [String]
     public var mac: String?
 
+    /// The addresses without their prefix length (`10.88.0.6`), as checkpointctl's `ip` and the catalog show them.
+    public var hostAddresses: [String] {
+        addresses.map { String($0.prefix { $0 != "/" }) }
+    }
+
     public init(name: String, addresses: [String], gateways: [String], mac: String?) {
         self.name = name
         self.addresses = addresses
