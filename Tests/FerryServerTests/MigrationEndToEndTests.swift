@@ -248,6 +248,13 @@ final class MigrationEndToEndTests {
         #expect((migration["error"] as? [String: Any])?["code"] as? String == "RESTORE_FAILED")
         #expect((migration["result"] as? [String: Any])?["exit_status"] as? Int == 7)
         #expect(((migration["result"] as? [String: Any])?["output_tail"] as? String)?.contains("runtime says no") == true)
+
+        // The web page's Migrations tab shows it with its state and reason, and the nodes.
+        let page = String(decoding: try curl("GET", "/migrations").body, as: UTF8.self)
+        let migrationID = try #require(migration["id"] as? String)
+        #expect(page.contains("data-migration=\"\(migrationID)\" data-state=\"failed\""))
+        #expect(page.contains("RESTORE_FAILED"))
+        #expect(page.contains("<td>node-b</td><td><span class=\"badge ok\">up</span>"))
     }
 
     @Test("a target that stopped heartbeating fails the migration with NODE_DOWN")
