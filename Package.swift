@@ -38,6 +38,12 @@ let package = Package(
             dependencies: ["CheckpointArchive"],
             swiftSettings: swiftSettings
         ),
+        // The Codable messages between service, agents and clients, defined once.
+        .target(
+            name: "FerryAPI",
+            dependencies: ["FerryValidation"],
+            swiftSettings: swiftSettings
+        ),
         // checkpointctl-compatible reports (JSON and tree text) built from the model.
         .target(
             name: "FerryInspect",
@@ -54,6 +60,7 @@ let package = Package(
         .target(
             name: "FerryCatalog",
             dependencies: [
+                "FerryAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -63,14 +70,14 @@ let package = Package(
         // A blocking client of the REST API for the CLI and node agents (streamed uploads, resumable downloads).
         .target(
             name: "FerryClient",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FerryAPI", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // The service: ingest, catalog API, downloads, web page, tokens.
         .target(
             name: "FerryServer",
             dependencies: [
-                "CheckpointArchive", "FerryInspect", "FerryCatalog", "FerryHTTP", "FerryValidation", "FerryClient",
+                "CheckpointArchive", "FerryInspect", "FerryCatalog", "FerryHTTP", "FerryValidation", "FerryClient", "FerryAPI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
@@ -80,7 +87,7 @@ let package = Package(
         // The node agent: registration and heartbeats, node facts, restore/checkpoint jobs, runtime drivers.
         .target(
             name: "FerryAgent",
-            dependencies: ["CheckpointArchive", "FerryHTTP", "FerryClient", "FerryValidation"],
+            dependencies: ["CheckpointArchive", "FerryHTTP", "FerryClient", "FerryValidation", "FerryAPI"],
             swiftSettings: swiftSettings
         ),
         // The command line: argument parsing only.
@@ -93,6 +100,7 @@ let package = Package(
                 "FerryValidation",
                 "FerryServer",
                 "FerryAgent",
+                "FerryAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -132,12 +140,12 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryServerTests",
-            dependencies: ["FerryServer", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["FerryServer", "FerryAPI", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FerryAgentTests",
-            dependencies: ["FerryAgent", "FerryTestSupport"],
+            dependencies: ["FerryAgent", "FerryAPI", "FerryTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

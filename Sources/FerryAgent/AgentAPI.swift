@@ -1,3 +1,4 @@
+import FerryAPI
 import FerryHTTP
 import Foundation
 
@@ -9,6 +10,10 @@ import Foundation
 /// - `GET /v1/jobs/{id}` → the job's status; 404 `JOB_NOT_FOUND`.
 /// - `DELETE /v1/jobs/{id}` → cancels a running job (state `failed`, code `CANCELLED`); a finished job is
 ///   returned unchanged.
+/// - `POST /v1/jobs/{id}/release` (`{"remove_container": bool}`) → a finished checkpoint job's kept archive is
+///   deleted and, with `remove_container`, the stopped source container removed (never a running one).
+/// - `GET /v1/containers/{name}` → a ``ContainerReport`` of that container as the runtime sees it now; 422
+///   `DRIVER_UNSUPPORTED` for a driver that cannot tell.
 ///
 /// With a token, every request needs `Authorization: Bearer TOKEN` (compared in constant time); 401
 /// `UNAUTHORIZED` otherwise. Errors are `{"error":{"code","message"}}`.
@@ -46,6 +51,33 @@ struct AgentAPI: HTTPHandler {
                 runner.start(job.id, resumed: false)
             }
             return .json(stored.job.status, status: stored.created ? 202 : 200)
+        }
+        router.add("GET", "/v1/containers/{name}") { _, parameters, _ in
+            let name = parameters["name"] ?? ""
+            guard Job.isValidName(name) else {
+                throw HTTPError(status: 400, code: AgentErrorCode.invalidJob.rawValue, message: "a container name or ID is letters, digits, '_', '.' and '-'")
+            }
+            guard let report = driver.inspect(container: name) else {
+                throw HTTPError(status: 422, code: AgentErrorCode.driverUnsupported.rawValue,
+                                message: "the \(driver.name) driver cannot inspect containers")
+            }
+            return .json(report)
+        }
+        router.add("POST", "/v1/jobs/{id}/release") { _, parameters, body in
+            struct Release: Decodable {
+                var removeContainer: Bool?
+                enum CodingKeys: String, CodingKey { case removeContainer = "remove_container" }
+            }
+            let id = parameters["id"] ?? ""
+            guard let job = store.job(id) else { throw Self.notFound }
+            guard job.state.isFinished else {
+                throw HTTPError(status: 409, code: AgentErrorCode.invalidJob.rawValue, message: "job \(id) has not finished")
+            }
+            let bytes = try body?.readAll(maximumBytes: 4096) ?? []
+            let release = bytes.isEmpty ? Release() : ((try? JSONDecoder().decode(Release.self, from: Data(bytes))) ?? Release())
+            let done = runner.release(id, removeContainer: release.removeContainer ?? false)
+            log("job \(id): released: \(done)")
+            return .json(store.job(id)?.status ?? job.status)
         }
         router.add("GET", "/v1/jobs/{id}") { _, parameters, _ in
             guard let job = store.job(parameters["id"] ?? "") else { throw Self.notFound }

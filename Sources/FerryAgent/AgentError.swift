@@ -10,6 +10,13 @@ public struct AgentErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let restoreFailed = AgentErrorCode("RESTORE_FAILED")
     /// The checkpoint command exited with a non-zero status or could not be started.
     public static let checkpointFailed = AgentErrorCode("CHECKPOINT_FAILED")
+    /// The service gave the job's migration up (node down, deadline, cancel, rollback); the agent stopped the job
+    /// and undid what it had done (a restored container is removed).
+    public static let abandoned = AgentErrorCode("ABANDONED")
+    /// A rollback could not bring the container back on this node.
+    public static let rollbackFailed = AgentErrorCode("ROLLBACK_FAILED")
+    /// A restore would create a container whose name or ID is already taken on this node (it is left alone).
+    public static let containerExists = AgentErrorCode("CONTAINER_EXISTS")
     /// The job was cancelled with `DELETE /v1/jobs/{id}`.
     public static let cancelled = AgentErrorCode("CANCELLED")
     /// The agent stopped while the driver ran, and the driver does not allow running it again.

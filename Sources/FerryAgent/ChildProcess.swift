@@ -127,15 +127,45 @@ final class ChildProcess: @unchecked Sendable {
 /// time limit, else nil. Output goes through files in a private temporary directory.
 enum FactCommand {
     static func output(_ argv: [String], timeout: Double = 10) -> String? {
+        guard let outcome = run(argv, timeout: timeout), outcome.status == 0 else { return nil }
+        return outcome.stdout
+    }
+
+    /// What a short command printed and how it exited; nil when it could not be started or ran past `timeout`.
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ argv: [String], timeout: Double = 10) -> Outcome? {
         guard let program = argv.first, HostSystem.findExecutable(program) != nil else { return nil }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-agent-\(UUID().uuidString)")
         guard (try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false,
                                                         attributes: [.posixPermissions: 0o700])) != nil else { return nil }
         defer { try? FileManager.default.removeItem(at: directory) }
         let stdout = directory.appendingPathComponent("stdout").path
-        guard let child = try? ChildProcess.spawn(argv, stdout: stdout, stderr: directory.appendingPathComponent("stderr").path,
-                                                  failureCode: .fileError),
-              child.wait(seconds: timeout) == 0 else { return nil }
-        return try? String(contentsOfFile: stdout, encoding: .utf8)
+        let stderr = directory.appendingPathComponent("stderr").path
+        guard let child = try? ChildProcess.spawn(argv, stdout: stdout, stderr: stderr, failureCode: .fileError),
+              let status = child.wait(seconds: timeout) else { return nil }
+        return Outcome(status: status, stdout: (try? String(contentsOfFile: stdout, encoding: .utf8)) ?? "",
+                       stderr: (try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")
+    }
+}
+
+/// Runs blocking closures at once, each on a thread of its own, and returns when all have finished.
+enum ParallelWork {
+    static func run(_ work: [@Sendable () -> Void]) {
+        let group = DispatchGroup()
+        for item in work {
+            group.enter()
+            let thread = Thread {
+                item()
+                group.leave()
+            }
+            thread.name = "ferry-agent-fact"
+            thread.start()
+        }
+        group.wait()
     }
 }

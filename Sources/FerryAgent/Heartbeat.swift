@@ -1,3 +1,4 @@
+import FerryAPI
 import FerryClient
 import FerryValidation
 import Foundation
@@ -16,24 +17,6 @@ final class Heartbeat: @unchecked Sendable {
     private let log: @Sendable (String) -> Void
     private let condition = NSCondition()
     private var running = true
-
-    /// The body of a heartbeat.
-    struct Body: Encodable {
-        var name: String
-        var agentURL: String
-        var driver: String
-        var facts: TargetFacts
-        var runtimeVersion: String?
-        var freeDiskBytes: Int64?
-        var version: String
-
-        enum CodingKeys: String, CodingKey {
-            case name, driver, facts, version
-            case agentURL = "agent_url"
-            case runtimeVersion = "runtime_version"
-            case freeDiskBytes = "free_disk_bytes"
-        }
-    }
 
     init(client: FerryClient, node: String, agentURL: String, driver: String, interval: Double, facts: FactsCollector,
          log: @escaping @Sendable (String) -> Void) {
@@ -86,9 +69,9 @@ final class Heartbeat: @unchecked Sendable {
     /// One heartbeat; nil when the service took it, else what went wrong.
     private func beat() -> String? {
         let report = facts.current()
-        let body = Body(name: node, agentURL: agentURL, driver: driver, facts: report.facts,
-                        runtimeVersion: report.runtimeVersion, freeDiskBytes: report.freeDiskBytes,
-                        version: AgentConfiguration.version)
+        let body = HeartbeatRequest(name: node, agentURL: agentURL, driver: driver, facts: report.facts,
+                                    runtimeVersion: report.runtimeVersion, freeDiskBytes: report.freeDiskBytes,
+                                    version: AgentConfiguration.version)
         do {
             let (status, data) = try client.call("POST", "/api/v1/nodes/\(node)/heartbeat",
                                                  json: try JSONEncoder().encode(body), timeout: 10)

@@ -1,146 +1,181 @@
+import FerryAPI
 import FerryValidation
 import Foundation
 
-/// One restore or checkpoint the service asked for, as the agent keeps it in `jobs/ID/job.json` and shows it at
-/// `GET /v1/jobs/{id}`.
+/// One job the service asked for (restore, checkpoint or rollback), as the agent keeps it in `jobs/ID/job.json`
+/// and shows it at `GET /v1/jobs/{id}` (as ``AgentJobStatus``).
 ///
 /// States: a restore goes downloading → restoring → succeeded | failed; a checkpoint goes checkpointing →
-/// uploading → succeeded | failed. `failed` with `CANCELLED` after `DELETE /v1/jobs/{id}`. A finished job never
-/// changes again.
+/// uploading → succeeded | failed; a rollback goes restoring → succeeded | failed. `failed` with `CANCELLED` after
+/// `DELETE /v1/jobs/{id}`, `ABANDONED` when the service gave the migration up. A finished job never changes again.
 struct Job: Codable, Sendable, Equatable {
-    enum Kind: String, Codable, Sendable {
-        case restore, checkpoint
-    }
-
-    enum State: String, Codable, Sendable {
-        case downloading, restoring, checkpointing, uploading, succeeded, failed
-
-        var isFinished: Bool { self == .succeeded || self == .failed }
-    }
-
-    /// What the driver left: the restored container, the exit status and the end of its output.
-    struct Result: Codable, Sendable, Equatable {
-        var containerID: String?
-        var exitStatus: Int32?
-        var outputTail: String?
-
-        enum CodingKeys: String, CodingKey {
-            case containerID = "container_id"
-            case exitStatus = "exit_status"
-            case outputTail = "output_tail"
-        }
-    }
-
-    struct Failure: Codable, Sendable, Equatable {
-        var code: String
-        var message: String
-    }
+    typealias Kind = AgentJobKind
+    typealias State = AgentJobState
+    typealias Result = JobResult
+    typealias Failure = JobFailure
 
     var id: String
     var kind: Kind
     var state: State
     var bytesDone: Int64 = 0
     var bytesTotal: Int64 = 0
-    /// The checkpoint restored (restore), or the one catalogued once uploaded (checkpoint).
+    /// The checkpoint restored (restore, rollback), or the one catalogued once uploaded (checkpoint).
     var checkpoint: String?
-    /// The container to checkpoint (checkpoint jobs).
+    /// The container to checkpoint or bring back (checkpoint, rollback).
     var container: String?
     /// The job's options as compact JSON with sorted keys, exactly what the drivers get.
     var options: String
+    /// The container a restore creates (restore, rollback).
+    var expected: ExpectedContainer?
+    /// rollback: the checkpoint job whose archive is restored.
+    var sourceJob: String?
     var result: Result?
     var error: Failure?
+    /// Timed steps, in this node's clock.
+    var phases: [JobPhase] = []
+    /// checkpoint: whether the container still ran when the job ended (nil: unknown).
+    var containerRunning: Bool?
+    /// The runtime process running now, so a restarted agent can wait for one its predecessor left behind.
+    var driverPID: Int32?
+    /// The program of that process (`podman`), so a reused PID is not mistaken for it.
+    var driverProgram: String?
+    /// checkpoint: the archive is kept (for a rollback) until the service releases it.
+    var archiveReleased: Bool = false
     var createdAt: String
     var updatedAt: String
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, state, checkpoint, container, options, result, error
+        case id, kind, state, checkpoint, container, options, expected, result, error, phases
+        case sourceJob = "source_job"
         case bytesDone = "bytes_done"
         case bytesTotal = "bytes_total"
+        case containerRunning = "container_running"
+        case driverPID = "driver_pid"
+        case driverProgram = "driver_program"
+        case archiveReleased = "archive_released"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
     }
 
-    /// The job as the API shows it: everything but the options.
-    var status: Status {
-        Status(id: id, kind: kind, state: state, bytesDone: bytesDone, bytesTotal: bytesTotal, checkpoint: checkpoint,
-               container: container, result: result, error: error, createdAt: createdAt, updatedAt: updatedAt)
+    init(id: String, kind: Kind, state: State, bytesTotal: Int64 = 0, checkpoint: String? = nil, container: String? = nil,
+         options: String, expected: ExpectedContainer? = nil, sourceJob: String? = nil, createdAt: String, updatedAt: String) {
+        self.id = id
+        self.kind = kind
+        self.state = state
+        self.bytesTotal = bytesTotal
+        self.checkpoint = checkpoint
+        self.container = container
+        self.options = options
+        self.expected = expected
+        self.sourceJob = sourceJob
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
     }
 
-    struct Status: Encodable {
-        var id: String
-        var kind: Kind
-        var state: State
-        var bytesDone: Int64
-        var bytesTotal: Int64
-        var checkpoint: String?
-        var container: String?
-        var result: Result?
-        var error: Failure?
-        var createdAt: String
-        var updatedAt: String
-
-        enum CodingKeys: String, CodingKey {
-            case id, kind, state, checkpoint, container, result, error
-            case bytesDone = "bytes_done"
-            case bytesTotal = "bytes_total"
-            case createdAt = "created_at"
-            case updatedAt = "updated_at"
-        }
+    // Fields added later are optional in job.json files older agents wrote.
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        kind = try container.decode(Kind.self, forKey: .kind)
+        state = try container.decode(State.self, forKey: .state)
+        bytesDone = try container.decodeIfPresent(Int64.self, forKey: .bytesDone) ?? 0
+        bytesTotal = try container.decodeIfPresent(Int64.self, forKey: .bytesTotal) ?? 0
+        checkpoint = try container.decodeIfPresent(String.self, forKey: .checkpoint)
+        self.container = try container.decodeIfPresent(String.self, forKey: .container)
+        options = try container.decodeIfPresent(String.self, forKey: .options) ?? "{}"
+        expected = try container.decodeIfPresent(ExpectedContainer.self, forKey: .expected)
+        sourceJob = try container.decodeIfPresent(String.self, forKey: .sourceJob)
+        result = try container.decodeIfPresent(Result.self, forKey: .result)
+        error = try container.decodeIfPresent(Failure.self, forKey: .error)
+        phases = try container.decodeIfPresent([JobPhase].self, forKey: .phases) ?? []
+        containerRunning = try container.decodeIfPresent(Bool.self, forKey: .containerRunning)
+        driverPID = try container.decodeIfPresent(Int32.self, forKey: .driverPID)
+        driverProgram = try container.decodeIfPresent(String.self, forKey: .driverProgram)
+        archiveReleased = try container.decodeIfPresent(Bool.self, forKey: .archiveReleased) ?? false
+        createdAt = try container.decode(String.self, forKey: .createdAt)
+        updatedAt = try container.decode(String.self, forKey: .updatedAt)
     }
+
+    /// The job as the API shows it and reports it: everything but the options and the agent's bookkeeping.
+    var status: AgentJobStatus {
+        AgentJobStatus(id: id, kind: kind, state: state, bytesDone: bytesDone, bytesTotal: bytesTotal, checkpoint: checkpoint,
+                       container: container, result: result, error: error, phases: phases,
+                       containerRunning: containerRunning, createdAt: createdAt, updatedAt: updatedAt)
+    }
+
+    /// Starts the phase `name` now (a phase already started keeps its start: a resumed step is one phase).
+    mutating func begin(_ name: String) {
+        guard !phases.contains(where: { $0.name == name }) else { return }
+        phases.append(JobPhase(name: name, startedAt: Job.timestamp()))
+    }
+
+    /// Ends the phase `name` now.
+    mutating func end(_ name: String) {
+        guard let index = phases.lastIndex(where: { $0.name == name }), phases[index].endedAt == nil else { return }
+        phases[index].endedAt = Job.timestamp()
+    }
+
+    func hasBegun(_ name: String) -> Bool { phases.contains { $0.name == name } }
 
     /// The current time in RFC 3339 with milliseconds, UTC.
     static func timestamp(_ date: Date = Date()) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        WireTime.string(date)
     }
 }
 
 // MARK: - Reading a job request
 
 extension Job {
-    /// A new job from the body of `POST /v1/jobs`:
-    /// `{"id", "kind": "restore", "checkpoint": 64 hex, "size"?, "options"?}` or
-    /// `{"id", "kind": "checkpoint", "container", "options"?}`. The options are checked here, so a job that is
-    /// accepted can run.
+    /// A new job from the body of `POST /v1/jobs` (an ``AgentJobRequest``). The options are checked here, so a
+    /// job that is accepted can run.
     /// - Throws: `INVALID_JOB` naming what is wrong.
     init(request bytes: [UInt8]) throws(AgentError) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-            throw AgentError(.invalidJob, "the body must be a JSON object")
+        let request: AgentJobRequest
+        do {
+            request = try JSONDecoder().decode(AgentJobRequest.self, from: Data(bytes))
+        } catch {
+            throw AgentError(.invalidJob, "the body must be a job: {id, kind: restore|checkpoint|rollback, checkpoint?, size?, container?, options?, expected?, source_job?}")
         }
-        guard let id = object["id"] as? String, Self.isValidID(id) else {
+        guard Self.isValidID(request.id) else {
             throw AgentError(.invalidJob, "id must be 1–200 letters, digits, '.', '-' or '_', not starting with '.'")
         }
-        let optionsObject = object["options"] ?? [String: Any]()
-        guard optionsObject is [String: Any],
-              let optionsData = try? JSONSerialization.data(withJSONObject: optionsObject, options: [.sortedKeys, .withoutEscapingSlashes])
-        else { throw AgentError(.invalidJob, "options must be a JSON object") }
+        guard let optionsData = try? JSONEncoder.wire.encode(request.options ?? [:]) else {
+            throw AgentError(.invalidJob, "options must be a JSON object")
+        }
         let options = String(decoding: optionsData, as: UTF8.self)
+        if let size = request.size, size < 0 { throw AgentError(.invalidJob, "size must be a number of bytes") }
+        for value in [request.expected?.id, request.expected?.name].compactMap({ $0 }) where !Self.isValidName(value) {
+            throw AgentError(.invalidJob, "expected.id and expected.name must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        }
         let now = Self.timestamp()
-        switch object["kind"] as? String {
-        case "restore":
-            guard let checkpoint = object["checkpoint"] as? String, Self.isCheckpointID(checkpoint) else {
+        switch request.kind {
+        case .restore:
+            guard let checkpoint = request.checkpoint, Self.isCheckpointID(checkpoint) else {
                 throw AgentError(.invalidJob, "checkpoint must be the 64 lower-case hex digits of a checkpoint ID")
             }
-            var size: Int64 = 0
-            if let value = object["size"] {
-                guard let number = value as? NSNumber, number.int64Value >= 0 else {
-                    throw AgentError(.invalidJob, "size must be a number of bytes")
-                }
-                size = number.int64Value
-            }
             _ = try RuntimeRestoreOptions(parsing: options)
-            self.init(id: id, kind: .restore, state: .downloading, bytesTotal: size, checkpoint: checkpoint,
-                      options: options, createdAt: now, updatedAt: now)
-        case "checkpoint":
-            guard let container = object["container"] as? String, Self.isValidName(container) else {
+            self.init(id: request.id, kind: .restore, state: .downloading, bytesTotal: request.size ?? 0, checkpoint: checkpoint,
+                      options: options, expected: request.expected, createdAt: now, updatedAt: now)
+        case .checkpoint:
+            guard let container = request.container, Self.isValidName(container) else {
                 throw AgentError(.invalidJob, "container must be a container name or ID (letters, digits, '_', '.', '-')")
             }
             _ = try CheckpointOptions(parsing: options)
-            self.init(id: id, kind: .checkpoint, state: .checkpointing, container: container, options: options,
+            self.init(id: request.id, kind: .checkpoint, state: .checkpointing, container: container, options: options,
                       createdAt: now, updatedAt: now)
-        default:
-            throw AgentError(.invalidJob, "kind must be restore or checkpoint")
+        case .rollback:
+            guard let container = request.container, Self.isValidName(container) else {
+                throw AgentError(.invalidJob, "container must be a container name or ID (letters, digits, '_', '.', '-')")
+            }
+            if let checkpoint = request.checkpoint, !Self.isCheckpointID(checkpoint) {
+                throw AgentError(.invalidJob, "checkpoint must be the 64 lower-case hex digits of a checkpoint ID")
+            }
+            if let sourceJob = request.sourceJob, !Self.isValidID(sourceJob) {
+                throw AgentError(.invalidJob, "source_job must be a job ID")
+            }
+            _ = try RuntimeRestoreOptions(parsing: options)
+            self.init(id: request.id, kind: .rollback, state: .restoring, checkpoint: request.checkpoint, container: container,
+                      options: options, expected: request.expected, sourceJob: request.sourceJob, createdAt: now, updatedAt: now)
         }
     }
 

@@ -10,6 +10,7 @@ final class JobControl: @unchecked Sendable {
     // @unchecked Sendable invariant: every stored property is only touched with `condition` locked.
     private let condition = NSCondition()
     private var cancelled = false
+    private var abandoned = false
     private var stopping = false
     private var finished = false
     private var child: ChildProcess?
@@ -19,8 +20,21 @@ final class JobControl: @unchecked Sendable {
     static let killGrace: Double = 5
 
     var isCancelled: Bool { locked { cancelled } }
-    /// Cancelled, or the agent is stopping: the job's thread should return as soon as it can.
-    var isInterrupted: Bool { locked { cancelled || stopping } }
+    /// The service gave the job's migration up.
+    var isAbandoned: Bool { locked { abandoned } }
+    /// Cancelled, abandoned, or the agent is stopping: the job's thread should return as soon as it can.
+    var isInterrupted: Bool { locked { cancelled || abandoned || stopping } }
+
+    /// The service gave the job up: ends the transfer in flight, but lets a running driver finish (a runtime
+    /// killed half-way leaves a frozen or half-restored container); the job then undoes its work.
+    func abandon() {
+        let transfer = locked { () -> URLSessionTask? in
+            abandoned = true
+            condition.broadcast()
+            return self.transfer
+        }
+        transfer?.cancel()
+    }
 
     /// Cancels the job: ends the download in flight, and terminates the driver's process group.
     func cancel() {
@@ -59,7 +73,7 @@ final class JobControl: @unchecked Sendable {
     func attach(_ task: URLSessionTask?) -> Bool {
         locked {
             transfer = task
-            return !(cancelled || stopping)
+            return !(cancelled || abandoned || stopping)
         }
     }
 
@@ -68,10 +82,10 @@ final class JobControl: @unchecked Sendable {
         let deadline = Date(timeIntervalSinceNow: seconds)
         condition.lock()
         defer { condition.unlock() }
-        while !cancelled && !stopping {
+        while !cancelled && !abandoned && !stopping {
             if !condition.wait(until: deadline) { break }
         }
-        return !(cancelled || stopping)
+        return !(cancelled || abandoned || stopping)
     }
 
     /// Called by the job's thread as it returns.

@@ -1,22 +1,33 @@
+import FerryValidation
+import CheckpointArchive
+import FerryAPI
 import FerryClient
 import Foundation
 
-/// Runs jobs, each on a thread of its own (the drivers and transfers block): a restore downloads the archive
-/// and runs the driver's restore; a checkpoint runs the driver's checkpoint and uploads the archive to the
-/// service. Every state change goes through the ``JobStore`` (and so to disk) first.
+/// Runs jobs, each on a thread of its own (the drivers and transfers block): a restore downloads the archive and
+/// runs the driver's restore; a checkpoint runs the driver's checkpoint and uploads the archive to the service; a
+/// rollback restores the container on its source node from the archive its checkpoint job kept. Every state change
+/// goes through the ``JobStore`` (and so to disk) first, and on to the service through the ``JobReporter``.
 ///
-/// Resuming at start-up, by the state the job was left in:
+/// The service is asked (``JobReporter/ask(_:control:)``) before each irreversible step: before a restore runs,
+/// before a restore's success is recorded, and before any job found unfinished at start-up is resumed. A job the
+/// service has given up on is never started or resumed; a restore it gave up on is undone.
+///
+/// Resuming at start-up, by the state the job was left in (after waiting for a runtime process the previous agent
+/// left running):
 /// - `downloading`: the download goes on from the partial file (`Range`).
-/// - `restoring`: the restore runs again if the driver allows it (``RuntimeDriver/rerunsInterruptedRestore``;
-///   all built-in drivers do, as the runtime refuses a second copy of the same container), else `INTERRUPTED`.
-/// - `checkpointing`: the checkpoint runs again only if the driver allows it (none of the built-in ones do: the
-///   first run may have stopped the container), else `INTERRUPTED`.
+/// - `restoring`: a container with the expected identity that runs is the restore this job completed (success);
+///   one that does not run is what an interrupted restore left (removed, and the restore runs again). Drivers
+///   that cannot inspect containers run the restore again if ``RuntimeDriver/rerunsInterruptedRestore``.
+/// - `checkpointing`: reconciled with the container's real state: a complete archive of a stopped container is
+///   uploaded; otherwise the job fails saying whether the container runs. The archive is never deleted.
 /// - `uploading`: the upload starts again (the catalog is content-addressed, so a repeat is harmless).
 final class JobRunner: Sendable {
     private let store: JobStore
     private let driver: any RuntimeDriver
     private let client: FerryClient
     private let download: ArchiveDownload
+    private let reporter: JobReporter
     private let node: String
     private let log: @Sendable (String) -> Void
 
@@ -24,11 +35,12 @@ final class JobRunner: Sendable {
     static let outputTailBytes = 4096
 
     init(store: JobStore, driver: any RuntimeDriver, client: FerryClient, token: String?, maximumDownloadRate: Int64?,
-         node: String, log: @escaping @Sendable (String) -> Void) {
+         reporter: JobReporter, node: String, log: @escaping @Sendable (String) -> Void) {
         self.store = store
         self.driver = driver
         self.client = client
         self.download = ArchiveDownload(client: client, token: token, maximumRate: maximumDownloadRate)
+        self.reporter = reporter
         self.node = node
         self.log = log
     }
@@ -44,12 +56,30 @@ final class JobRunner: Sendable {
         thread.start()
     }
 
+    /// The service gave the job up: transfers stop at once, a running runtime is let finish (killing CRIU half-way
+    /// leaves a frozen or half-restored container), and the job then undoes what it did.
+    func abandon(_ id: String, reason: String?) {
+        guard let control = store.control(id), store.job(id)?.state.isFinished == false else { return }
+        log("job \(id): the service gave it up\(reason.map { " (\($0))" } ?? "")")
+        control.abandon()
+    }
+
     private func run(_ id: String, resumed: Bool, control: JobControl) {
         guard let job = store.job(id), !job.state.isFinished else { return }
         log("job \(id): \(resumed ? "resuming" : "starting") \(job.kind.rawValue) (\(job.state.rawValue))")
+        if resumed && job.kind != .rollback {
+            // Learn what the service decided while this agent was away before touching anything.
+            waitForLeftoverDriver(job)
+            guard let verdict = reporter.ask(job.status, control: control) else { return }
+            if !verdict.proceed {
+                undoAbandoned(job, reason: verdict.reason)
+                return
+            }
+        }
         switch job.kind {
         case .restore: restore(job, resumed: resumed, control: control)
         case .checkpoint: checkpoint(job, resumed: resumed, control: control)
+        case .rollback: rollback(job, control: control)
         }
         if control.isCancelled {
             log("job \(id): cancelled")
@@ -73,60 +103,115 @@ final class JobRunner: Sendable {
             }
         }
         var state = job.state
-        if state == .restoring {
-            guard driver.rerunsInterruptedRestore else {
+        if state == .restoring && job.hasBegun("restore") {
+            // The runtime ran (or was running) when the agent stopped: find out what it left.
+            if let report = inspectExpected(job) {
+                if report.running {
+                    finishRestore(job.id, containerID: report.id, outcome: nil, control: control,
+                                  note: "the restore had completed before the agent restarted")
+                    return
+                }
+                if report.exists, let removed = remove(report.id ?? report.name, job: job.id), !removed {
+                    store.fail(job.id, AgentError(.restoreFailed, "an interrupted restore left container \(report.name), and it cannot be removed"))
+                    return
+                }
+            } else if !driver.rerunsInterruptedRestore {
                 store.fail(job.id, AgentError(.interrupted, "the agent stopped while the restore ran, and the \(driver.name) driver does not run it twice"))
                 return
             }
-            if !FileManager.default.fileExists(atPath: archive.path) {
-                store.update(job.id) { $0.state = .downloading }
-                state = .downloading
-            }
+        }
+        if state == .restoring && !FileManager.default.fileExists(atPath: archive.path) {
+            store.update(job.id) { $0.state = .downloading }
+            state = .downloading
         }
         if state == .downloading {
             guard let checkpoint = job.checkpoint else { return }
+            store.update(job.id) { $0.begin("transfer") }
             do throws(AgentError) {
                 _ = try download.run(checkpoint, to: archive, control: control) { done, total in
-                    store.update(job.id) { job in
+                    store.update(job.id, persist: false) { job in
                         job.bytesDone = done
                         job.bytesTotal = total
                     }
                 }
             } catch {
                 if !control.isInterrupted { store.fail(job.id, error) }
-                markIfCancelled(job.id, control)
+                markIfInterruptedForGood(job.id, control)
                 return
             }
             guard !control.isInterrupted else {
-                markIfCancelled(job.id, control)
+                markIfInterruptedForGood(job.id, control)
                 return
             }
             store.update(job.id) { job in
                 job.state = .restoring
                 job.bytesDone = job.bytesTotal
+                job.end("transfer")
             }
         }
-        guard !markIfCancelled(job.id, control) else { return }
+        guard !markIfInterruptedForGood(job.id, control), let ready = store.job(job.id) else { return }
+        // The irreversible step: only with the service's word that the migration still wants it.
+        guard let verdict = reporter.ask(ready.status, control: control) else { return }
+        guard verdict.proceed else {
+            store.fail(job.id, AgentError(.abandoned, "the service gave the migration up before the restore: \(verdict.reason ?? "no reason given")"))
+            return
+        }
+        if !ready.hasBegun("restore"), let report = inspectExpected(ready), report.exists {
+            // Not this job's container: leave it alone. Preflight checks this too; the node may have changed since.
+            store.fail(job.id, AgentError(.containerExists, "a container \(report.name) (\(report.status ?? "state unknown")) already exists on \(node); the restore would collide with it"))
+            return
+        }
         do throws(AgentError) {
             let options = try RuntimeRestoreOptions(parsing: job.options)
             try driver.prepareRestore(archive: archive.path, job: context)
             let argv = try driver.restoreCommand(archive: archive.path, options: options, job: context)
-            let outcome = try runDriver(argv, step: "restore", job: context, failureCode: .restoreFailed, control: control)
-            if markIfCancelled(job.id, control) {
-                return
-            } else if outcome.status == 0 {
-                store.update(job.id) { job in
-                    job.state = .succeeded
-                    job.result = Job.Result(containerID: driver.restorePrintsContainerID ? outcome.lastStdoutLine : nil,
-                                            exitStatus: 0, outputTail: outcome.tail)
-                }
+            store.update(job.id) { $0.begin("restore") }
+            let outcome = try runDriver(argv, step: "restore", job: job.id, context: context, failureCode: .restoreFailed, control: control)
+            if outcome.status == 0 {
+                finishRestore(job.id, containerID: driver.restorePrintsContainerID ? outcome.lastStdoutLine : nil,
+                              outcome: outcome, control: control, note: nil)
             } else {
-                store.fail(job.id, AgentError(.restoreFailed, "the \(driver.name) restore exited with status \(outcome.status)"),
-                           result: Job.Result(exitStatus: outcome.status, outputTail: outcome.tail))
+                let removed = removeLeftover(store.job(job.id) ?? job)
+                let result = Job.Result(exitStatus: outcome.status, outputTail: outcome.tail, removedContainer: removed)
+                if control.isCancelled || control.isAbandoned {
+                    markIfInterruptedForGood(job.id, control, result: result)
+                } else {
+                    store.fail(job.id, AgentError(.restoreFailed, runtimeFailure("restore", outcome)), result: result)
+                }
             }
         } catch {
             store.fail(job.id, error)
         }
+    }
+
+    /// A restore that worked: recorded as succeeded once the service agrees; undone (the container removed) when
+    /// the service has given the migration up meanwhile.
+    private func finishRestore(_ id: String, containerID: String?, outcome: Outcome?, control: JobControl, note: String?) {
+        guard var final = store.job(id) else { return }
+        final.state = .succeeded
+        final.bytesDone = final.bytesTotal
+        final.end("restore")
+        final.result = Job.Result(containerID: containerID, exitStatus: outcome?.status ?? 0,
+                                  outputTail: outcome?.tail ?? note)
+        let verdict = control.isAbandoned || control.isCancelled
+            ? JobVerdict(proceed: false, reason: "the job was stopped while the runtime restored")
+            : reporter.ask(final.status, control: control)
+        guard let verdict else { return }  // The agent is stopping: the next start finds the container running.
+        if verdict.proceed {
+            store.update(id) { job in
+                job.state = .succeeded
+                job.bytesDone = job.bytesTotal
+                job.end("restore")
+                job.result = final.result
+            }
+            return
+        }
+        let removed = containerID.flatMap { remove($0, job: id) } == true ? containerID : removeLeftover(final)
+        var result = final.result ?? Job.Result()
+        result.removedContainer = removed
+        let code: AgentErrorCode = control.isCancelled ? .cancelled : .abandoned
+        store.fail(id, AgentError(code, "the migration was given up while the runtime restored (\(verdict.reason ?? "no reason given")); "
+            + (removed != nil ? "the restored container was removed" : "no restored container was found to remove")), result: result)
     }
 
     // MARK: Checkpoint
@@ -141,58 +226,81 @@ final class JobRunner: Sendable {
             return
         }
         let output = context.directory + "/" + options.compress.fileName
-        defer {
-            if store.job(job.id)?.state.isFinished == true { try? FileManager.default.removeItem(atPath: output) }
-        }
+        guard let container = job.container else { return }
         if job.state == .checkpointing {
-            if resumed && !driver.rerunsInterruptedCheckpoint {
-                store.fail(job.id, AgentError(.interrupted, "the agent stopped while the checkpoint ran; whether the container still runs is unknown, so it is not checkpointed twice"))
-                return
-            }
-            guard let container = job.container else { return }
-            do throws(AgentError) {
-                try? FileManager.default.removeItem(atPath: output)
-                let argv = try driver.checkpointCommand(container: container, output: output, options: options, job: context)
-                let outcome = try runDriver(argv, step: "checkpoint", job: context, failureCode: .checkpointFailed, control: control)
-                if markIfCancelled(job.id, control) { return }
-                let result = Job.Result(exitStatus: outcome.status, outputTail: outcome.tail)
-                guard outcome.status == 0 else {
-                    store.fail(job.id, AgentError(.checkpointFailed, "the \(driver.name) checkpoint exited with status \(outcome.status)"), result: result)
+            if resumed {
+                guard reconcileInterruptedCheckpoint(job, container: container, output: output, options: options) else { return }
+            } else {
+                do throws(AgentError) {
+                    try? FileManager.default.removeItem(atPath: output)
+                    let argv = try driver.checkpointCommand(container: container, output: output, options: options, job: context)
+                    store.update(job.id) { $0.begin("checkpoint") }
+                    let outcome = try runDriver(argv, step: "checkpoint", job: job.id, context: context, failureCode: .checkpointFailed, control: control)
+                    let result = Job.Result(exitStatus: outcome.status, outputTail: outcome.tail)
+                    guard outcome.status == 0, fileSize(output) > 0 else {
+                        let running = driver.inspect(container: container)?.running
+                        let message = outcome.status == 0 ? "the checkpoint command exited 0 but wrote no archive"
+                            : runtimeFailure("checkpoint", outcome)
+                        store.update(job.id) { $0.containerRunning = running }
+                        if !markIfInterruptedForGood(job.id, control, result: result) {
+                            store.fail(job.id, AgentError(.checkpointFailed, message), result: result)
+                        }
+                        return
+                    }
+                    store.update(job.id) { job in
+                        job.state = .uploading
+                        job.bytesTotal = self.fileSize(output)
+                        job.result = result
+                        job.containerRunning = options.leaveRunning ? true : false
+                        job.end("checkpoint")
+                    }
+                } catch {
+                    store.fail(job.id, error)
                     return
                 }
-                let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? NSNumber)?.int64Value ?? 0
-                guard size > 0 else {
-                    store.fail(job.id, AgentError(.checkpointFailed, "the checkpoint command exited 0 but wrote no archive"), result: result)
-                    return
-                }
-                store.update(job.id) { job in
-                    job.state = .uploading
-                    job.bytesTotal = size
-                    job.result = result
-                }
-            } catch {
-                store.fail(job.id, error)
-                return
             }
         }
-        guard !control.isInterrupted else {
-            markIfCancelled(job.id, control)
-            return
-        }
+        guard !markIfInterruptedForGood(job.id, control) else { return }
+        guard !control.isInterrupted else { return }
         upload(job.id, file: output, control: control)
-        markIfCancelled(job.id, control)
+        markIfInterruptedForGood(job.id, control)
     }
 
-    /// Whether the job was cancelled; if so it is finished as `CANCELLED` (unless it finished before), so that a
-    /// driver killed by the cancel is not reported as a driver failure.
-    @discardableResult
-    private func markIfCancelled(_ id: String, _ control: JobControl) -> Bool {
-        guard control.isCancelled else { return false }
-        store.fail(id, Self.cancelled)
-        return true
+    /// A checkpoint the previous agent left running (its runtime process has ended by now): a complete archive of a
+    /// stopped container (or a running one with `--leave-running`) goes on to the upload; anything else fails,
+    /// saying whether the container runs, so the service knows whether to roll back. True to go on.
+    private func reconcileInterruptedCheckpoint(_ job: Job, container: String, output: String, options: CheckpointOptions) -> Bool {
+        guard let report = driver.inspect(container: container) else {
+            guard driver.rerunsInterruptedCheckpoint else {
+                store.fail(job.id, AgentError(.interrupted, "the agent stopped while the checkpoint ran; whether the container still runs is unknown, so it is not checkpointed twice"))
+                return false
+            }
+            try? FileManager.default.removeItem(atPath: output)
+            return true
+        }
+        let complete = Self.isCompleteArchive(output)
+        if complete && (!report.running || options.leaveRunning) {
+            log("job \(job.id): the interrupted checkpoint wrote a complete archive; uploading it")
+            store.update(job.id) { job in
+                job.state = .uploading
+                job.bytesTotal = self.fileSize(output)
+                job.containerRunning = report.running
+                job.end("checkpoint")
+            }
+            return true
+        }
+        store.update(job.id) { $0.containerRunning = report.running }
+        store.fail(job.id, AgentError(.interrupted, "the agent stopped while the checkpoint ran; container \(container) "
+            + (report.running ? "still runs" : "is \(report.status ?? "stopped")") + " and the archive is "
+            + (complete ? "complete" : "incomplete")))
+        return false
     }
 
-    static let cancelled = AgentError(.cancelled, "the job was cancelled")
+    /// Whether a file is a whole checkpoint archive (every byte readable, with `config.dump` and `checkpoint/`).
+    static func isCompleteArchive(_ path: String) -> Bool {
+        guard FileManager.default.fileExists(atPath: path) else { return false }
+        return (try? CheckpointReader.read(path: path)) != nil
+    }
 
     private func upload(_ id: String, file: String, control: JobControl) {
         guard FileManager.default.fileExists(atPath: file) else {
@@ -200,6 +308,7 @@ final class JobRunner: Sendable {
             return
         }
         let store = store
+        store.update(id) { $0.begin("upload") }
         var attempt = 0
         while true {
             do {
@@ -215,6 +324,7 @@ final class JobRunner: Sendable {
                     job.state = .succeeded
                     job.checkpoint = checkpoint
                     job.bytesDone = job.bytesTotal
+                    job.end("upload")
                 }
                 return
             } catch let error as FerryClientError where (error.status ?? 500) >= 500 && attempt < 5 {
@@ -231,7 +341,233 @@ final class JobRunner: Sendable {
         }
     }
 
-    // MARK: Running the driver
+    // MARK: Rollback
+
+    /// Brings the container back on this (its source) node: nothing to do if it runs; else the stopped copy is
+    /// removed and the archive its checkpoint job kept (or, if that is gone, the catalogued one) is restored.
+    private func rollback(_ job: Job, control: JobControl) {
+        guard let container = job.container else { return }
+        let context = JobContext(id: job.id, directory: store.directory(of: job.id), checkpoint: job.checkpoint)
+        let downloaded = URL(fileURLWithPath: context.directory).appendingPathComponent("archive.tar")
+        defer {
+            if store.job(job.id)?.state.isFinished == true {
+                try? FileManager.default.removeItem(at: downloaded)
+                try? FileManager.default.removeItem(at: downloaded.appendingPathExtension("partial"))
+            }
+        }
+        store.update(job.id) { $0.begin("rollback") }
+        let before = driver.inspect(container: container)
+        if let before, before.running {
+            store.update(job.id) { job in
+                job.state = .succeeded
+                job.end("rollback")
+                job.result = Job.Result(containerID: before.id, outputTail: "the container already runs on this node")
+            }
+            return
+        }
+        // A checkpoint job of this migration still running here must end first: its outcome decides what to undo.
+        if let sourceJob = job.sourceJob, let sourceControl = store.control(sourceJob), store.job(sourceJob)?.state.isFinished == false {
+            log("job \(job.id): waiting for \(sourceJob) to end")
+            while store.job(sourceJob)?.state.isFinished == false,
+                  !sourceControl.waitUntilFinished(deadline: Date(timeIntervalSinceNow: 0.2)) {
+                if control.isInterrupted { return }
+            }
+            if let after = driver.inspect(container: container), after.running {
+                store.update(job.id) { job in
+                    job.state = .succeeded
+                    job.end("rollback")
+                    job.result = Job.Result(containerID: after.id, outputTail: "the container runs on this node: the checkpoint did not stop it")
+                }
+                return
+            }
+        }
+        let options: RuntimeRestoreOptions
+        do throws(AgentError) {
+            options = try RuntimeRestoreOptions(parsing: job.options)
+        } catch {
+            store.fail(job.id, error)
+            return
+        }
+        // First choice: restore the stopped container where it stands, from the checkpoint the runtime kept.
+        let current = driver.inspect(container: container) ?? before
+        if let current, current.exists, let argv = driver.restoreInPlaceCommand(container: current.id ?? container, options: options) {
+            do throws(AgentError) {
+                let outcome = try runDriver(argv, step: "rollback-in-place", job: job.id, context: context, failureCode: .rollbackFailed, control: control)
+                if outcome.status == 0 {
+                    store.update(job.id) { job in
+                        job.state = .succeeded
+                        job.end("rollback")
+                        job.result = Job.Result(containerID: current.id, exitStatus: 0, outputTail: outcome.tail)
+                    }
+                    return
+                }
+                log("job \(job.id): restoring in place failed (\(runtimeFailure("restore", outcome))); restoring the archive instead")
+            } catch {
+                log("job \(job.id): restoring in place could not start: \(error)")
+            }
+        }
+        var archive = job.sourceJob.flatMap(keptArchive(of:))
+        if archive == nil, let checkpoint = job.checkpoint {
+            do throws(AgentError) {
+                _ = try download.run(checkpoint, to: downloaded, control: control) { _, _ in }
+                archive = downloaded.path
+            } catch {
+                if control.isInterrupted { return }
+                store.fail(job.id, AgentError(.rollbackFailed, "the checkpoint job's archive is gone and the catalogued one cannot be downloaded: \(error.message)"))
+                return
+            }
+        }
+        guard let archive else {
+            store.fail(job.id, AgentError(.rollbackFailed, "no archive to restore \(container) from: the checkpoint wrote none"))
+            return
+        }
+        guard !control.isInterrupted else { return }
+        let stale = driver.inspect(container: container)
+        if let stale, stale.exists, remove(stale.id ?? container, job: job.id) == false {
+            store.fail(job.id, AgentError(.rollbackFailed, "the stopped container \(container) cannot be removed to restore it"))
+            return
+        }
+        do throws(AgentError) {
+            try driver.prepareRestore(archive: archive, job: context)
+            let argv = try driver.restoreCommand(archive: archive, options: options, job: context)
+            let outcome = try runDriver(argv, step: "rollback", job: job.id, context: context, failureCode: .rollbackFailed, control: control)
+            if outcome.status == 0 {
+                store.update(job.id) { job in
+                    job.state = .succeeded
+                    job.end("rollback")
+                    job.result = Job.Result(containerID: self.driver.restorePrintsContainerID ? outcome.lastStdoutLine : nil,
+                                            exitStatus: 0, outputTail: outcome.tail)
+                }
+            } else {
+                let removed = removeLeftover(store.job(job.id) ?? job)
+                store.fail(job.id, AgentError(.rollbackFailed, runtimeFailure("restore", outcome)),
+                           result: Job.Result(exitStatus: outcome.status, outputTail: outcome.tail, removedContainer: removed))
+            }
+        } catch {
+            store.fail(job.id, AgentError(.rollbackFailed, error.message))
+        }
+    }
+
+    /// The archive a checkpoint job wrote and still keeps.
+    func keptArchive(of checkpointJob: String) -> String? {
+        let directory = store.directory(of: checkpointJob)
+        return CheckpointOptions.Compression.allCases.map { "\(directory)/\($0.fileName)" }
+            .first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// Frees what a finished checkpoint job kept for a rollback: the archive, and (after a successful migration)
+    /// the stopped container itself. A running container is never removed. Returns what was done.
+    func release(_ id: String, removeContainer: Bool) -> String {
+        guard let job = store.job(id) else { return "no such job" }
+        var done: [String] = []
+        if let archive = keptArchive(of: id) {
+            try? FileManager.default.removeItem(atPath: archive)
+            done.append("archive deleted")
+        }
+        store.updateBookkeeping(id) { $0.archiveReleased = true }
+        if removeContainer, job.kind == .checkpoint, let container = job.container,
+           let report = driver.inspect(container: container), report.exists, !report.running {
+            done.append(remove(report.id ?? container, job: id) == true ? "stopped container removed" : "stopped container could not be removed")
+        }
+        return done.isEmpty ? "nothing kept" : done.joined(separator: ", ")
+    }
+
+    // MARK: Undoing
+
+    /// A job found unfinished at start-up that the service has given up on: stopped, and a container its restore
+    /// created removed; a checkpoint's archive is kept for the rollback.
+    private func undoAbandoned(_ job: Job, reason: String?) {
+        var result = job.result ?? Job.Result()
+        var running: Bool?
+        switch job.kind {
+        case .restore where job.hasBegun("restore"):
+            if let report = inspectExpected(job), report.exists {
+                result.removedContainer = remove(report.id ?? report.name, job: job.id) == true ? (report.id ?? report.name) : nil
+            }
+        case .checkpoint:
+            running = job.container.flatMap { driver.inspect(container: $0) }?.running
+        default:
+            break
+        }
+        store.update(job.id) { $0.containerRunning = running ?? $0.containerRunning }
+        store.fail(job.id, AgentError(.abandoned, "the service gave the migration up while this agent was away (\(reason ?? "no reason given"))"
+            + (result.removedContainer != nil ? "; the restored container was removed" : "")), result: result)
+    }
+
+    /// The container a restore job creates, as the runtime sees it now; nil when the driver cannot tell.
+    private func inspectExpected(_ job: Job) -> ContainerReport? {
+        let options = try? RuntimeRestoreOptions(parsing: job.options)
+        let name = options?.restore.name.flatMap { $0.isEmpty ? nil : $0 }
+        guard let reference = name ?? job.expected?.id ?? job.expected?.name ?? job.container else { return nil }
+        return driver.inspect(container: reference)
+    }
+
+    /// After a failed restore: removes the container it left (the restore created it: the job checked the name was
+    /// free first). Returns the removed container's name or ID.
+    private func removeLeftover(_ job: Job) -> String? {
+        guard let report = inspectExpected(job), report.exists, !report.running else { return nil }
+        let reference = report.id ?? report.name
+        return remove(reference, job: job.id) == true ? reference : nil
+    }
+
+    /// Runs the driver's remove command; nil when the driver cannot remove containers.
+    private func remove(_ container: String, job: String) -> Bool? {
+        guard let argv = driver.removeCommand(container: container) else { return nil }
+        let outcome = FactCommand.run(argv, timeout: 60)
+        log("job \(job): removing container \(container): \(outcome.map { "exit \($0.status)" } ?? "could not run")")
+        return outcome?.status == 0
+    }
+
+    // MARK: Helpers
+
+    /// Whether the job was cancelled or abandoned; if so it is finished as `CANCELLED` or `ABANDONED` (unless it
+    /// finished before), so that a driver stopped on purpose is not reported as a driver failure.
+    @discardableResult
+    private func markIfInterruptedForGood(_ id: String, _ control: JobControl, result: Job.Result? = nil) -> Bool {
+        if control.isCancelled {
+            store.fail(id, Self.cancelled, result: result)
+            return true
+        }
+        if control.isAbandoned {
+            store.fail(id, AgentError(.abandoned, "the service gave the migration up"), result: result)
+            return true
+        }
+        return false
+    }
+
+    static let cancelled = AgentError(.cancelled, "the job was cancelled")
+
+    private func fileSize(_ path: String) -> Int64 {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+    }
+
+    /// "the podman restore exited with status 125: Error: …": the runtime's own last word, from its stderr.
+    private func runtimeFailure(_ step: String, _ outcome: Outcome) -> String {
+        let base = "the \(driver.name) \(step) exited with status \(outcome.status)"
+        guard let line = outcome.lastStderrLine else { return base }
+        return "\(base): \(line.prefix(500))"
+    }
+
+    /// Waits for a runtime process an earlier agent started and left running (it was SIGKILLed, say), so that
+    /// what it leaves is judged only once it has finished.
+    private func waitForLeftoverDriver(_ job: Job) {
+        guard let pid = job.driverPID, pid > 0, job.driverProgram.map({ Self.process(pid, runs: $0) }) == true else { return }
+        log("job \(job.id): waiting for the \(job.driverProgram ?? "runtime") process \(pid) the previous agent left running")
+        while Self.process(pid, runs: job.driverProgram ?? "") { usleep(50_000) }
+        log("job \(job.id): process \(pid) has ended")
+    }
+
+    /// Whether process `pid` exists and runs `program` (so a reused PID is not waited for).
+    static func process(_ pid: Int32, runs program: String) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM,
+              let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return false }
+        let first = data.split(separator: 0).first.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+           let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" {
+            return false
+        }
+        return (first as NSString).lastPathComponent == (program as NSString).lastPathComponent
+    }
 
     /// What a driver command left behind.
     struct Outcome {
@@ -239,25 +575,34 @@ final class JobRunner: Sendable {
         /// The last 4 KiB of stdout followed by stderr.
         var tail: String
         var lastStdoutLine: String?
+        var lastStderrLine: String?
     }
 
     /// Runs one driver command with stdout and stderr into `STEP.out` and `STEP.err` in the job directory, and
-    /// waits for it (a cancel terminates it meanwhile).
-    private func runDriver(_ argv: [String], step: String, job: JobContext, failureCode: AgentErrorCode,
+    /// waits for it (a cancel terminates it meanwhile). Its PID is recorded in the job first, so a restarted agent
+    /// can wait for it.
+    private func runDriver(_ argv: [String], step: String, job id: String, context: JobContext, failureCode: AgentErrorCode,
                            control: JobControl) throws(AgentError) -> Outcome {
-        let stdout = "\(job.directory)/\(step).out"
-        let stderr = "\(job.directory)/\(step).err"
-        log("job \(job.id): running \(argv.first ?? "") \(step)")
+        let stdout = "\(context.directory)/\(step).out"
+        let stderr = "\(context.directory)/\(step).err"
+        log("job \(id): running \(argv.first ?? "") \(step)")
         let child = try ChildProcess.spawn(argv, stdout: stdout, stderr: stderr, failureCode: failureCode)
+        store.updateBookkeeping(id) { job in
+            job.driverPID = child.pid
+            job.driverProgram = argv.first
+        }
         control.attach(child)
         let status = child.wait()
         control.attach(nil as ChildProcess?)
-        log("job \(job.id): \(step) exited with status \(status)")
+        store.updateBookkeeping(id) { $0.driverPID = nil }
+        log("job \(id): \(step) exited with status \(status)")
         let out = FileIO.tail(of: stdout, maximum: Self.outputTailBytes)
         let err = FileIO.tail(of: stderr, maximum: Self.outputTailBytes)
         let tail = String(decoding: (out + err).suffix(Self.outputTailBytes), as: UTF8.self)
-        let lastLine = String(decoding: out, as: UTF8.self).split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }.last { !$0.isEmpty }
-        return Outcome(status: status, tail: tail, lastStdoutLine: lastLine)
+        func lastLine(_ bytes: [UInt8]) -> String? {
+            String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.last { !$0.isEmpty }
+        }
+        return Outcome(status: status, tail: tail, lastStdoutLine: lastLine(Array(out)), lastStderrLine: lastLine(Array(err)))
     }
 }

@@ -1,3 +1,4 @@
+import FerryAPI
 import Foundation
 
 /// Every job the agent knows, in memory and in `WORK_DIR/jobs/ID/job.json`, behind one lock.
@@ -12,6 +13,8 @@ final class JobStore: @unchecked Sendable {
     private var jobs: [String: Job] = [:]
     private var controls: [String: JobControl] = [:]
     private var closed = false
+    /// Called with each job as changed (under the lock: it must only queue work).
+    private var onChange: (@Sendable (Job) -> Void)?
     /// `WORK_DIR/jobs`.
     let directory: String
     private let log: @Sendable (String) -> Void
@@ -33,6 +36,20 @@ final class JobStore: @unchecked Sendable {
             jobs[name] = job
             controls[name] = JobControl()
         }
+    }
+
+    /// Sets what hears of every change (the reporter to the service).
+    func setChangeHandler(_ handler: @escaping @Sendable (Job) -> Void) {
+        lock.lock()
+        onChange = handler
+        lock.unlock()
+    }
+
+    /// Every job, finished or not.
+    func all() -> [Job] {
+        lock.lock()
+        defer { lock.unlock() }
+        return Array(jobs.values)
     }
 
     /// `WORK_DIR/jobs/ID`.
@@ -90,7 +107,20 @@ final class JobStore: @unchecked Sendable {
             }
         }
         jobs[id] = job
+        onChange?(job)
         return job
+    }
+
+    /// Changes the bookkeeping of a job whether or not it has finished (never its state or outcome).
+    func updateBookkeeping(_ id: String, _ change: (inout Job) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard var job = jobs[id], !closed else { return }
+        let state = job.state
+        change(&job)
+        job.state = state
+        try? write(job)
+        jobs[id] = job
     }
 
     /// Finishes a job as failed, unless it has finished already.

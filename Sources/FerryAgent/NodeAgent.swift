@@ -14,6 +14,7 @@ public final class NodeAgent: Sendable {
     private let server: HTTPServer
     private let store: JobStore
     private let heartbeat: Heartbeat
+    private let reporter: JobReporter
     private let lock: WorkDirectoryLock
     private let log: @Sendable (String) -> Void
     /// The URL the service is told to call the agent at.
@@ -23,11 +24,12 @@ public final class NodeAgent: Sendable {
     public var port: UInt16 { server.port }
 
     private init(configuration: AgentConfiguration, server: HTTPServer, store: JobStore, heartbeat: Heartbeat,
-                 lock: WorkDirectoryLock, agentURL: String, log: @escaping @Sendable (String) -> Void) {
+                 reporter: JobReporter, lock: WorkDirectoryLock, agentURL: String, log: @escaping @Sendable (String) -> Void) {
         self.configuration = configuration
         self.server = server
         self.store = store
         self.heartbeat = heartbeat
+        self.reporter = reporter
         self.lock = lock
         self.agentURL = agentURL
         self.log = log
@@ -55,8 +57,13 @@ public final class NodeAgent: Sendable {
         let store = try JobStore(directory: configuration.workDirectory + "/jobs", log: log)
         let client = FerryClient(server: configuration.server, token: configuration.token)
         let facts = FactsCollector(driver: configuration.driver, workDirectory: configuration.workDirectory, declared: declared)
+        let reporter = JobReporter(client: client, node: configuration.node, log: log)
         let runner = JobRunner(store: store, driver: configuration.driver, client: client, token: configuration.token,
-                               maximumDownloadRate: configuration.maximumDownloadRate, node: configuration.node, log: log)
+                               maximumDownloadRate: configuration.maximumDownloadRate, reporter: reporter,
+                               node: configuration.node, log: log)
+        store.setChangeHandler { job in reporter.changed(job.status) }
+        reporter.setAbandonHandler { id, reason in runner.abandon(id, reason: reason) }
+        reporter.start()
         let api = AgentAPI(token: configuration.token, store: store, runner: runner, driver: configuration.driver,
                            facts: facts, log: log)
         let server = HTTPServer(host: configuration.host, port: configuration.port, handler: api, log: log)
@@ -72,8 +79,8 @@ public final class NodeAgent: Sendable {
             + "driver \(configuration.driver.name), work directory \(configuration.workDirectory), "
             + "\(unfinished.count) job(s) resumed, reporting to \(configuration.server.absoluteString)"
             + (configuration.token == nil ? ", no token (loopback only)" : ""))
-        return NodeAgent(configuration: configuration, server: server, store: store, heartbeat: heartbeat, lock: lock,
-                         agentURL: agentURL, log: log)
+        return NodeAgent(configuration: configuration, server: server, store: store, heartbeat: heartbeat,
+                         reporter: reporter, lock: lock, agentURL: agentURL, log: log)
     }
 
     /// Stops accepting requests and heartbeating, interrupts downloads (they resume at the next start), gives a
@@ -90,6 +97,7 @@ public final class NodeAgent: Sendable {
             log("\(jobs.count - finished) job(s) still running a driver; they are resumed at the next start")
         }
         store.close()
+        reporter.stop()
         lock.release()
     }
 

@@ -1,3 +1,4 @@
+public import FerryAPI
 import FerryValidation
 import Foundation
 
@@ -35,6 +36,24 @@ public struct PodmanDriver: RuntimeDriver {
         if options.keep { argv.append("--keep") }
         argv.append(container)
         return argv
+    }
+
+    public func inspect(container: String) -> ContainerReport? {
+        PodmanContainer.report(container)
+    }
+
+    /// `podman container restore [--tcp-established] CONTAINER`: from the checkpoint Podman keeps in the container's
+    /// `userdata/checkpoint`. (Never `podman start`: that discards the state and starts afresh.)
+    public func restoreInPlaceCommand(container: String, options: RuntimeRestoreOptions) -> [String]? {
+        var argv = ["podman", "container", "restore"]
+        if options.restore.tcpEstablished { argv.append("--tcp-established") }
+        if options.keep { argv.append("--keep") }
+        return argv + [container]
+    }
+
+    /// `podman rm -f -t 0 CONTAINER`: the agent only removes containers it has checked are not running.
+    public func removeCommand(container: String) -> [String]? {
+        ["podman", "rm", "-f", "-t", "0", container]
     }
 
     public var versionCommand: [String]? { ["podman", "version", "--format", "json"] }

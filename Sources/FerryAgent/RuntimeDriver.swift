@@ -1,4 +1,5 @@
 public import FerryValidation
+public import FerryAPI
 
 /// A container runtime as the agent drives it: the argv of a restore and of a checkpoint, built from a job's
 /// options. Drivers only build commands (no shell, argv as given to `posix_spawnp`); the job runner starts them,
@@ -34,6 +35,20 @@ public protocol RuntimeDriver: Sendable {
     /// Whether the last line of the restore command's stdout is the restored container's ID. Default: true.
     var restorePrintsContainerID: Bool { get }
 
+    /// What the runtime says about `container` (a name or ID) right now: whether it exists and runs, and the facts
+    /// a preflight judges its migration by. Nil: this driver cannot tell (the agent then falls back to what the
+    /// job's own record says).
+    func inspect(container: String) -> ContainerReport?
+
+    /// The argv that restores a checkpointed, stopped container where it stands, from the checkpoint its runtime
+    /// kept (Podman keeps `userdata/checkpoint` after `checkpoint --export`): the rollback's first choice, since
+    /// the container is never removed. Nil: unsupported (the rollback removes it and restores the archive).
+    func restoreInPlaceCommand(container: String, options: RuntimeRestoreOptions) -> [String]?
+
+    /// The argv that removes a container that does not run (one a failed restore left, or the source's stopped
+    /// copy after a migration succeeded). Nil: the driver cannot remove containers.
+    func removeCommand(container: String) -> [String]?
+
     /// The argv that prints the runtime's version (nil: no runtime version to report).
     var versionCommand: [String]? { get }
 
@@ -48,6 +63,9 @@ extension RuntimeDriver {
     public var rerunsInterruptedCheckpoint: Bool { false }
     public var restorePrintsContainerID: Bool { true }
     public var versionCommand: [String]? { nil }
+    public func inspect(container: String) -> ContainerReport? { nil }
+    public func removeCommand(container: String) -> [String]? { nil }
+    public func restoreInPlaceCommand(container: String, options: RuntimeRestoreOptions) -> [String]? { nil }
     public func version(fromOutput output: String) -> String? { nil }
 }
 

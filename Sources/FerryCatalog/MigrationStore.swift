@@ -1,5 +1,6 @@
 internal import GRDB
 internal import Foundation
+public import FerryAPI
 
 /// A node as its agent last reported it.
 public struct NodeRecord: Codable, Sendable, Equatable {
@@ -37,13 +38,6 @@ public struct NodeRecord: Codable, Sendable, Equatable {
     }
 }
 
-/// The states of a migration. Terminal: succeeded, failed, cancelled.
-public enum MigrationState: String, Codable, Sendable, CaseIterable {
-    case pending, checkpointing, transferring, restoring, succeeded, failed, cancelled
-
-    public var isTerminal: Bool { self == .succeeded || self == .failed || self == .cancelled }
-}
-
 /// A migration: a persisted state machine that moves a checkpoint (or a running container, checkpointed first)
 /// to a target node and restores it there.
 public struct MigrationRecord: Codable, Sendable, Equatable {
@@ -59,8 +53,16 @@ public struct MigrationRecord: Codable, Sendable, Equatable {
     public var state: MigrationState
     public var errorCode: String?
     public var errorMessage: String?
-    /// The driver's result as JSON.
+    /// The driver's result (``JobResult``) as JSON.
     public var result: String?
+    /// Whether the source container was stopped by this migration's checkpoint (so a failure must roll back).
+    public var sourceStopped: Bool
+    /// After a failure that needed a rollback: whether the source runs the container again.
+    public var rolledBack: Bool?
+    /// `[MigrationPhase]` as JSON.
+    public var phases: String
+    /// The `[BlockingFinding]` that stopped the migration, as JSON.
+    public var findings: String?
     public var bytesDone: Int64
     public var bytesTotal: Int64
     public var createdAt: String
@@ -69,7 +71,9 @@ public struct MigrationRecord: Codable, Sendable, Equatable {
     public var deadlineAt: String
 
     enum CodingKeys: String, CodingKey {
-        case id, options, state, result
+        case id, options, state, result, phases, findings
+        case sourceStopped = "source_stopped"
+        case rolledBack = "rolled_back"
         case requestKey = "request_key"
         case explicitKey = "explicit_key"
         case checkpointID = "checkpoint_id"
@@ -97,6 +101,8 @@ public struct MigrationRecord: Codable, Sendable, Equatable {
         self.targetNode = targetNode
         self.options = options
         self.state = .pending
+        self.sourceStopped = false
+        self.phases = "[]"
         self.bytesDone = 0
         self.bytesTotal = 0
         let now = Catalog.timestamp()
@@ -104,13 +110,6 @@ public struct MigrationRecord: Codable, Sendable, Equatable {
         self.updatedAt = now
         self.deadlineAt = deadlineAt
     }
-}
-
-/// One entry of a migration's event log.
-public struct MigrationEvent: Codable, Sendable, Equatable {
-    public var at: String
-    public var state: MigrationState
-    public var message: String
 }
 
 struct NodeRow: Codable, FetchableRecord, PersistableRecord {
@@ -203,24 +202,38 @@ extension Catalog {
         }
     }
 
-    /// Applies `change` to a migration in one transaction and logs `event` if given. A finished migration is
-    /// never changed again (a late agent answer cannot revive a cancelled one).
+    /// Applies `change` to a migration in one transaction and logs `events` (each at its own time, the reporting
+    /// node's clock; nil means now). A finished migration is never changed again (a late agent answer cannot revive
+    /// a cancelled one), except when `changingFinished` is set: a late rollback outcome is still recorded.
     @discardableResult
-    public func updateMigration(_ id: String, event: String? = nil,
+    public func updateMigration(_ id: String, events: [(at: String?, message: String)] = [], changingFinished: Bool = false,
                                 _ change: (inout MigrationRecord) -> Void) throws -> MigrationRecord {
         try write { db in
             guard var migration = try MigrationRow.fetchOne(db, key: id)?.record else {
                 throw CatalogError(.migrationNotFound, "no migration \(id)")
             }
-            guard !migration.state.isTerminal else { return migration }
+            guard !migration.state.isTerminal || changingFinished else { return migration }
             let before = migration
             change(&migration)
-            migration.updatedAt = Catalog.timestamp()
-            if migration.state.isTerminal { migration.finishedAt = migration.updatedAt }
-            if migration != before { try MigrationRow(migration).update(db) }
-            if let event { try Self.appendEvent(db, id, migration.state, event) }
+            if migration != before {
+                migration.updatedAt = Catalog.timestamp()
+                if migration.state.isTerminal && !before.state.isTerminal { migration.finishedAt = migration.updatedAt }
+                try MigrationRow(migration).update(db)
+            }
+            for event in events { try Self.appendEvent(db, id, migration.state, event.message, at: event.at) }
             return migration
         }
+    }
+
+    /// ``updateMigration(_:events:changingFinished:_:)`` with one event logged now.
+    @discardableResult
+    public func updateMigration(_ id: String, event: String?, _ change: (inout MigrationRecord) -> Void) throws -> MigrationRecord {
+        try updateMigration(id, events: event.map { [(at: nil, message: $0)] } ?? [], change)
+    }
+
+    /// How many events a migration has logged (what a long poll compares against).
+    public func migrationEventCount(_ id: String) throws -> Int {
+        try read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM migration_event WHERE migration_id = ?", arguments: [id]) ?? 0 }
     }
 
     public func migrationEvents(_ id: String) throws -> [MigrationEvent] {
@@ -230,9 +243,9 @@ extension Catalog {
         }
     }
 
-    private static func appendEvent(_ db: Database, _ id: String, _ state: MigrationState, _ message: String) throws {
+    private static func appendEvent(_ db: Database, _ id: String, _ state: MigrationState, _ message: String, at: String? = nil) throws {
         try db.execute(
             sql: "INSERT INTO migration_event (migration_id, at, state, message) VALUES (?, ?, ?, ?)",
-            arguments: [id, Catalog.timestamp(), state.rawValue, message])
+            arguments: [id, at ?? Catalog.timestamp(), state.rawValue, message])
     }
 }

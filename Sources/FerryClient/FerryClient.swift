@@ -90,9 +90,9 @@ public final class FerryClient: Sendable {
 
     /// A JSON request to any path of the server (the node agents' API, for the service). Answers of every status
     /// are returned, not thrown; only transport failures throw (`SERVER_UNREACHABLE`).
-    public func call(_ method: String, _ path: String, json: Data? = nil, timeout: TimeInterval = 30,
-                     idempotencyKey: String? = nil) throws -> (status: Int, body: Data) {
-        var request = request(method, path)
+    public func call(_ method: String, _ path: String, query: [String: String] = [:], json: Data? = nil,
+                     timeout: TimeInterval = 30, idempotencyKey: String? = nil) throws -> (status: Int, body: Data) {
+        var request = request(method, path, query: query)
         request.timeoutInterval = timeout
         if let idempotencyKey { request.setValue(idempotencyKey, forHTTPHeaderField: "Idempotency-Key") }
         if let json {
@@ -111,6 +111,18 @@ public final class FerryClient: Sendable {
             throw FerryClientError(code: "BAD_RESPONSE", message: "no HTTP response from \(server.absoluteString)")
         }
         return (http.statusCode, data)
+    }
+
+    /// A JSON request whose 2xx answer decodes as `Answer`; any other status throws the service's error.
+    public func decode<Answer: Decodable>(_ type: Answer.Type, _ method: String, _ path: String, query: [String: String] = [:],
+                                          json: Data? = nil, timeout: TimeInterval = 30, idempotencyKey: String? = nil) throws -> Answer {
+        let (status, data) = try call(method, path, query: query, json: json, timeout: timeout, idempotencyKey: idempotencyKey)
+        guard (200..<300).contains(status) else { throw FerryClient.error(status: status, body: data) }
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw FerryClientError(code: "BAD_RESPONSE", message: "the answer to \(method) \(path) is not the expected JSON: \(error)")
+        }
     }
 
     // MARK: API

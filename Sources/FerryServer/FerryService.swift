@@ -46,6 +46,9 @@ public enum FerryService {
         router.add("POST", "/api/v1/nodes/{name}/heartbeat") { request, parameters, body in
             try nodeAPI.heartbeat(request, name: parameters["name"] ?? "", body: body)
         }
+        router.add("POST", "/api/v1/nodes/{name}/jobs/{id}/report") { request, parameters, body in
+            try migrationAPI.report(request, node: parameters["name"] ?? "", jobID: parameters["id"] ?? "", body: body)
+        }
         router.add("GET", "/api/v1/nodes") { request, _, _ in try nodeAPI.list(request) }
         router.add("GET", "/api/v1/nodes/{name}") { request, parameters, _ in try nodeAPI.detail(request, name: parameters["name"] ?? "") }
         router.add("POST", "/api/v1/migrations") { request, _, body in try migrationAPI.create(request, body: body) }

@@ -1,77 +1,20 @@
 import Crypto
+import FerryAPI
 import FerryCatalog
 import FerryHTTP
 import FerryValidation
 import Foundation
 
-/// `POST /api/v1/migrations`: move a catalogued checkpoint, or a running container (checkpointed first on its
-/// source node), to a target node and restore it there.
-struct MigrationRequest: Decodable {
-    struct Source: Decodable {
-        var node: String
-        var container: String
-    }
-
-    /// A catalogued checkpoint (ID or unique prefix)…
-    var checkpoint: String?
-    /// …or a running container to checkpoint first.
-    var source: Source?
-    var target: String
-    /// Restore options, passed to the target agent's driver (RestoreOptions' keys, plus `keep`, `ignore_volumes`).
-    var options: [String: JSONScalar]?
-    /// Options of the checkpoint on the source node (`compress`, `leave_running`, `tcp_established`, `keep`).
-    var checkpointOptions: [String: JSONScalar]?
-    /// Preflight finding codes to accept anyway.
-    var waive: [String]?
-    var timeoutSeconds: Double?
-
-    enum CodingKeys: String, CodingKey {
-        case checkpoint, source, target, options, waive
-        case checkpointOptions = "checkpoint_options"
-        case timeoutSeconds = "timeout_seconds"
-    }
-}
-
-/// A JSON string, number or boolean (option values).
-enum JSONScalar: Codable, Equatable {
-    case string(String), number(Double), bool(Bool)
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let value = try? container.decode(Bool.self) { self = .bool(value); return }
-        if let value = try? container.decode(Double.self) { self = .number(value); return }
-        self = .string(try container.decode(String.self))
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .string(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .bool(let value): try container.encode(value)
-        }
-    }
-}
-
-/// What is stored in a migration's `options` column.
-struct StoredMigrationOptions: Codable {
-    var restore: [String: JSONScalar]
-    var checkpoint: [String: JSONScalar]
-    var waive: [String]
-
-    var restoreOptions: RestoreOptions {
-        let data = (try? JSONEncoder().encode(restore)) ?? Data("{}".utf8)
-        return (try? JSONDecoder().decode(RestoreOptions.self, from: data)) ?? RestoreOptions()
-    }
-}
-
-/// `/api/v1/migrations`.
+/// `/api/v1/migrations`, and the agents' job reports (`/api/v1/nodes/{node}/jobs/{id}/report`). Every body in and
+/// out is a FerryAPI message.
 struct MigrationAPI: Sendable {
     let api: CheckpointAPI
     let orchestrator: MigrationOrchestrator
     var catalog: Catalog { api.context.catalog }
 
     static let defaultTimeout: Double = 3600
+    /// The longest `wait` a long poll may ask for.
+    static let maximumWait: Double = 60
 
     func create(_ request: HTTPRequest, body: HTTPRequestBody?) throws -> HTTPResponse {
         try api.authorize(request, .write)
@@ -94,17 +37,18 @@ struct MigrationAPI: Sendable {
             checkpointID = try api.catalog { try catalog.checkpoint(reference) }.id
         }
         if let source = input.source {
-            guard NodeAPI.isValidName(source.node), !source.container.isEmpty, source.container.count <= 256 else {
-                throw HTTPError(status: 400, code: "INVALID_MIGRATION", message: "source needs a node name and a container")
+            guard NodeAPI.isValidName(source.node), !source.container.isEmpty, source.container.count <= 253,
+                  source.container.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }),
+                  source.container.first.map({ $0.isLetter || $0.isNumber }) == true else {
+                throw HTTPError(status: 400, code: "INVALID_MIGRATION", message: "source needs a node name and a container name or ID")
             }
         }
         let timeout = input.timeoutSeconds ?? Self.defaultTimeout
         guard timeout > 0, timeout <= 7 * 86400 else {
             throw HTTPError(status: 400, code: "INVALID_MIGRATION", message: "timeout_seconds is between 1 and 604800")
         }
-        let options = StoredMigrationOptions(
-            restore: input.options ?? [:], checkpoint: input.checkpointOptions ?? [:], waive: input.waive ?? [])
-        let optionsText = String(decoding: try JSONEncoder.api.encode(options), as: UTF8.self)
+        let options = MigrationOptions(restore: input.options ?? [:], checkpoint: input.checkpointOptions ?? [:], waive: input.waive ?? [])
+        let optionsText = String(decoding: try JSONEncoder.wire.encode(options), as: UTF8.self)
         // The same request retried gives the same migration: by Idempotency-Key, else by its content while unfinished.
         let explicitKey = request.header("idempotency-key")
         var canonical = "\(checkpointID ?? "")|\(input.source?.node ?? "")|\(input.source?.container ?? "")|\(input.target)|\(optionsText)"
@@ -116,8 +60,11 @@ struct MigrationAPI: Sendable {
             checkpointID: checkpointID, sourceNode: input.source?.node, sourceContainer: input.source?.container,
             targetNode: input.target, options: optionsText, deadlineAt: deadline)
         let (stored, created) = try api.catalog { try catalog.createMigration(migration) }
-        if created { orchestrator.wake() }
-        var response = CheckpointAPI.jsonText(try migrationJSON(stored, events: nil), status: created ? 201 : 200)
+        if created {
+            orchestrator.watch.changed()
+            orchestrator.wake(stored.id)
+        }
+        var response = HTTPResponse.json(Self.view(stored, events: nil), status: created ? 201 : 200)
         response.headers.append(("Location", "/api/v1/migrations/\(stored.id)"))
         return response
     }
@@ -134,75 +81,104 @@ struct MigrationAPI: Sendable {
         let limit = Int(request.query["limit"] ?? "100") ?? 100
         guard (1...1000).contains(limit) else { throw HTTPError(status: 400, code: "INVALID_QUERY", message: "limit is 1 to 1000") }
         let migrations = try api.catalog { try catalog.migrations(state: state, limit: limit) }
-        return CheckpointAPI.jsonText("{\"items\":[\(try migrations.map { try migrationJSON($0, events: nil) }.joined(separator: ","))]}")
+        return .json(MigrationList(items: migrations.map { Self.view($0, events: nil) }))
     }
 
+    /// `GET /api/v1/migrations/{id}[?wait=SECONDS&events_after=N]`: with `wait`, answers once the migration has
+    /// more than N events or has finished, or after SECONDS (at most 60): a long poll, so a client follows a
+    /// migration as it happens without sleeping between requests.
     func detail(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
         try api.authorize(request, .read)
-        let migration = try api.catalog { try catalog.migration(id) }
-        let events = try api.catalog { try catalog.migrationEvents(migration.id) }
-        return CheckpointAPI.jsonText(try migrationJSON(migration, events: events))
+        var wait: Double = 0
+        var seen = 0
+        if let text = request.query["wait"] {
+            guard let value = Double(text), value >= 0, value <= Self.maximumWait else {
+                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "wait is 0 to \(Int(Self.maximumWait)) seconds")
+            }
+            wait = value
+        }
+        if let text = request.query["events_after"] {
+            guard let value = Int(text), value >= 0 else {
+                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "events_after is a number of events")
+            }
+            seen = value
+        }
+        let deadline = Date().addingTimeInterval(wait)
+        while true {
+            let generation = orchestrator.watch.current
+            let migration = try api.catalog { try catalog.migration(id) }
+            let events = try api.catalog { try catalog.migrationEvents(migration.id) }
+            if wait == 0 || events.count > seen || migration.state.isTerminal || Date() >= deadline {
+                return .json(Self.view(migration, events: events))
+            }
+            _ = orchestrator.watch.wait(after: generation, until: deadline)
+        }
     }
 
     func cancel(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
         try api.authorize(request, .write)
-        var migration = try api.catalog { try catalog.migration(id) }
+        let migration = try api.catalog { try catalog.migration(id) }
         guard !migration.state.isTerminal else {
             throw HTTPError(status: 409, code: "MIGRATION_FINISHED", message: "the migration has already \(migration.state.rawValue)")
         }
-        migration = try api.catalog {
-            try catalog.updateMigration(id, event: "cancelled by request") {
-                $0.state = .cancelled
-                $0.errorCode = "CANCELLED"
-                $0.errorMessage = "cancelled by request"
-            }
+        let updated = orchestrator.cancel(migration.id) ?? migration
+        return .json(Self.view(updated, events: nil))
+    }
+
+    /// `POST /api/v1/nodes/{node}/jobs/{id}/report` from the agent on `node`: a ``JobReport`` in, a ``JobVerdict``
+    /// out. 404 `MIGRATION_NOT_FOUND` for a job no migration of this service gave that node.
+    func report(_ request: HTTPRequest, node: String, jobID: String, body: HTTPRequestBody?) throws -> HTTPResponse {
+        let identity = try api.authorize(request, .node)
+        if let identity, identity.role == .node, identity.name != node {
+            throw HTTPError(status: 403, code: "FORBIDDEN", message: "this token belongs to node \(identity.name), not \(node)")
         }
-        orchestrator.cancelJobs(of: migration)
-        return CheckpointAPI.jsonText(try migrationJSON(migration, events: nil))
+        guard let body else { throw HTTPError(status: 400, code: "BODY_REQUIRED", message: "send the job report as JSON") }
+        let report: JobReport
+        do {
+            report = try JSONDecoder().decode(JobReport.self, from: Data(body.readAll(maximumBytes: 1 << 20)))
+        } catch let error as HTTPError {
+            throw error
+        } catch {
+            throw HTTPError(status: 400, code: "INVALID_REPORT", message: "the body is not a job report: \(error)")
+        }
+        guard report.job.id == jobID else {
+            throw HTTPError(status: 400, code: "INVALID_REPORT", message: "the report's job ID differs from the path's")
+        }
+        let verdict = try api.catalog { try orchestrator.report(report, from: node) }
+        return .json(verdict)
     }
 
     /// A migration as the API shows it.
-    func migrationJSON(_ migration: MigrationRecord, events: [MigrationEvent]?) throws -> String {
-        struct View: Encodable {
-            struct Source: Encodable { var node: String?; var container: String? }
-            struct Failure: Encodable { var code: String; var message: String }
-            struct Progress: Encodable {
-                var bytesDone: Int64
-                var bytesTotal: Int64
-                enum CodingKeys: String, CodingKey { case bytesDone = "bytes_done", bytesTotal = "bytes_total" }
-            }
-            var id: String
-            var state: String
-            var checkpoint: String?
-            var source: Source?
-            var target: String
-            var error: Failure?
-            var progress: Progress
-            var createdAt: String
-            var updatedAt: String
-            var finishedAt: String?
-            var deadlineAt: String
-            var events: [MigrationEvent]?
-            enum CodingKeys: String, CodingKey {
-                case id, state, checkpoint, source, target, error, progress, events
-                case createdAt = "created_at"
-                case updatedAt = "updated_at"
-                case finishedAt = "finished_at"
-                case deadlineAt = "deadline_at"
-            }
-        }
-        let view = View(
-            id: migration.id, state: migration.state.rawValue, checkpoint: migration.checkpointID,
-            source: migration.sourceNode.map { View.Source(node: $0, container: migration.sourceContainer) },
-            target: migration.targetNode,
-            error: migration.errorCode.map { View.Failure(code: $0, message: migration.errorMessage ?? "") },
-            progress: View.Progress(bytesDone: migration.bytesDone, bytesTotal: migration.bytesTotal),
+    static func view(_ migration: MigrationRecord, events: [MigrationEvent]?) -> MigrationView {
+        let options = MigrationMachine.storedOptions(migration)
+        let source = migration.sourceNode.map { MigrationRequest.Source(node: $0, container: migration.sourceContainer ?? "") }
+        let findings = migration.findings.flatMap { try? JSONDecoder().decode([BlockingFinding].self, from: Data($0.utf8)) }
+        let result = migration.result.flatMap { try? JSONDecoder().decode(JobResult.self, from: Data($0.utf8)) }
+        // Only a migration that stopped its source has something to roll back.
+        let rolledBack = migration.sourceStopped && migration.state.isTerminal && migration.state != .succeeded
+            ? (migration.rolledBack ?? false) : migration.rolledBack
+        return MigrationView(
+            id: migration.id, state: migration.state, checkpoint: migration.checkpointID, source: source,
+            target: migration.targetNode, options: options,
+            error: migration.errorCode.map { MigrationView.Failure(code: $0, message: migration.errorMessage ?? "") },
+            rolledBack: rolledBack,
+            runningOn: runningOn(migration),
+            progress: MigrationView.Progress(bytesDone: migration.bytesDone, bytesTotal: migration.bytesTotal),
+            phases: MigrationMachine.phases(migration), findings: findings, result: result,
             createdAt: migration.createdAt, updatedAt: migration.updatedAt, finishedAt: migration.finishedAt,
             deadlineAt: migration.deadlineAt, events: events)
-        var text = String(decoding: try JSONEncoder.api.encode(view), as: UTF8.self)
-        text.removeLast()
-        text += ",\"options\":\(migration.options)"
-        if let result = migration.result { text += ",\"result\":\(result)" }
-        return text + "}"
+    }
+
+    /// Where the container runs once the migration has ended, as the record knows it.
+    static func runningOn(_ migration: MigrationRecord) -> String? {
+        switch migration.state {
+        case .succeeded: return migration.targetNode
+        case .failed, .cancelled:
+            guard let source = migration.sourceNode else { return nil }
+            if migration.sourceStopped { return migration.rolledBack == true ? source : nil }
+            return source
+        default:
+            return nil
+        }
     }
 }

@@ -1,31 +1,35 @@
+import FerryAPI
 import FerryCatalog
 import FerryClient
 import FerryValidation
 import Foundation
 
-/// Drives every unfinished migration forward, on its own thread, from what is in the catalog: so a restarted
-/// service picks up where it stopped, and an agent that restarts is asked again for the same (idempotent) job.
-///
-/// pending → (checkpointing on the source node) → transferring (the target agent downloads the archive, resuming
-/// with Range and checking the digest) → restoring (the target's runtime driver) → succeeded | failed; cancelled at
-/// any point by request. A migration fails with a stable code and never hangs: a node that stops heartbeating fails
-/// it with `NODE_DOWN`, and every migration has a deadline (`TIMEOUT`).
+/// Drives migrations: feeds each input (a tick, an agent's report, a probe's facts, a cancel) through
+/// ``MigrationMachine``, records the new state and its events in the catalog, and only then performs the actions,
+/// each on the worker of the node it concerns (``NodeWorker``). Agents push job changes as they happen, so a
+/// migration moves on at once; every `interval` a tick checks deadlines and liveness and follows each active job
+/// (at most every `followInterval` per job), the backstop for a lost push and for a restarted service.
 public final class MigrationOrchestrator: @unchecked Sendable {
     private let context: FerryServiceContext
     private let registry: NodeRegistry
     private let interval: Double
-    /// Guards `running` and `pending`; `condition` wakes the loop early.
+    private let followInterval: Double
+    /// Serialises transitions, so each migration's record changes one input at a time.
+    private let transitions = NSLock()
+    /// Guards `running`, `workers`, `lastFollow`, `probing` and `unreachableLogged`.
     private let condition = NSCondition()
     private var running = false
-    private var pending = false
-    private var thread: Thread?
-    /// Which unreachable-agent messages were logged, so the event log is not flooded. Loop thread only.
-    private var reportedUnreachable: Set<String> = []
+    private var workers: [String: NodeWorker] = [:]
+    private var lastFollow: [String: Date] = [:]
+    private var probing: Set<String> = []
+    private var unreachableLogged: Set<String> = []
+    let watch = MigrationWatch()
 
-    init(context: FerryServiceContext, registry: NodeRegistry, interval: Double = 0.5) {
+    init(context: FerryServiceContext, registry: NodeRegistry, interval: Double = 0.5, followInterval: Double = 2) {
         self.context = context
         self.registry = registry
         self.interval = interval
+        self.followInterval = followInterval
     }
 
     func start() {
@@ -34,278 +38,328 @@ public final class MigrationOrchestrator: @unchecked Sendable {
         condition.unlock()
         let thread = Thread { [self] in loop() }
         thread.name = "ferry-migrations"
-        self.thread = thread
         thread.start()
     }
 
     func stop() {
         condition.lock()
         running = false
+        let all = Array(workers.values)
+        workers.removeAll()
         condition.broadcast()
         condition.unlock()
+        all.forEach { $0.stop() }
     }
 
-    /// Runs the loop soon (a migration was created).
-    func wake() {
-        condition.lock()
-        pending = true
-        condition.broadcast()
-        condition.unlock()
+    /// A migration was created: its first step runs now rather than at the next tick.
+    func wake(_ id: String) {
+        onThread { [self] in handle(id, .tick) }
     }
 
     private func loop() {
         while true {
             condition.lock()
-            if !pending { _ = condition.wait(until: Date().addingTimeInterval(interval)) }
-            pending = false
+            _ = condition.wait(until: Date().addingTimeInterval(interval))
             let keepGoing = running
             condition.unlock()
             guard keepGoing else { return }
             do {
-                for migration in try context.catalog.unfinishedMigrations() { step(migration) }
+                for migration in try context.catalog.unfinishedMigrations() { handle(migration.id, .tick) }
             } catch {
                 context.log("migrations: cannot read the catalog: \(error)")
             }
         }
     }
 
-    // MARK: Steps
+    // MARK: Inputs
 
-    private func step(_ migration: MigrationRecord) {
-        if let deadline = Catalog.date(fromTimestamp: migration.deadlineAt), Date() > deadline {
-            fail(migration, "TIMEOUT", "the migration did not finish before its deadline (\(migration.deadlineAt))")
-            cancelJobs(of: migration)
-            return
-        }
-        switch migration.state {
-        case .pending: start(migration)
-        case .checkpointing: followCheckpoint(migration)
-        case .transferring, .restoring: followRestore(migration)
-        case .succeeded, .failed, .cancelled: break
-        }
-    }
-
-    private func start(_ migration: MigrationRecord) {
-        guard let target = liveNode(migration.targetNode, for: migration, role: "target") else { return }
-        if migration.checkpointID == nil, let sourceName = migration.sourceNode, let container = migration.sourceContainer {
-            guard let source = liveNode(sourceName, for: migration, role: "source") else { return }
-            let options = storedOptions(migration)
-            let job: [String: Any] = ["id": checkpointJobID(migration), "kind": "checkpoint", "container": container,
-                                      "options": jsonObject(options.checkpoint)]
-            guard post(job, to: source, migration: migration) else { return }
-            update(migration, "checkpointing \(container) on \(sourceName)") { $0.state = .checkpointing }
-            return
-        }
-        beginRestore(migration, on: target)
-    }
-
-    /// Preflight against the target's facts, then hand the restore job to the target agent.
-    private func beginRestore(_ migration: MigrationRecord, on target: NodeRecord) {
-        guard let checkpointID = migration.checkpointID, let record = try? context.catalog.checkpoint(checkpointID) else {
-            fail(migration, "CHECKPOINT_NOT_FOUND", "the checkpoint to migrate is no longer in the catalog")
-            return
-        }
-        let options = storedOptions(migration)
-        let targetFacts = (try? JSONDecoder().decode(TargetFacts.self, from: Data(target.facts.utf8))) ?? TargetFacts()
-        var blocking: [Finding] = []
-        if let factsText = record.facts, let facts = try? JSONDecoder().decode(CheckpointFacts.self, from: Data(factsText.utf8)) {
-            blocking = Preflight.findings(checkpoint: facts, target: targetFacts, options: options.restoreOptions)
-        }
-        let archiveErrors = ((try? context.catalog.findings(of: record.id)) ?? []).filter { $0.severity == "error" }
-        blocking += archiveErrors.map { Finding(code: $0.code, severity: .error, path: $0.path, message: $0.message, waiver: $0.waiver) }
-        blocking = blocking.filter { $0.severity == .error && !options.waive.contains($0.code) }
-        if !blocking.isEmpty {
-            let list = blocking.map { finding in
-                finding.waiver.map { "\(finding.code) (waive with \($0))" } ?? finding.code
-            }.joined(separator: ", ")
-            fail(migration, "PREFLIGHT_FAILED", "preflight found errors on \(target.name): \(list)",
-                 result: ["findings": blocking.map { ["code": $0.code, "message": $0.message, "waiver": $0.waiver as Any] }])
-            return
-        }
-        let job: [String: Any] = ["id": migration.id, "kind": "restore", "checkpoint": record.id, "size": record.size,
-                                  "options": jsonObject(options.restore)]
-        guard post(job, to: target, migration: migration) else { return }
-        update(migration, "transferring \(record.id.prefix(12)) (\(record.size) bytes) to \(target.name)") {
-            $0.state = .transferring
-            $0.bytesTotal = record.size
-        }
-    }
-
-    private func followCheckpoint(_ migration: MigrationRecord) {
-        guard let sourceName = migration.sourceNode,
-              let source = liveNode(sourceName, for: migration, role: "source") else { return }
-        guard let job = job(checkpointJobID(migration), on: source, migration: migration, repost: nil) else { return }
-        switch job["state"] as? String {
-        case "succeeded":
-            guard let checkpoint = job["checkpoint"] as? String else {
-                fail(migration, "CHECKPOINT_FAILED", "the source agent reported no checkpoint ID")
-                return
-            }
-            let updated = update(migration, "checkpointed as \(checkpoint.prefix(12)) and catalogued") {
-                $0.checkpointID = checkpoint
-            }
-            guard let target = liveNode(migration.targetNode, for: updated, role: "target") else { return }
-            beginRestore(updated, on: target)
-        case "failed":
-            let error = job["error"] as? [String: Any]
-            fail(migration, error?["code"] as? String ?? "CHECKPOINT_FAILED",
-                 "checkpoint on \(sourceName) failed: \(error?["message"] as? String ?? "no reason given")", result: job["result"])
-        default:
-            break
-        }
-    }
-
-    private func followRestore(_ migration: MigrationRecord) {
-        guard let target = liveNode(migration.targetNode, for: migration, role: "target") else { return }
-        let repost: [String: Any]? = migration.checkpointID.map { checkpoint in
-            ["id": migration.id, "kind": "restore", "checkpoint": checkpoint, "size": migration.bytesTotal,
-             "options": jsonObject(storedOptions(migration).restore)]
-        }
-        guard let job = job(migration.id, on: target, migration: migration, repost: repost) else { return }
-        let done = (job["bytes_done"] as? NSNumber)?.int64Value ?? migration.bytesDone
-        switch job["state"] as? String {
-        case "downloading":
-            if done != migration.bytesDone { update(migration, nil) { $0.bytesDone = done } }
-        case "restoring":
-            if migration.state != .restoring {
-                update(migration, "archive verified on \(target.name); restoring") {
-                    $0.state = .restoring
-                    $0.bytesDone = $0.bytesTotal
-                }
-            }
-        case "succeeded":
-            // A small restore can finish between two polls: the log still shows that the archive was verified
-            // and the runtime ran.
-            if migration.state == .transferring {
-                update(migration, "archive verified on \(target.name); restoring") {
-                    $0.state = .restoring
-                    $0.bytesDone = $0.bytesTotal
-                }
-            }
-            update(migration, "restored on \(target.name)") {
-                $0.state = .succeeded
-                $0.bytesDone = $0.bytesTotal
-                $0.result = self.jsonText(job["result"])
-            }
-        case "failed":
-            let error = job["error"] as? [String: Any]
-            fail(migration, error?["code"] as? String ?? "RESTORE_FAILED",
-                 "restore on \(target.name) failed: \(error?["message"] as? String ?? "no reason given")", result: job["result"])
-        default:
-            break
-        }
-    }
-
-    // MARK: Agents
-
-    /// The node, if it is registered and heartbeating; otherwise the migration fails (`NODE_NOT_FOUND`, `NODE_DOWN`).
-    private func liveNode(_ name: String, for migration: MigrationRecord, role: String) -> NodeRecord? {
-        guard let node = try? context.catalog.node(name) else {
-            fail(migration, "NODE_NOT_FOUND", "the \(role) node \(name) has never registered")
+    /// Applies one input to a migration: the transition is computed and recorded under one lock, then its actions
+    /// run. Returns the migration as recorded, and the verdict for a job report.
+    @discardableResult
+    func handle(_ id: String, _ input: MigrationInput) -> (MigrationRecord, JobVerdict?)? {
+        transitions.lock()
+        guard let migration = try? context.catalog.migration(id) else {
+            transitions.unlock()
             return nil
         }
-        guard registry.isUp(node) else {
-            fail(migration, "NODE_DOWN", "the \(role) node \(name) stopped heartbeating (last seen \(node.lastSeenAt))")
-            return nil
+        let transition = MigrationMachine.next(migration, input, environment(for: migration))
+        var recorded = migration
+        if transition.record != migration || !transition.events.isEmpty {
+            do {
+                recorded = try context.catalog.updateMigration(
+                    id, events: transition.events, changingFinished: transition.changesFinished) { $0 = transition.record }
+                for event in transition.events { context.log("migration \(id): \(recorded.state.rawValue): \(event.message)") }
+            } catch {
+                context.log("migration \(id): cannot record the change: \(error)")
+                transitions.unlock()
+                return (migration, nil)
+            }
         }
-        return node
+        var verdict: JobVerdict?
+        if case .jobReport(_, let job) = input { verdict = MigrationMachine.verdict(recorded, job: job) }
+        transitions.unlock()
+        if recorded != migration || !transition.events.isEmpty { watch.changed() }
+        for action in transition.actions { perform(action, for: recorded) }
+        return (recorded, verdict)
     }
 
-    private func client(for node: NodeRecord) -> FerryClient? {
-        guard let url = URL(string: node.agentURL) else { return nil }
-        return FerryClient(server: url, token: registry.token(for: node.name))
+    /// A job report pushed by the agent on `node`: applied, and answered with whether to go on.
+    func report(_ report: JobReport, from node: String) throws(CatalogError) -> JobVerdict {
+        let (migrationID, kind) = MigrationMachine.migrationID(ofJob: report.job.id)
+        guard let migration = try? context.catalog.migration(migrationID), report.job.kind == kind else {
+            throw CatalogError(.migrationNotFound, "no migration has job \(report.job.id.prefix(80))")
+        }
+        guard MigrationMachine.node(of: kind, in: migration) == node else {
+            throw CatalogError(.migrationNotFound, "job \(report.job.id.prefix(80)) does not run on \(node)")
+        }
+        return handle(migration.id, .jobReport(node: node, report.job))?.1 ?? JobVerdict(proceed: false, reason: "the migration cannot be read")
     }
 
-    /// Hands a job to an agent; true when the agent took it (or already had it).
-    private func post(_ job: [String: Any], to node: NodeRecord, migration: MigrationRecord) -> Bool {
-        guard let client = client(for: node), let body = try? JSONSerialization.data(withJSONObject: job) else { return false }
+    func cancel(_ id: String) -> MigrationRecord? {
+        handle(id, .cancel)?.0
+    }
+
+    private func environment(for migration: MigrationRecord) -> MigrationMachine.Environment {
+        let catalog = context.catalog
+        return MigrationMachine.Environment(
+            now: Date(),
+            sourceUp: migration.sourceNode.map { isUp($0) } ?? true,
+            targetUp: isUp(migration.targetNode),
+            sourceKnown: migration.sourceNode.map { (try? context.catalog.node($0)) != nil } ?? true,
+            targetKnown: (try? context.catalog.node(migration.targetNode)) != nil,
+            checkpoint: { id in Self.catalogued(id, catalog: catalog) })
+    }
+
+    private func isUp(_ name: String) -> Bool {
+        guard let node = try? context.catalog.node(name) else { return false }
+        return registry.isUp(node)
+    }
+
+    static func catalogued(_ id: String, catalog: Catalog) -> CataloguedCheckpoint? {
+        guard let record = try? catalog.checkpoint(id) else { return nil }
+        let facts = record.facts.flatMap { try? JSONDecoder().decode(CheckpointFacts.self, from: Data($0.utf8)) }
+        let errors = ((try? catalog.findings(of: record.id)) ?? []).filter { $0.severity == "error" }
+            .map { Finding(code: $0.code, severity: .error, path: $0.path, message: $0.message, waiver: $0.waiver) }
+        var frozen: Int64?
+        if let text = try? catalog.inspection(of: record.id),
+           let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+           let stats = object["statistics"] as? [String: Any], let microseconds = (stats["frozen_time"] as? NSNumber)?.int64Value {
+            frozen = (microseconds + 500) / 1000
+        }
+        return CataloguedCheckpoint(id: record.id, size: record.size, facts: facts, archiveErrors: errors, frozenMs: frozen)
+    }
+
+    // MARK: Actions
+
+    private func perform(_ action: MigrationAction, for migration: MigrationRecord) {
+        let id = migration.id
+        switch action {
+        case .probe(let target, let source):
+            guard beginProbe(id) else { return }
+            onThread { [self] in
+                defer { endProbe(id) }
+                probe(id, target: target, source: source)
+            }
+        case .post(let node, let job):
+            worker(node).enqueue { [self] in post(job, to: node, migration: id) }
+        case .follow(let node, let jobID, let repost):
+            guard dueForFollow(jobID) else { return }
+            worker(node).enqueue(key: "follow:\(jobID)") { [self] in follow(jobID, on: node, migration: id, repost: repost) }
+        case .cancelJob(let node, let jobID):
+            worker(node).enqueue { [self] in
+                _ = try? client(for: node)?.call("DELETE", "/v1/jobs/\(jobID)", timeout: 5)
+            }
+        case .release(let node, let jobID, let removeContainer):
+            worker(node).enqueue { [self] in
+                let body = try? JSONSerialization.data(withJSONObject: ["remove_container": removeContainer])
+                _ = try? client(for: node)?.call("POST", "/v1/jobs/\(jobID)/release", json: body, timeout: 60)
+            }
+        }
+    }
+
+    /// Both agents asked at once, and the answers fed back as one input.
+    private func probe(_ id: String, target: String, source: MigrationRequest.Source?) {
+        let startedAt = WireTime.string()
+        let answers = ProbeAnswers()
+        let group = DispatchGroup()
+        group.enter()
+        Thread.detachNewThread { [self] in
+            defer { group.leave() }
+            do {
+                guard let client = client(for: target) else { throw FerryClientError(code: "NODE_NOT_FOUND", message: "no agent URL") }
+                answers.set(target: .success(try client.decode(TargetFacts.self, "GET", "/v1/facts", timeout: 15)))
+            } catch {
+                answers.set(target: .failure(error))
+            }
+        }
+        if let source {
+            group.enter()
+            Thread.detachNewThread { [self] in
+                defer { group.leave() }
+                do {
+                    guard let client = client(for: source.node) else { throw FerryClientError(code: "NODE_NOT_FOUND", message: "no agent URL") }
+                    let (status, data) = try client.call("GET", "/v1/containers/\(source.container)", timeout: 15)
+                    if status == 422 {
+                        answers.set(source: .success(nil))  // A driver that cannot describe containers.
+                    } else if status == 200, let report = try? JSONDecoder().decode(ContainerReport.self, from: data) {
+                        answers.set(source: .success(report))
+                    } else {
+                        throw FerryClient.error(status: status, body: data)
+                    }
+                } catch {
+                    answers.set(source: .failure(error))
+                }
+            }
+        }
+        group.wait()
+        let endedAt = WireTime.string()
+        switch (answers.target, answers.source) {
+        case (.success(let facts)?, .success(let report)?):
+            handle(id, .probed(target: facts, source: report, startedAt: startedAt, endedAt: endedAt))
+        case (.success(let facts)?, nil) where source == nil:
+            handle(id, .probed(target: facts, source: nil, startedAt: startedAt, endedAt: endedAt))
+        case (.failure(let error)?, _):
+            unreachable(id, node: target, "\(error)")
+            handle(id, .probeFailed(node: target, message: "\(error)"))
+        default:
+            let message = answers.sourceError.map { "\($0)" } ?? "no answer"
+            unreachable(id, node: source?.node ?? "", message)
+            handle(id, .probeFailed(node: source?.node ?? "", message: message))
+        }
+    }
+
+    private func post(_ job: AgentJobRequest, to node: String, migration: String) {
+        guard let client = client(for: node), let body = try? JSONEncoder.wire.encode(job) else { return }
         do {
             let (status, data) = try client.call("POST", "/v1/jobs", json: body, timeout: 10)
-            if status == 200 || status == 201 || status == 202 { return true }
-            let message = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["error"] as? [String: Any]
-            if status == 401 || status == 403 {
-                unreachable(migration, "the agent on \(node.name) refused the service's token; waiting for its next heartbeat")
-                return false
+            if (200..<300).contains(status) {
+                reachable(migration, node: node)
+                if let status = try? JSONDecoder().decode(AgentJobStatus.self, from: data) {
+                    handle(migration, .jobReport(node: node, status))
+                }
+                return
             }
-            fail(migration, message?["code"] as? String ?? "AGENT_REFUSED",
-                 "the agent on \(node.name) refused the job (\(status)): \(message?["message"] as? String ?? "")")
+            if status == 401 || status == 403 || status >= 500 {
+                unreachable(migration, node: node, "the agent answered \(status); retrying")
+                return
+            }
+            let error = try? JSONDecoder().decode(ErrorBody.self, from: data)
+            handle(migration, .jobRefused(node: node, jobID: job.id, code: error?.error.code ?? "AGENT_REFUSED",
+                                          message: "(\(status)) \(error?.error.message ?? "")"))
         } catch {
-            unreachable(migration, "cannot reach the agent on \(node.name) at \(node.agentURL); retrying")
+            unreachable(migration, node: node, "cannot reach the agent: \(error)")
         }
-        return false
     }
 
-    /// A job's status from an agent. A job the agent does not know (it lost its work directory) is posted again.
-    private func job(_ id: String, on node: NodeRecord, migration: MigrationRecord, repost: [String: Any]?) -> [String: Any]? {
-        guard let client = client(for: node) else { return nil }
+    private func follow(_ jobID: String, on node: String, migration: String, repost: AgentJobRequest?) {
+        guard let client = client(for: node) else { return }
         do {
-            let (status, data) = try client.call("GET", "/v1/jobs/\(id)", timeout: 10)
-            if status == 404, let repost {
-                _ = post(repost, to: node, migration: migration)
-                return nil
+            let (status, data) = try client.call("GET", "/v1/jobs/\(jobID)", timeout: 10)
+            if status == 404 {
+                reachable(migration, node: node)
+                handle(migration, .jobLost(node: node, jobID: jobID))
+                return
             }
-            guard status == 200, let job = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                if status == 404 { fail(migration, "JOB_LOST", "the agent on \(node.name) no longer knows job \(id)") }
-                return nil
-            }
-            reportedUnreachable.remove(migration.id)
-            return job
+            guard status == 200, let job = try? JSONDecoder().decode(AgentJobStatus.self, from: data) else { return }
+            reachable(migration, node: node)
+            handle(migration, .jobReport(node: node, job))
         } catch {
-            unreachable(migration, "cannot reach the agent on \(node.name) at \(node.agentURL); retrying")
-            return nil
+            unreachable(migration, node: node, "cannot reach the agent: \(error)")
         }
-    }
-
-    /// Best effort: tells the agents to stop a migration's jobs.
-    func cancelJobs(of migration: MigrationRecord) {
-        for (nodeName, jobID) in [(migration.targetNode, migration.id), (migration.sourceNode, checkpointJobID(migration))] {
-            guard let nodeName, let node = try? context.catalog.node(nodeName), let client = client(for: node) else { continue }
-            _ = try? client.call("DELETE", "/v1/jobs/\(jobID)", timeout: 5)
-        }
-    }
-
-    private func unreachable(_ migration: MigrationRecord, _ message: String) {
-        guard reportedUnreachable.insert(migration.id).inserted else { return }
-        update(migration, message) { _ in }
     }
 
     // MARK: Helpers
 
-    private func checkpointJobID(_ migration: MigrationRecord) -> String { migration.id + "-checkpoint" }
-
-    private func storedOptions(_ migration: MigrationRecord) -> StoredMigrationOptions {
-        (try? JSONDecoder().decode(StoredMigrationOptions.self, from: Data(migration.options.utf8)))
-            ?? StoredMigrationOptions(restore: [:], checkpoint: [:], waive: [])
+    private func worker(_ node: String) -> NodeWorker {
+        condition.lock()
+        defer { condition.unlock() }
+        if let worker = workers[node] { return worker }
+        let worker = NodeWorker(node: node)
+        workers[node] = worker
+        return worker
     }
 
-    private func jsonObject(_ options: [String: JSONScalar]) -> Any {
-        (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(options))) ?? [String: Any]()
+    private func client(for node: String) -> FerryClient? {
+        guard let record = try? context.catalog.node(node), let url = URL(string: record.agentURL) else { return nil }
+        return FerryClient(server: url, token: registry.token(for: node))
     }
 
-    private func jsonText(_ value: Any?) -> String? {
-        guard let value, JSONSerialization.isValidJSONObject(value),
-              let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else { return nil }
-        return String(decoding: data, as: UTF8.self)
+    private func dueForFollow(_ jobID: String) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if let last = lastFollow[jobID], Date().timeIntervalSince(last) < followInterval { return false }
+        lastFollow[jobID] = Date()
+        return true
     }
 
-    @discardableResult
-    private func update(_ migration: MigrationRecord, _ event: String?, _ change: (inout MigrationRecord) -> Void) -> MigrationRecord {
-        do {
-            let updated = try context.catalog.updateMigration(migration.id, event: event, change)
-            if let event { context.log("migration \(migration.id): \(updated.state.rawValue): \(event)") }
-            return updated
-        } catch {
-            context.log("migration \(migration.id): cannot record the change: \(error)")
-            return migration
-        }
+    private func beginProbe(_ id: String) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return probing.insert(id).inserted
     }
 
-    private func fail(_ migration: MigrationRecord, _ code: String, _ message: String, result: Any? = nil) {
-        update(migration, "\(code): \(message)") {
-            $0.state = .failed
-            $0.errorCode = code
-            $0.errorMessage = message
-            if let text = self.jsonText(result) { $0.result = text }
-        }
+    private func endProbe(_ id: String) {
+        condition.lock()
+        probing.remove(id)
+        condition.unlock()
+    }
+
+    /// Logs an unreachable agent once per migration and node until it answers again.
+    private func unreachable(_ migration: String, node: String, _ message: String) {
+        condition.lock()
+        let first = unreachableLogged.insert("\(migration)|\(node)").inserted
+        condition.unlock()
+        guard first else { return }
+        _ = try? context.catalog.updateMigration(migration, event: "cannot reach the agent on \(node): \(message.prefix(300)); retrying") { _ in }
+        watch.changed()
+    }
+
+    private func reachable(_ migration: String, node: String) {
+        condition.lock()
+        unreachableLogged.remove("\(migration)|\(node)")
+        condition.unlock()
+    }
+
+    private func onThread(_ work: @escaping @Sendable () -> Void) {
+        let thread = Thread(block: work)
+        thread.name = "ferry-migration-step"
+        thread.start()
+    }
+}
+
+/// The two answers of a probe, gathered by two threads.
+private final class ProbeAnswers: @unchecked Sendable {
+    // @unchecked Sendable invariant: both results are only touched with `lock` held.
+    private let lock = NSLock()
+    private var targetResult: Result<TargetFacts, any Error>?
+    private var sourceResult: Result<ContainerReport?, any Error>?
+
+    func set(target: Result<TargetFacts, any Error>) {
+        lock.lock()
+        targetResult = target
+        lock.unlock()
+    }
+
+    func set(source: Result<ContainerReport?, any Error>) {
+        lock.lock()
+        sourceResult = source
+        lock.unlock()
+    }
+
+    var target: Result<TargetFacts, any Error>? {
+        lock.lock()
+        defer { lock.unlock() }
+        return targetResult
+    }
+
+    var source: Result<ContainerReport?, any Error>? {
+        lock.lock()
+        defer { lock.unlock() }
+        return sourceResult
+    }
+
+    var sourceError: (any Error)? {
+        if case .failure(let error)? = source { return error }
+        return nil
     }
 }

@@ -1,25 +1,8 @@
+import FerryAPI
 import FerryCatalog
 import FerryHTTP
 import FerryValidation
 import Foundation
-
-/// What an agent sends every few seconds (`POST /api/v1/nodes/{name}/heartbeat`).
-struct HeartbeatRequest: Decodable {
-    var name: String
-    var agentURL: String
-    var driver: String?
-    var facts: TargetFacts?
-    var runtimeVersion: String?
-    var freeDiskBytes: Int64?
-    var version: String?
-
-    enum CodingKeys: String, CodingKey {
-        case name, driver, facts, version
-        case agentURL = "agent_url"
-        case runtimeVersion = "runtime_version"
-        case freeDiskBytes = "free_disk_bytes"
-    }
-}
 
 /// Node liveness and the tokens agents identified themselves with. A node is up while its last heartbeat is newer
 /// than `timeout`. The tokens are kept in memory only (the service calls each agent back with the token that agent

@@ -1,3 +1,4 @@
+import FerryAPI
 import FerryCatalog
 import FerryHTTP
 import FerryInspect
@@ -232,6 +233,26 @@ struct WebPages: Sendable {
 
     /// Nodes and migrations with their progress. Refreshes itself every 5 s while a migration is unfinished
     /// (a meta refresh: no script).
+    /// A migration's phases as one bar: each phase a segment as wide as its share of the time, in the order they
+    /// ran, with its name and duration in the title (CSS only, no script). `frozen` overlaps the checkpoint, so it
+    /// is listed, not drawn.
+    static func timeline(_ phases: [MigrationPhase]) -> String {
+        let order = ["preflight", "checkpoint", "upload", "transfer", "restore", "rollback"]
+        let drawn = phases.filter { order.contains($0.name) && ($0.durationMs ?? 0) >= 0 && $0.durationMs != nil }
+            .sorted { (order.firstIndex(of: $0.name) ?? 99) < (order.firstIndex(of: $1.name) ?? 99) }
+        guard !drawn.isEmpty else { return "<span class=\"muted\">—</span>" }
+        let total = max(1, drawn.reduce(Int64(0)) { $0 + ($1.durationMs ?? 0) })
+        var out = "<div class=\"timeline\" role=\"img\" aria-label=\"\(escape(drawn.map { "\($0.name) \($0.durationMs ?? 0) ms" }.joined(separator: ", ")))\">"
+        for phase in drawn {
+            let width = max(2.0, Double(phase.durationMs ?? 0) / Double(total) * 100)
+            out += "<span class=\"phase phase-\(escape(phase.name))\" style=\"width:\(String(format: "%.1f", width))%\" "
+                + "title=\"\(escape(phase.name)) \(phase.durationMs ?? 0) ms\(phase.node.map { " on \(escape($0))" } ?? "")\"></span>"
+        }
+        out += "</div><div class=\"timeline-legend muted\">"
+        out += (drawn + phases.filter { $0.name == "frozen" }).map { "\(escape($0.name)) \($0.durationMs ?? 0) ms" }.joined(separator: " · ")
+        return out + "</div>"
+    }
+
     private func migrations(_ request: HTTPRequest) throws -> (String, String) {
         let nodes = try api.catalog { try context.catalog.nodes() }
         let migrations = try api.catalog { try context.catalog.migrations(limit: 200) }
@@ -243,7 +264,7 @@ struct WebPages: Sendable {
         if migrations.isEmpty {
             out += "<div class=\"empty\">No migrations yet. Start one with <code>ferry migrate --checkpoint ID --to NODE</code>.</div>"
         } else {
-            out += "<table id=\"migrations\"><thead><tr><th>Migration</th><th>State</th><th>Checkpoint</th><th>From</th><th>To</th><th class=\"num\">Progress</th><th>Started</th><th>Finished</th><th>Reason</th></tr></thead><tbody>"
+            out += "<table id=\"migrations\"><thead><tr><th>Migration</th><th>State</th><th>Checkpoint</th><th>From</th><th>To</th><th class=\"num\">Progress</th><th>Timeline</th><th>Started</th><th>Finished</th><th>Reason</th></tr></thead><tbody>"
             for migration in migrations {
                 let badge: String
                 switch migration.state {
@@ -264,6 +285,7 @@ struct WebPages: Sendable {
                 out += "<td>\(source.isEmpty ? "<span class=\"muted\">catalog</span>" : escape(source))</td>"
                 out += "<td>\(escape(migration.targetNode))</td>"
                 out += "<td class=\"num\"><progress max=\"100\" value=\"\(percent)\"></progress> \(percent)%</td>"
+                out += "<td>\(Self.timeline(MigrationMachine.phases(migration)))</td>"
                 out += "<td class=\"mono\">\(escape(migration.createdAt))</td><td class=\"mono\">\(escape(migration.finishedAt ?? ""))</td>"
                 out += "<td>\(escape([migration.errorCode, migration.errorMessage].compactMap { $0 }.joined(separator: ": ")))</td></tr>"
             }

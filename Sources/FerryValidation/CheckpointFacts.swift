@@ -84,6 +84,26 @@ public struct CheckpointFacts: Codable, Sendable, Equatable {
         }
     }
 
+    /// Facts given field by field: a running container as its runtime describes it, before any checkpoint exists.
+    public init(engine: ContainerEngine, architecture: String? = nil, runtime: String? = nil, containerID: String,
+                containerName: String, image: String? = nil, imageID: String? = nil, imageRequested: String? = nil,
+                networks: [Network] = [], podIPs: [String] = [], hasEstablishedTCP: Bool? = nil,
+                establishedTCPAddresses: [String] = [], tcpClose: Bool? = nil) {
+        self.engine = engine
+        self.architecture = architecture
+        self.runtime = runtime
+        self.containerID = containerID
+        self.containerName = containerName
+        self.image = image
+        self.imageID = imageID
+        self.imageRequested = imageRequested
+        self.networks = networks
+        self.podIPs = podIPs
+        self.hasEstablishedTCP = hasEstablishedTCP
+        self.establishedTCPAddresses = establishedTCPAddresses
+        self.tcpClose = tcpClose
+    }
+
     /// Gathers the facts from a manifest. `imageAnnotations` are the annotations of the OCI checkpoint image the
     /// archive came from, when there was one (Podman writes the host facts only there); the manifest's `spec.dump`
     /// annotations are searched too.

@@ -114,7 +114,8 @@ public struct FindingCode: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let cgroupVersionDiffers = FindingCode(rawValue: "CGROUP_VERSION_DIFFERS")
     /// Warning: neither the base image's name nor its ID is on the target.
     public static let baseImageMissing = FindingCode(rawValue: "BASE_IMAGE_MISSING")
-    /// Warning: the target has the base image's name but not its ID: another build of the image.
+    /// Error: the target has the base image's name but not its ID: another build of the image. Podman looks the
+    /// image up by ID and refuses the restore.
     public static let baseImageIDMismatch = FindingCode(rawValue: "BASE_IMAGE_ID_MISMATCH")
     /// Error: a network the container was attached to does not exist on the target.
     public static let networkMissing = FindingCode(rawValue: "NETWORK_MISSING")
@@ -133,6 +134,16 @@ public struct FindingCode: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let tcpEstablishedFlagMissing = FindingCode(rawValue: "TCP_ESTABLISHED_FLAG_MISSING")
     /// Error: established TCP connections on a non-loopback address would be restored onto a different IP.
     public static let tcpEstablishedIPChanges = FindingCode(rawValue: "TCP_ESTABLISHED_IP_CHANGES")
+    /// Error: `--name` together with `--tcp-established`, which Podman refuses ("--tcp-established cannot be used
+    /// with --name").
+    public static let nameWithTCPEstablished = FindingCode(rawValue: "NAME_WITH_TCP_ESTABLISHED")
+
+    // MARK: Source container (live migrations, judged before anything is stopped)
+
+    /// Error: the container to migrate does not exist on the source node.
+    public static let sourceContainerMissing = FindingCode(rawValue: "SOURCE_CONTAINER_MISSING")
+    /// Error: the container to migrate exists on the source node but is not running; there is nothing to checkpoint.
+    public static let sourceContainerNotRunning = FindingCode(rawValue: "SOURCE_CONTAINER_NOT_RUNNING")
 
     /// Every code, in the order of the README's validation section.
     public static let all: [FindingCode] = [
@@ -150,6 +161,7 @@ public struct FindingCode: RawRepresentable, Hashable, Sendable, CustomStringCon
         .architectureMismatch, .criuVersionTooOld, .criuVersionOlderThanDump, .runtimeMissing,
         .kernelVersionDiffers, .cgroupVersionDiffers, .baseImageMissing, .baseImageIDMismatch, .networkMissing,
         .staticIPInUse, .staticIPOutsideNetworks, .staticMACInUse, .containerNameInUse, .containerIDInUse,
-        .tcpEstablishedFlagMissing, .tcpEstablishedIPChanges,
+        .tcpEstablishedFlagMissing, .tcpEstablishedIPChanges, .nameWithTCPEstablished,
+        .sourceContainerMissing, .sourceContainerNotRunning,
     ]
 }

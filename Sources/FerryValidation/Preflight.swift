@@ -137,9 +137,9 @@ public enum Preflight {
         if idPresent || (imageID == nil && namePresent) { return [] }
         if namePresent, let id = checkpoint.imageID {
             return [Finding(
-                .baseImageIDMismatch, .warning, path: path,
-                "the target has \(shownName) but not image \(id): another build of the image, and the restore needs "
-                    + "the exact one",
+                .baseImageIDMismatch, .error, path: path,
+                "the target has \(shownName) but not image \(id): another build of the image, and Podman looks the "
+                    + "base image up by ID, so the restore would fail",
                 waiver: "pull the exact image (by digest) first")]
         }
         let idText = checkpoint.imageID.map { " (\($0))" } ?? ""
@@ -247,9 +247,31 @@ public enum Preflight {
         return findings
     }
 
+    // MARK: Source container
+
+    /// Findings about the container a live migration would checkpoint, from its agent's report at this moment.
+    public static func sourceFindings(container: String, exists: Bool, running: Bool, status: String?) -> [Finding] {
+        if !exists {
+            return [Finding(.sourceContainerMissing, .error, path: nil, "no container \(container) on the source node")]
+        }
+        if !running {
+            return [Finding(
+                .sourceContainerNotRunning, .error, path: nil,
+                "container \(container) is \(status ?? "not running") on the source node; only a running container can be checkpointed")]
+        }
+        return []
+    }
+
     // MARK: Established TCP connections
 
     static func tcpFindings(checkpoint: CheckpointFacts, options: RestoreOptions) -> [Finding] {
+        if checkpoint.engine == .podman, options.tcpEstablished, let name = options.name, !name.isEmpty {
+            return [Finding(
+                .nameWithTCPEstablished, .error, path: nil,
+                "Podman refuses --tcp-established together with --name (\(name)): established connections are tied "
+                    + "to the container's identity",
+                waiver: "drop --name, or --tcp-close instead of --tcp-established")]
+        }
         guard checkpoint.hasEstablishedTCP == true, checkpoint.tcpClose != true, !options.tcpClose else { return [] }
         guard options.tcpEstablished else {
             return [Finding(

@@ -225,7 +225,12 @@ struct AgentEndToEndTests {
         #expect((job.result["output_tail"] as? String)?.contains("checkpointing web") == true)
         let uploads = harness.service.uploads.current
         #expect(uploads.count == 1 && uploads.first?.node == AgentHarness.node && uploads.first?.id == harness.checkpoint)
-        #expect(!FileManager.default.fileExists(atPath: harness.jobDirectory("mig-1-checkpoint").appendingPathComponent("checkpoint.tar").path))
+        // The archive stays for a rollback until the service releases it.
+        let kept = harness.jobDirectory("mig-1-checkpoint").appendingPathComponent("checkpoint.tar").path
+        #expect(FileManager.default.fileExists(atPath: kept))
+        let released = try curl("POST", harness.url(agent, "/v1/jobs/mig-1-checkpoint/release"), token: AgentHarness.token, json: "{}")
+        #expect(released.status == 200, "\(released.text)")
+        #expect(!FileManager.default.fileExists(atPath: kept))
     }
 
     @Test("the criu driver refuses checkpoint jobs with DRIVER_UNSUPPORTED")

@@ -1,3 +1,4 @@
+import FerryAPI
 @testable import FerryAgent
 import FerryValidation
 import Foundation

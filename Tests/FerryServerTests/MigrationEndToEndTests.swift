@@ -174,14 +174,14 @@ final class MigrationEndToEndTests {
             expected.append(id)
             if index % 3 == 0 {
                 let cli = try Fixtures.ferry(["migrate", "--server", base, "--token", Self.adminToken, "--checkpoint", id,
-                                              "--to", "node-b", "--name", "copy-\(index)", "--tcp-established", "--wait", "--json",
+                                              "--to", "node-b", "--name", "copy-\(index)", "--tcp-close", "--wait", "--json",
                                               "--timeout", "60"])
                 #expect(cli.status == 0, "\(name): \(cli.stderr)")
                 let migration = try #require(try JSONSerialization.jsonObject(with: cli.stdoutData) as? [String: Any])
                 #expect(migration["state"] as? String == "succeeded")
                 #expect(cli.stderr.contains("restoring"), "progress is printed")
             } else {
-                let migration = try finished(try migrate(id, to: "node-b", options: #"{"name": "copy-\#(index)", "tcp_established": true}"#))
+                let migration = try finished(try migrate(id, to: "node-b", options: #"{"name": "copy-\#(index)", "tcp_close": true}"#))
                 #expect(migration["state"] as? String == "succeeded", "\(name): \(migration["error"] ?? "")")
                 #expect(((migration["result"] as? [String: Any])?["container_id"] as? String)?.hasSuffix(id) == true)
                 let events = (migration["events"] as? [[String: Any]] ?? []).compactMap { $0["state"] as? String }
@@ -193,7 +193,7 @@ final class MigrationEndToEndTests {
             let line = lines.first { $0.contains(id) }
             #expect(line?.hasPrefix("node-b \(id) ") == true, "the script on node B saw the archive with its digest")
         }
-        #expect(lines.contains { $0.contains(#""name":"copy-1""#) && $0.contains(#""tcp_established":true"#) }, "options reach the driver")
+        #expect(lines.contains { $0.contains(#""name":"copy-1""#) && $0.contains(#""tcp_close":true"#) }, "options reach the driver")
 
         // The same request again is the same migration while it is unfinished, and always with an Idempotency-Key.
         let again = try curl("POST", "/api/v1/migrations", json: #"{"checkpoint": "\#(expected[0])", "target": "node-b", "options": {"slow": true, "name": "again"}}"#)
@@ -276,7 +276,7 @@ final class MigrationEndToEndTests {
         stopAgent("node-b", signal: SIGTERM)
         try startAgent("node-b", facts: #"{"runtimes": ["runc"]}"#, extra: ["--max-download-rate", "100000"])
         try waitForNodes(["node-b"])
-        let migration = try migrate(id, to: "node-b", options: #"{"name": "resumed", "tcp_established": true}"#)
+        let migration = try migrate(id, to: "node-b", options: #"{"name": "resumed", "tcp_close": true}"#)
         try waitUntil("some bytes arrived") {
             let state = try curl("GET", "/api/v1/migrations/\(migration)").json
             return ((state["progress"] as? [String: Any])?["bytes_done"] as? Int ?? 0) > 0

@@ -114,11 +114,11 @@ struct PreflightTests {
         #expect(Self.findings(counter) { $0.images = ["sha256:7b4c6855a900a7d4666e81a11ae3ef915ce24d3c868dc26ab296d7ca73f52464"] } == [])
     }
 
-    @Test("a base image present by name but not by ID is a warning: another build")
-    func aBaseImageWithAnotherIDIsAWarning() {
+    @Test("a base image present by name but not by ID is an error: another build, which Podman refuses")
+    func aBaseImageWithAnotherIDIsAnError() {
         let findings = Self.findings(counter) { $0.images = ["localhost/busybox:test", "sha256:ffff"] }
         #expect(findings.codes == [.baseImageIDMismatch])
-        #expect(findings.first?.severity == .warning)
+        #expect(findings.first?.severity == .error)
         #expect(Self.findings(crio) { $0.images = ["registry.example.com/shop/counter:1.4"] }.codes == [.baseImageIDMismatch])
         #expect(Self.findings(crio) { $0.images = ["sha256:7e63f2f9cf3e"] } == [])
     }
@@ -207,7 +207,16 @@ struct PreflightTests {
 
     @Test("established loopback connections survive a new IP")
     func loopbackConnectionsSurviveANewIP() {
-        #expect(Self.findings(tcp, { $0.images = nil }, options: .init(name: "copy", tcpEstablished: true)) == [])
+        #expect(Self.findings(tcp, { $0.images = nil }, options: .init(ignoreStaticIP: true, tcpEstablished: true)) == [])
+    }
+
+    @Test("--name with --tcp-established is refused, as Podman refuses it")
+    func nameWithTCPEstablishedIsRefused() {
+        let findings = Self.findings(counter, { $0.images = nil }, options: .init(name: "copy", tcpEstablished: true))
+        #expect(findings.codes == [.nameWithTCPEstablished])
+        #expect(findings.first?.severity == .error)
+        #expect(Self.findings(counter, { $0.images = nil }, options: .init(name: "copy", tcpClose: true)) == [])
+        #expect(Self.findings(counter, { $0.images = nil }, options: .init(tcpEstablished: true)) == [])
     }
 
     @Test("established connections on the container's IP cannot move to a new IP; --tcp-close waives it")
@@ -215,7 +224,7 @@ struct PreflightTests {
         var exposed = tcp
         exposed.establishedTCPAddresses = ["10.88.0.81", "127.0.0.1"]
         let noImages: (inout TargetFacts) -> Void = { $0.images = nil }
-        for options in [RestoreOptions(name: "copy", tcpEstablished: true), RestoreOptions(ignoreStaticIP: true, tcpEstablished: true)] {
+        for options in [RestoreOptions(ignoreStaticIP: true, tcpEstablished: true)] {
             let findings = Self.findings(exposed, noImages, options: options)
             #expect(findings.codes == [.tcpEstablishedIPChanges])
             #expect(findings.first?.waiver == "--tcp-close")
@@ -223,7 +232,8 @@ struct PreflightTests {
             #expect(findings.first?.message.contains("127.0.0.1") == false)
         }
         #expect(Self.findings(exposed, noImages, options: .init(tcpEstablished: true)) == [])
-        #expect(Self.findings(exposed, noImages, options: .init(name: "copy", tcpEstablished: true, tcpClose: true)) == [])
+        #expect(Self.findings(exposed, noImages, options: .init(ignoreStaticIP: true, tcpEstablished: true, tcpClose: true)) == [])
+        #expect(Self.findings(exposed, noImages, options: .init(name: "copy", tcpEstablished: true)).codes == [.nameWithTCPEstablished])
         var kubernetes = exposed
         kubernetes.engine = .crio
         #expect(Self.findings(kubernetes, noImages, options: .init(tcpEstablished: true)).codes == [.tcpEstablishedIPChanges])
