@@ -145,5 +145,6 @@ let package = Package(
             dependencies: ["FerryTestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "FerryLabTests", dependencies: ["FerryTestSupport"], swiftSettings: swiftSettings),
     ]
 )
