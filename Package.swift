@@ -153,5 +153,6 @@ let package = Package(
             dependencies: ["FerryTestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "FerryLabTests", dependencies: ["FerryTestSupport"], swiftSettings: swiftSettings),
     ]
 )
