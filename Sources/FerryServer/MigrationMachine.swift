@@ -301,7 +301,7 @@ struct MigrationMachine {
             let code = job.error?.code ?? "CHECKPOINT_FAILED"
             var message = "checkpoint on \(node) failed: \(job.error?.message ?? "no reason given")"
             if unknown { message += "; whether \(m.sourceContainer ?? "the container") still runs there is unknown" }
-            fail(&t, code, message, env, at: job.updatedAt)
+            fail(&t, code, message, env, at: job.updatedAt, sourceMayBeStopped: job.containerRunning != true)
         default:
             break
         }
@@ -368,7 +368,8 @@ struct MigrationMachine {
     // MARK: Failing and finishing
 
     /// A failure: with the source stopped by this migration, a rollback there first; else the end.
-    private static func fail(_ t: inout Transition, _ code: String, _ message: String, _ env: Environment, at: String? = nil) {
+    private static func fail(_ t: inout Transition, _ code: String, _ message: String, _ env: Environment, at: String? = nil,
+                             sourceMayBeStopped: Bool = true) {
         let m = t.record
         t.record.errorCode = code
         t.record.errorMessage = message
@@ -376,7 +377,7 @@ struct MigrationMachine {
         if [.transferring, .restoring].contains(m.state) {
             t.actions.append(.cancelJob(node: m.targetNode, jobID: restoreJobID(m)))
         }
-        let checkpointMayHaveStopped = m.state == .checkpointing && !leaveRunning(m)
+        let checkpointMayHaveStopped = m.state == .checkpointing && !leaveRunning(m) && sourceMayBeStopped
         if let node = m.sourceNode, m.sourceContainer != nil, m.sourceStopped || checkpointMayHaveStopped {
             t.record.state = .rollingBack
             t.record.sourceStopped = true

@@ -1,4 +1,5 @@
 @testable import FerryServer
+import CheckpointArchive
 import FerryAPI
 import FerryCatalog
 import FerryValidation

@@ -198,6 +198,20 @@ public final class LabCluster {
         return LabResponse(status: status, body: (try? Data(contentsOf: out)) ?? Data())
     }
 
+    /// One request to a node's agent API with that node's token.
+    public func agentAPI(_ node: Node, _ method: String, _ path: String) throws -> LabResponse {
+        guard let port = agentPorts[node] else { throw FixtureError("\(node) has no agent") }
+        let scratch = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("body")
+        let result = try Fixtures.run("/usr/bin/curl", ["-sS", "--max-time", "20", "-X", method, "-o", out.path, "-w", "%{http_code}",
+                                                        "-H", "Authorization: Bearer \(Self.nodeToken(node))", "http://127.0.0.1:\(port)\(path)"])
+        guard result.status == 0, let status = Int(result.stdout) else {
+            throw FixtureError("curl \(method) \(path) on \(node)'s agent failed: \(result.stderr)")
+        }
+        return LabResponse(status: status, body: (try? Data(contentsOf: out)) ?? Data())
+    }
+
     /// `GET /api/v1/migrations/ID` (with its events).
     public func migration(_ id: String) throws -> [String: Any] {
         let response = try api("GET", "/api/v1/migrations/\(id)")

@@ -11,8 +11,9 @@ public import Foundation
 /// - `/run/ferry-lab-R-N`: the run root (overlay mounts, container run directories)
 ///
 /// What the stores share, because Podman keeps it outside `--root`/`--runroot`: the CNI network configuration and
-/// its host-local IP allocations (`/var/lib/cni/networks`), runc's state (`/run/runc`, keyed by container ID) and
-/// libpod's temporary directory (`/run/libpod`). Container IDs are random, so the shared places do not collide.
+/// its host-local IP allocations (`/var/lib/cni/networks`) and libpod's temporary directory (`/run/libpod`). runc's
+/// state gets a root per node (`--runtime-flag root=RUNROOT/runc`): a restore keeps the container's ID, so with
+/// runc's default shared `/run/runc` removing the stopped copy on one node would reach the running one on the other.
 public struct LabStore: Sendable {
     /// The node's name, `node-a` or `node-b`.
     public let node: String
@@ -50,7 +51,15 @@ public struct LabStore: Sendable {
         try """
             #!/bin/sh
             # \(node) of a Ferry lab cluster: Podman with a store of its own.
-            exec /usr/bin/podman --root \(storageRoot.path) --runroot \(runRoot.path) "$@"
+            podman() { /usr/bin/podman --root \(storageRoot.path) --runroot \(runRoot.path) --runtime-flag root=\(runRoot.path)/runc "$@"; }
+            # A test can hold a restore after Podman finished it (to kill the agent in that window): HOLD_FILE.
+            if [ "$1 $2" = "container restore" ] && [ -e \(directory.path)/hold-after-restore ]; then
+                podman "$@"; status=$?
+                touch \(directory.path)/restore-done
+                sleep 4
+                exit $status
+            fi
+            exec /usr/bin/podman --root \(storageRoot.path) --runroot \(runRoot.path) --runtime-flag root=\(runRoot.path)/runc "$@"
             """.write(to: podmanWrapper, atomically: true, encoding: .utf8)
         chmod(podmanWrapper.path, 0o755)
         let archive = try LabImageCache.archive(of: image)
