@@ -26,6 +26,7 @@ bench:
 	@scripts/install-deps.sh --bench
 	scripts/bench-inspect.sh
 	scripts/bench-serve.sh
+	scripts/bench-migrate.sh
 
 clean:
 	rm -rf .build

@@ -23,7 +23,7 @@ if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   want_python_checker=yes
 fi
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(nginx-light wrk)
+  packages+=(nginx-light wrk jq)                  # jq: scripts/bench-migrate.sh reads the API
 fi
 
 missing=()
