@@ -60,9 +60,9 @@ public final class LabCluster {
     /// Creates both stores and, unless `startProcesses` is false, starts the service and both agents and waits until
     /// both nodes are up.
     /// - Parameters:
-    ///   - nodeTimeout: `--node-timeout` of the service. Heartbeats come every second, but each one collects the
-    ///     node's facts with several `podman` commands, which take seconds while CRIU keeps both cores busy: the
-    ///     default leaves room for that.
+    ///   - nodeTimeout: `--node-timeout` of the service. Heartbeats come every second, but each one first collects
+    ///     the node's facts with several `podman` commands, which slow down when the machine is busy (a full
+    ///     `swift test` runs the other suites alongside): the default leaves room for that.
     ///   - startProcesses: false to start the service and agents yourself (`startService()`, `startAgent(_:)`).
     public init(nodeTimeout: Double = 10, startProcesses: Bool = true) throws {
         Self.sweepOnce()

@@ -22,15 +22,49 @@ enum LabProcesses {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }
     }
 
-    /// SIGKILLs every `podman` command working on the store whose graph root is `storageRoot` (the wrapper's
-    /// `/usr/bin/podman --root ROOT …`), e.g. a restore an agent started before it was killed: such a command would
-    /// otherwise race the teardown. conmon and the containers are left to `podman rm`, which knows their state.
-    static func killPodmanCommands(using storageRoot: String) {
-        for pid in all() where pid != getpid() {
-            guard let argv = commandLine(pid), argv.first?.hasSuffix("podman") == true,
-                  let flag = argv.firstIndex(of: "--root"), flag + 1 < argv.count, argv[flag + 1] == storageRoot else { continue }
-            kill(pid, SIGKILL)
+    /// The `podman` commands working on the store whose graph root is `storageRoot` (the wrapper's
+    /// `/usr/bin/podman --root ROOT …`); conmon and the containers themselves are not among them.
+    static func podmanCommands(using storageRoot: String) -> [pid_t] {
+        all().filter { pid in
+            guard pid != getpid(), let argv = commandLine(pid), argv.first?.hasSuffix("podman") == true,
+                  let flag = argv.firstIndex(of: "--root"), flag + 1 < argv.count else { return false }
+            return argv[flag + 1] == storageRoot
         }
+    }
+
+    /// Lets the `podman` commands still working on a store (a restore an agent started just before it was killed)
+    /// finish, for up to `timeout` seconds, then SIGKILLs the rest: a command killed half-way can leave a libpod
+    /// lock taken, so it is the last resort, but a teardown must not race a running restore.
+    static func finishPodmanCommands(using storageRoot: String, timeout: Double = 30) {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while !podmanCommands(using: storageRoot).isEmpty && Date() < deadline { usleep(100_000) }
+        for pid in podmanCommands(using: storageRoot) { kill(pid, SIGKILL) }
+    }
+
+    /// `Fixtures.run`, but a program still running after `timeout` seconds is SIGKILLed (a teardown must end even
+    /// when Podman hangs on a lock); nil then.
+    static func run(_ executable: String, _ arguments: [String], timeout: Double) -> ProcessResult? {
+        guard let directory = try? Fixtures.temporaryDirectory() else { return nil }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stdout = directory.appendingPathComponent("stdout").path
+        let stderr = directory.appendingPathComponent("stderr").path
+        guard let child = try? Fixtures.spawn(executable, arguments, stdout: stdout, stderr: stderr) else { return nil }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(child, &status, WNOHANG)
+            if result == child { break }
+            if result < 0 && errno != EINTR { return nil }
+            if Date() >= deadline {
+                kill(child, SIGKILL)
+                _ = Fixtures.wait(child)
+                return nil
+            }
+            usleep(20_000)
+        }
+        return ProcessResult(status: status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f),
+                             stdoutData: FileManager.default.contents(atPath: stdout) ?? Data(),
+                             stderr: (try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")
     }
 
     /// Kills a process this test process spawned and reaps it.

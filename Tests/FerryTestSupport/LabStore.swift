@@ -82,18 +82,23 @@ public struct LabStore: Sendable {
         }
     }
 
-    /// Removes every trace of the store, whatever state it was left in: kills `podman` commands still running on it
-    /// (a job of an agent that was killed), removes all containers (`rm -af -t 0`, which also releases their CNI
-    /// addresses and runc state) and images (which unmounts their layers), unmounts whatever is still mounted below
-    /// the two roots, and deletes both directories. Returns what could not be removed (empty when all went).
+    /// Removes every trace of the store, whatever state it was left in: lets `podman` commands still running on it
+    /// finish (a job of an agent that was killed), removes all containers (`rm -af -t 0`, which also releases their
+    /// CNI addresses, runc state and libpod locks) and images (which unmounts their layers), unmounts whatever is
+    /// still mounted below the two roots, and deletes both directories. Every step has a time limit, so a hung
+    /// Podman cannot hang the test run. Returns what could not be removed (empty when all went).
     @discardableResult
     public func destroy() -> [String] {
-        LabProcesses.killPodmanCommands(using: storageRoot.path)
-        if FileManager.default.isExecutableFile(atPath: podmanWrapper.path) {
-            _ = try? podman(["rm", "-af", "-t", "0"])
-            _ = try? podman(["rmi", "-af"])
-        }
         var leftovers: [String] = []
+        LabProcesses.finishPodmanCommands(using: storageRoot.path)
+        if FileManager.default.isExecutableFile(atPath: podmanWrapper.path) {
+            for arguments in [["rm", "-af", "-t", "0"], ["rmi", "-af"]] {
+                let result = LabProcesses.run(podmanWrapper.path, arguments, timeout: 60)
+                if result?.status != 0 {
+                    leftovers.append("podman \(arguments.joined(separator: " ")) on \(node): " + (result.map { $0.stderr } ?? "timed out"))
+                }
+            }
+        }
         for mountPoint in Self.mountPoints(under: [directory.path, runRoot.path]) where umount2(mountPoint, Int32(MNT_DETACH)) != 0 {
             leftovers.append("cannot unmount \(mountPoint): \(String(cString: strerror(errno)))")
         }
