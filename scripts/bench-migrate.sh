@@ -8,7 +8,9 @@
 # timed) the exited source container is removed, because a restore refuses a name and ID still present, and the
 # script waits until the source node's heartbeat no longer lists it, or ferry's preflight would refuse the move back.
 #
-# Usage: scripts/bench-migrate.sh [--rounds N] [--skip-build]     (ROUNDS=N works too; default 5)
+# Usage: scripts/bench-migrate.sh [--rounds N] [--idle S] [--skip-build]     (ROUNDS=N works too; default 5)
+#   --idle S: seconds both nodes stay quiet before every move, manual or ferry (default 2), as a node is before a
+#   migration in real use; with 0 each move starts right after the previous one's clean-up.
 # Needs root and the lab: bash ../shared/lab/setup.sh. Prints per-round times, min and median per direction, the
 # ratio ferry/manual, and a markdown table for the README. Everything it creates is removed on exit (trap); if the
 # script is killed outright, the next lab test run sweeps up after it (the run manifest below).
@@ -18,11 +20,13 @@ cd "$(dirname "$0")/.."
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 rounds=${ROUNDS:-5}
+idle=2
 build=1
 while (($#)); do
   case $1 in
     --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
     --rounds=*) rounds=${1#--rounds=}; shift ;;
+    --idle) idle=${2:?--idle needs seconds}; shift 2 ;;
     --skip-build) build=0; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench-migrate: unknown argument $1" >&2; exit 64 ;;
@@ -129,17 +133,6 @@ for _ in $(seq 300); do
 done
 [[ $up == 2 ]] || { echo "bench-migrate: the agents did not register" >&2; exit 1; }
 
-# Waits (polls, 30 s at most) until a node's heartbeat no longer lists the container.
-wait_forgotten() {
-  local node=$1
-  for _ in $(seq 300); do
-    api "/api/v1/nodes/$node" | jq -e --arg c "$container" '(.facts.container_names // .node.facts.container_names // []) | index($c) | not' \
-      >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  echo "bench-migrate: $node still reports $container" >&2; exit 1
-}
-
 # Checks that the container runs on `node` and counts on from at least `previous`; prints the count.
 check_running() {
   local node=$1 previous=$2 count=""
@@ -156,13 +149,16 @@ podman_on node-a run -d --name "$container" --conmon-pidfile "$rundir/pids/$cont
 last=$(check_running node-a 1)
 
 manual_move() {
-  local from=$1 to=$2 start end archive=$work/scratch/manual.tar.zst copy=$work/scratch/manual-copy.tar.zst
+  local from=$1 to=$2 start middle end archive=$work/scratch/manual.tar.zst copy=$work/scratch/manual-copy.tar.zst
   rm -f "$archive" "$copy"
   start=$(now)
   podman_on "$from" container checkpoint --export="$archive" --compress=zstd "$container" >/dev/null
+  middle=$(now)
   cp "$archive" "$copy"
   podman_on "$to" container restore --import="$copy" >/dev/null
   end=$(now)
+  # The two steps on their own, to set against ferry's checkpoint and restore phases.
+  echo "$(elapsed "$start" "$middle") $(elapsed "$middle" "$end")" >>"$work/scratch/manual-steps"
   elapsed "$start" "$end"
 }
 
@@ -185,17 +181,17 @@ print("%.3f" % (t(m["finished_at"]) - t(m["created_at"])).total_seconds())' "$wo
 }
 
 # After a move (untimed): the container counts on at the target; the source's exited copy is removed so that the next
-# move back can restore the same name and ID, and the wait goes on until the source's heartbeat says so, since
-# ferry's preflight judges a target by its last heartbeat.
+# move back can restore the same name and ID (ferry removes it itself after a success); then both nodes stay quiet
+# for $idle seconds.
 settle() {
   local from=$1 to=$2
   last=$(check_running "$to" "$last")
-  podman_on "$from" rm -f -t 0 "$container" >/dev/null 2>&1 || true   # ferry removes it itself after a success
-  wait_forgotten "$from"
+  podman_on "$from" rm -f -t 0 "$container" >/dev/null 2>&1 || true
+  sleep "$idle"
 }
 
 declare -a manual_ab manual_ba ferry_ab ferry_ba service_ab service_ba
-echo "rounds: $rounds (container $container, $(podman --version), criu $(criu --version | awk '/Version/{print $2}'))" >&2
+echo "rounds: $rounds, idle $idle s before each move (container $container, $(podman --version), criu $(criu --version | awk '/Version/{print $2}'))" >&2
 for round in $(seq "$rounds"); do
   t=$(manual_move node-a node-b); settle node-a node-b; manual_ab+=("$t")
   t=$(manual_move node-b node-a); settle node-b node-a; manual_ba+=("$t")
@@ -204,6 +200,20 @@ for round in $(seq "$rounds"); do
   printf 'round %d: manual A->B %s s, B->A %s s; ferry A->B %s s (service %s s), B->A %s s (service %s s); count %s\n' \
     "$round" "${manual_ab[-1]}" "${manual_ba[-1]}" "${ferry_ab[-1]}" "${service_ab[-1]}" "${ferry_ba[-1]}" "${service_ba[-1]}" "$last"
 done
+
+# Where ferry's time goes: the median of each recorded phase over every migration of the run, and the events of the
+# last one (each with the clock of the node that reported it).
+echo >&2
+echo "phases (median over $((rounds * 2)) migrations, ms):" >&2
+api "/api/v1/migrations?limit=$((rounds * 2))" | jq -r '[.items[].phases[]] | group_by(.name)[]
+  | "\(.[0].name) \(map(.duration_ms // 0) | sort | .[length / 2 | floor])"' | sed 's/^/  /' >&2
+last_id=$(api "/api/v1/migrations?limit=1" | jq -r '.items[0].id')
+printf 'manual steps (median, ms): checkpoint %.0f, cp + restore %.0f\n' \
+  "$(cut -d' ' -f1 "$work/scratch/manual-steps" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] * 1000 }')" \
+  "$(cut -d' ' -f2 "$work/scratch/manual-steps" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] * 1000 }')" >&2
+echo "events of $last_id:" >&2
+api "/api/v1/migrations/$last_id" | jq -r '.events[] | "  \(.at) \(.state): \(.message)"' >&2
+api "/api/v1/migrations/$last_id" | jq -r '.phases[] | "  phase \(.name) \(.node // "service") \(.started_at // "-") .. \(.ended_at // "-") \(.duration_ms) ms"' >&2
 
 stat_min() { printf '%s\n' "$@" | sort -g | head -1; }
 stat_median() {

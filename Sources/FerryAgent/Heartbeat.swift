@@ -68,7 +68,7 @@ final class Heartbeat: @unchecked Sendable {
 
     /// One heartbeat; nil when the service took it, else what went wrong.
     private func beat() -> String? {
-        let report = facts.current()
+        let report = facts.current(live: false)
         let body = HeartbeatRequest(name: node, agentURL: agentURL, driver: driver, facts: report.facts,
                                     runtimeVersion: report.runtimeVersion, freeDiskBytes: report.freeDiskBytes,
                                     version: AgentConfiguration.version)

@@ -124,9 +124,11 @@ final class JobRunner: Sendable {
             store.update(job.id) { $0.state = .downloading }
             state = .downloading
         }
+        // Whether the restore's container would collide with one already here, asked while the archive downloads.
+        let collision = job.hasBegun("restore") ? nil : BackgroundValue { self.inspectExpected(job) }
         if state == .downloading {
             guard let checkpoint = job.checkpoint else { return }
-            store.update(job.id) { $0.begin("transfer") }
+            store.update(job.id, report: false) { $0.begin("transfer") }
             do throws(AgentError) {
                 _ = try download.run(checkpoint, to: archive, control: control) { done, total in
                     store.update(job.id, persist: false) { job in
@@ -143,7 +145,8 @@ final class JobRunner: Sendable {
                 markIfInterruptedForGood(job.id, control)
                 return
             }
-            store.update(job.id) { job in
+            // Not reported on its own: the gate just below tells the service, and waits for its answer.
+            store.update(job.id, report: false) { job in
                 job.state = .restoring
                 job.bytesDone = job.bytesTotal
                 job.end("transfer")
@@ -156,7 +159,7 @@ final class JobRunner: Sendable {
             store.fail(job.id, AgentError(.abandoned, "the service gave the migration up before the restore: \(verdict.reason ?? "no reason given")"))
             return
         }
-        if !ready.hasBegun("restore"), let report = inspectExpected(ready), report.exists {
+        if !ready.hasBegun("restore"), let report = collision?.value ?? nil, report.exists {
             // Not this job's container: leave it alone. Preflight checks this too; the node may have changed since.
             store.fail(job.id, AgentError(.containerExists, "a container \(report.name) (\(report.status ?? "state unknown")) already exists on \(node); the restore would collide with it"))
             return
@@ -165,7 +168,7 @@ final class JobRunner: Sendable {
             let options = try RuntimeRestoreOptions(parsing: job.options)
             try driver.prepareRestore(archive: archive.path, job: context)
             let argv = try driver.restoreCommand(archive: archive.path, options: options, job: context)
-            store.update(job.id) { $0.begin("restore") }
+            store.update(job.id, report: false) { $0.begin("restore") }
             let outcome = try runDriver(argv, step: "restore", job: job.id, context: context, failureCode: .restoreFailed, control: control)
             if outcome.status == 0 {
                 finishRestore(job.id, containerID: driver.restorePrintsContainerID ? outcome.lastStdoutLine : nil,
@@ -188,6 +191,7 @@ final class JobRunner: Sendable {
     /// the service has given the migration up meanwhile.
     private func finishRestore(_ id: String, containerID: String?, outcome: Outcome?, control: JobControl, note: String?) {
         guard var final = store.job(id) else { return }
+        final.updatedAt = Job.timestamp()
         final.state = .succeeded
         final.bytesDone = final.bytesTotal
         final.end("restore")
@@ -234,7 +238,7 @@ final class JobRunner: Sendable {
                 do throws(AgentError) {
                     try? FileManager.default.removeItem(atPath: output)
                     let argv = try driver.checkpointCommand(container: container, output: output, options: options, job: context)
-                    store.update(job.id) { $0.begin("checkpoint") }
+                    store.update(job.id, report: false) { $0.begin("checkpoint") }
                     let outcome = try runDriver(argv, step: "checkpoint", job: job.id, context: context, failureCode: .checkpointFailed, control: control)
                     let result = Job.Result(exitStatus: outcome.status, outputTail: outcome.tail)
                     guard outcome.status == 0, fileSize(output) > 0 else {
@@ -308,7 +312,7 @@ final class JobRunner: Sendable {
             return
         }
         let store = store
-        store.update(id) { $0.begin("upload") }
+        store.update(id, report: false) { $0.begin("upload") }
         var attempt = 0
         while true {
             do {
@@ -355,7 +359,7 @@ final class JobRunner: Sendable {
                 try? FileManager.default.removeItem(at: downloaded.appendingPathExtension("partial"))
             }
         }
-        store.update(job.id) { $0.begin("rollback") }
+        store.update(job.id, report: false) { $0.begin("rollback") }
         let before = driver.inspect(container: container)
         if let before, before.running {
             store.update(job.id) { job in
@@ -604,5 +608,31 @@ final class JobRunner: Sendable {
                 .map { $0.trimmingCharacters(in: .whitespaces) }.last { !$0.isEmpty }
         }
         return Outcome(status: status, tail: tail, lastStdoutLine: lastLine(Array(out)), lastStderrLine: lastLine(Array(err)))
+    }
+}
+
+/// A value computed on a thread of its own, waited for when needed.
+final class BackgroundValue<Value: Sendable>: @unchecked Sendable {
+    // @unchecked Sendable invariant: `result` is only touched with `condition` locked.
+    private let condition = NSCondition()
+    private var result: Value??
+
+    init(_ compute: @escaping @Sendable () -> Value) {
+        let thread = Thread { [self] in
+            let value = compute()
+            condition.lock()
+            result = .some(value)
+            condition.broadcast()
+            condition.unlock()
+        }
+        thread.name = "ferry-agent-background"
+        thread.start()
+    }
+
+    var value: Value {
+        condition.lock()
+        defer { condition.unlock() }
+        while result == nil { condition.wait() }
+        return result!!
     }
 }

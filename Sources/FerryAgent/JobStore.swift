@@ -91,8 +91,10 @@ final class JobStore: @unchecked Sendable {
 
     /// Changes an unfinished job and writes it (unless `persist` is false: progress that is cheap to lose).
     /// Returns the job as it is afterwards; a finished job is returned unchanged.
+    /// `report` false keeps the change from the service until the next one (a phase starting, say: the next report
+    /// carries it), sparing the service a write.
     @discardableResult
-    func update(_ id: String, persist: Bool = true, _ change: (inout Job) -> Void) -> Job? {
+    func update(_ id: String, persist: Bool = true, report: Bool = true, _ change: (inout Job) -> Void) -> Job? {
         lock.lock()
         defer { lock.unlock() }
         guard var job = jobs[id] else { return nil }
@@ -107,11 +109,13 @@ final class JobStore: @unchecked Sendable {
             }
         }
         jobs[id] = job
-        onChange?(job)
+        if report { onChange?(job) }
         return job
     }
 
-    /// Changes the bookkeeping of a job whether or not it has finished (never its state or outcome).
+    /// Changes the bookkeeping of a job whether or not it has finished (never its state or outcome), and tells no
+    /// one. Written without `fsync`: it matters after the agent process dies (the page cache keeps it), not after
+    /// the machine does (then the runtime process it names is gone too).
     func updateBookkeeping(_ id: String, _ change: (inout Job) -> Void) {
         lock.lock()
         defer { lock.unlock() }
@@ -119,7 +123,7 @@ final class JobStore: @unchecked Sendable {
         let state = job.state
         change(&job)
         job.state = state
-        try? write(job)
+        try? write(job, durable: false)
         jobs[id] = job
     }
 
@@ -140,22 +144,22 @@ final class JobStore: @unchecked Sendable {
         lock.unlock()
     }
 
-    private func write(_ job: Job) throws(AgentError) {
+    private func write(_ job: Job, durable: Bool = true) throws(AgentError) {
         let path = "\(directory(of: job.id))/job.json"
         let temporary = path + ".tmp"
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(job), Self.writeDurably(data, to: temporary), rename(temporary, path) == 0 else {
+        guard let data = try? encoder.encode(job), Self.writeFile(data, to: temporary, sync: durable), rename(temporary, path) == 0 else {
             throw AgentError(.fileError, "cannot write \(path)")
         }
     }
 
     /// Writes a new 0600 file and syncs it, so the `rename` that follows never exposes a half-written file.
-    private static func writeDurably(_ data: Data, to path: String) -> Bool {
+    private static func writeFile(_ data: Data, to path: String, sync: Bool) -> Bool {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return false }
         defer { Glibc.close(fd) }
-        return data.withUnsafeBytes { FileIO.writeAll(fd, $0) } && fsync(fd) == 0
+        return data.withUnsafeBytes { FileIO.writeAll(fd, $0) } && (!sync || fsync(fd) == 0)
     }
 
     /// Creates a directory (and its parents) and makes it 0700, also when it existed.

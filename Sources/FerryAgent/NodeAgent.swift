@@ -15,6 +15,7 @@ public final class NodeAgent: Sendable {
     private let store: JobStore
     private let heartbeat: Heartbeat
     private let reporter: JobReporter
+    private let facts: FactsCollector
     private let lock: WorkDirectoryLock
     private let log: @Sendable (String) -> Void
     /// The URL the service is told to call the agent at.
@@ -24,7 +25,9 @@ public final class NodeAgent: Sendable {
     public var port: UInt16 { server.port }
 
     private init(configuration: AgentConfiguration, server: HTTPServer, store: JobStore, heartbeat: Heartbeat,
-                 reporter: JobReporter, lock: WorkDirectoryLock, agentURL: String, log: @escaping @Sendable (String) -> Void) {
+                 reporter: JobReporter, facts: FactsCollector, lock: WorkDirectoryLock, agentURL: String,
+                 log: @escaping @Sendable (String) -> Void) {
+        self.facts = facts
         self.configuration = configuration
         self.server = server
         self.store = store
@@ -72,6 +75,7 @@ public final class NodeAgent: Sendable {
         let heartbeat = Heartbeat(client: client, node: configuration.node, agentURL: agentURL,
                                   driver: configuration.driver.name, interval: configuration.heartbeatInterval,
                                   facts: facts, log: log)
+        facts.startWatching()
         let unfinished = store.unfinished()
         for job in unfinished { runner.start(job.id, resumed: true) }
         heartbeat.start()
@@ -80,7 +84,7 @@ public final class NodeAgent: Sendable {
             + "\(unfinished.count) job(s) resumed, reporting to \(configuration.server.absoluteString)"
             + (configuration.token == nil ? ", no token (loopback only)" : ""))
         return NodeAgent(configuration: configuration, server: server, store: store, heartbeat: heartbeat,
-                         reporter: reporter, lock: lock, agentURL: agentURL, log: log)
+                         reporter: reporter, facts: facts, lock: lock, agentURL: agentURL, log: log)
     }
 
     /// Stops accepting requests and heartbeating, interrupts downloads (they resume at the next start), gives a
@@ -88,6 +92,7 @@ public final class NodeAgent: Sendable {
     /// running then are resumed by the next start as ``JobRunner`` describes. Idempotent.
     public func stop(timeout: Double = 10) {
         heartbeat.stop()
+        facts.stopWatching()
         server.shutdown(timeout: min(timeout, 5))
         let jobs = store.unfinished().compactMap { store.control($0.id) }
         jobs.forEach { $0.stop() }

@@ -39,13 +39,24 @@ final class FactsCollector: Sendable {
         runtimeVersion = driver.versionCommand.flatMap { FactCommand.output($0) }.flatMap(driver.version(fromOutput:))
     }
 
-    /// The facts as of now.
-    func current() -> NodeReport {
+    /// Starts keeping Podman's answers current in the background (the podman driver only).
+    func startWatching() {
+        guard let podman = driver as? PodmanDriver else { return }
+        podman.cache.keepWarm { PodmanInventory.collectNow() }
+    }
+
+    func stopWatching() {
+        (driver as? PodmanDriver)?.cache.stopWatching()
+    }
+
+    /// The facts as of now. With `live` false (heartbeats) Podman's last answers may be a moment old: its inventory
+    /// is reused rather than asked for again while a change is being made.
+    func current(live: Bool = true) -> NodeReport {
         var facts = fixed
         var ips = HostSystem.interfaceAddresses()
         var macs = HostSystem.interfaceMACs()
-        if driver is PodmanDriver {
-            let podman = PodmanInventory.collect()
+        if let podmanDriver = driver as? PodmanDriver {
+            let podman = (live ? nil : podmanDriver.cache.latestInventory()) ?? PodmanInventory.collect(cache: podmanDriver.cache)
             facts.images = podman.images
             facts.containerNames = podman.containerNames
             facts.containerIDs = podman.containerIDs

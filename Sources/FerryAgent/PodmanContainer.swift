@@ -9,15 +9,22 @@ import Foundation
 enum PodmanContainer {
     /// Runs `podman container inspect`; a container Podman does not know is `exists: false`. Nil when Podman
     /// cannot be asked or answers something else.
-    static func report(_ container: String) -> ContainerReport? {
-        guard let outcome = FactCommand.run(["podman", "container", "inspect", "--format", "json", container]) else { return nil }
-        if outcome.status != 0 {
-            if outcome.stderr.lowercased().contains("no such container") {
-                return ContainerReport(name: container, exists: false, running: false)
+    /// Podman's answers are reused while its events log is unchanged (``PodmanStateCache``); the TCP tables are
+    /// always read now, since connections come and go without events.
+    static func report(_ container: String, cache: PodmanStateCache) -> ContainerReport? {
+        if cache.knownAbsent(container) { return ContainerReport(name: container, exists: false, running: false) }
+        var missing = false
+        let output = cache.inspectOutput(container) {
+            guard let outcome = FactCommand.run(["podman", "container", "inspect", "--format", "json", container]) else { return nil }
+            if outcome.status != 0 {
+                missing = outcome.stderr.lowercased().contains("no such container")
+                return nil
             }
-            return nil
+            return outcome.stdout
         }
-        return report(container, inspectOutput: outcome.stdout, tcpTables: tcpTables)
+        if missing { return ContainerReport(name: container, exists: false, running: false) }
+        guard let output else { return nil }
+        return report(container, inspectOutput: output, tcpTables: tcpTables)
     }
 
     /// The report from `podman container inspect`'s output; `tcpTables(pid)` gives the contents of the container's

@@ -6,6 +6,8 @@ import Foundation
 /// `podman container checkpoint --export`. Podman must be in `PATH`.
 public struct PodmanDriver: RuntimeDriver {
     public let name = "podman"
+    /// Podman's last answers, reused while its events log shows no change.
+    let cache = PodmanStateCache()
 
     public init() {}
 
@@ -39,7 +41,7 @@ public struct PodmanDriver: RuntimeDriver {
     }
 
     public func inspect(container: String) -> ContainerReport? {
-        PodmanContainer.report(container)
+        PodmanContainer.report(container, cache: cache)
     }
 
     /// `podman container restore [--tcp-established] CONTAINER`: from the checkpoint Podman keeps in the container's

@@ -13,8 +13,14 @@ struct PodmanInventory {
 
     /// Asks the local Podman (nothing at all when `podman` is not in `PATH`). The three independent questions run
     /// at once: each `podman` start costs tens of milliseconds, and a migration's preflight waits for them.
-    static func collect() -> PodmanInventory {
-        guard HostSystem.findExecutable("podman") != nil else { return PodmanInventory() }
+    static func collect(cache: PodmanStateCache) -> PodmanInventory {
+        cache.inventory(collectNow)
+    }
+
+    /// Asks Podman now; also returns each container's inspect object by name and by ID, for ``PodmanStateCache``.
+    static func collectNow() -> (PodmanInventory, inspected: [String: String]) {
+        guard HostSystem.findExecutable("podman") != nil else { return (PodmanInventory(), [:]) }
+        var inspected: [String: String] = [:]
         let answers = Answers()
         ParallelWork.run([
             { answers.set(\.images, FactCommand.output(["podman", "images", "--format", "json"])) },
@@ -30,13 +36,30 @@ struct PodmanInventory {
             if containers.ids.isEmpty {
                 inventory.containerIPs = []
                 inventory.containerMACs = []
-            } else if let addresses = FactCommand.output(["podman", "container", "inspect", "--format", "json"] + containers.ids)
-                        .flatMap(addresses(from:)) {
+            } else if let output = FactCommand.output(["podman", "container", "inspect", "--format", "json"] + containers.ids),
+                      let addresses = addresses(from: output) {
                 inventory.containerIPs = addresses.ips
                 inventory.containerMACs = addresses.macs
+                inspected = inspectObjects(output)
             }
         }
-        return inventory
+        return (inventory, inspected)
+    }
+
+    /// Each object of a `podman container inspect` array, as a one-element array, by its `Name` and its `Id`.
+    static func inspectObjects(_ output: String) -> [String: String] {
+        guard let items = array(output) else { return [:] }
+        var result: [String: String] = [:]
+        for item in items {
+            guard let data = try? JSONSerialization.data(withJSONObject: [item]) else { continue }
+            let text = String(decoding: data, as: UTF8.self)
+            if var name = item["Name"] as? String {
+                if name.hasPrefix("/") { name.removeFirst() }
+                result[name] = text
+            }
+            if let id = item["Id"] as? String { result[id] = text }
+        }
+        return result
     }
 
     /// The raw outputs gathered by ``collect()``'s threads.
