@@ -66,7 +66,18 @@ struct OpenAPITests {
         _ = try record("GET", "/api/v1/migrations")
         _ = try record("GET", "/api/v1/migrations?state=bogus")                                          // 400
         _ = try record("GET", "/api/v1/migrations/\(migrationID)")
+        _ = try record("GET", "/api/v1/migrations/\(migrationID)?wait=0.2&events_after=0")                 // long poll
+        _ = try record("GET", "/api/v1/migrations/\(migrationID)?wait=99")                               // 400
         _ = try record("GET", "/api/v1/migrations/mig-none")                                             // 404
+        // A job report from the migration's target (node-a): answered with a verdict.
+        let report = try Fixtures.write(Array(#"{"sent_at": "2026-12-01T10:00:00.000Z", "job": {"id": "\#(migrationID)", "kind": "restore", "state": "downloading", "bytes_done": 0, "bytes_total": 10, "phases": [], "created_at": "2026-12-01T10:00:00.000Z", "updated_at": "2026-12-01T10:00:00.000Z"}}"#.utf8), name: "report.json")
+        let verdict = try record("POST", "/api/v1/nodes/node-a/jobs/\(migrationID)/report", token: TestServer.nodeToken, upload: report, headers: ["Content-Type: application/json"])
+        #expect(verdict.status == 200 && verdict.json["proceed"] is Bool, "\(verdict.text)")
+        _ = try record("POST", "/api/v1/nodes/node-b/jobs/\(migrationID)/report", token: TestServer.nodeToken, upload: report, headers: ["Content-Type: application/json"]) // 403
+        _ = try record("POST", "/api/v1/nodes/node-a/jobs/mig-none/report", token: TestServer.nodeToken, upload: report, headers: ["Content-Type: application/json"])    // 400: ID differs
+        _ = try record("POST", "/api/v1/nodes/node-a/jobs/\(migrationID)/report", token: nil, upload: report, headers: ["Content-Type: application/json"])            // 401
+        let unknownReport = try Fixtures.write(Array(#"{"sent_at": "x", "job": {"id": "mig-none", "kind": "restore", "state": "downloading", "bytes_done": 0, "bytes_total": 0, "phases": [], "created_at": "x", "updated_at": "x"}}"#.utf8), name: "unknown.json")
+        _ = try record("POST", "/api/v1/nodes/node-a/jobs/mig-none/report", token: TestServer.nodeToken, upload: unknownReport, headers: ["Content-Type: application/json"]) // 404
         _ = try record("POST", "/api/v1/migrations/\(migrationID)/cancel")
         _ = try record("POST", "/api/v1/migrations/\(migrationID)/cancel")                              // 409
         _ = try record("GET", "/healthz", token: nil)
