@@ -105,8 +105,9 @@ struct MigrateCommand: ParsableCommand {
             printJSON(migration)
         } else {
             Output.write("\(migration.id) \(migration.state.rawValue)\(migration.runningOn.map { " (running on \($0))" } ?? "")\n")
-            if migration.state.isTerminal, !migration.phases.isEmpty { progress(Self.phaseLine(migration.phases)) }
         }
+        // With the progress on stderr, whatever stdout carries.
+        if wait, migration.state.isTerminal, !migration.phases.isEmpty { progress(Self.phaseLine(migration.phases)) }
         if migration.state == .failed || migration.state == .cancelled {
             let error = migration.error
             var line = "ferry: migration \(migration.id) \(migration.state.rawValue): \(error?.message ?? "")"

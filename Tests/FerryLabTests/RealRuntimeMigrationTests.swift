@@ -37,6 +37,27 @@ final class RealRuntimeMigrationTests {
         #expect((migration["source"] as? [String: Any])?["node"] as? String == "node-a")
         #expect((migration["source"] as? [String: Any])?["container"] as? String == "lab-counter")
         #expect(states(of: migration).first { $0 != "pending" } == "checkpointing", "\(states(of: migration))")
+        // Phases timed by the nodes that did the work, in the API, the CLI and the page's timeline.
+        let phases = (migration["phases"] as? [[String: Any]] ?? []).reduce(into: [String: Int]()) { all, phase in
+            all[phase["name"] as? String ?? ""] = phase["duration_ms"] as? Int
+        }
+        for name in ["preflight", "checkpoint", "frozen", "upload", "transfer", "restore"] {
+            #expect((phases[name] ?? -1) >= 0, "phase \(name) in \(phases)")
+        }
+        #expect((phases["checkpoint"] ?? 0) > 0 && (phases["restore"] ?? 0) > 0)
+        #expect(cli.stderr.contains("phases: preflight"), "\(cli.stderr)")
+        // The page is rendered on the server: fetched signed in (the session cookie), then shown in Chromium.
+        let html = try Fixtures.run("/usr/bin/curl", ["-sS", "--max-time", "10", "-H", "Cookie: ferry_token=\(LabCluster.adminToken)",
+                                                      cluster.serviceURL + "/migrations"]).stdout
+        #expect(html.contains("data-migration=\"\(printed["id"] as? String ?? "")\""), "\(html.prefix(300))")
+        #expect(html.contains("class=\"timeline\""), "the page draws a timeline")
+        #expect(html.contains("phase phase-checkpoint") && html.contains("phase phase-restore"))
+        let saved = cluster.scratch.appendingPathComponent("migrations.html")
+        try html.replacingOccurrences(of: "<head>", with: "<head><base href=\"\(cluster.serviceURL)/\">")
+            .write(to: saved, atomically: true, encoding: .utf8)
+        let shot = try Browser.run(["--screenshot=" + Browser.artifacts.appendingPathComponent("migrations-timeline.png").path,
+                                    "file://" + saved.path])
+        #expect(shot.status == 0, "\(shot.stderr.suffix(300))")
         let checkpoint = try #require(migration["checkpoint"] as? String)
         let catalogued = try cluster.api("GET", "/api/v1/checkpoints/\(checkpoint)")
         #expect(catalogued.status == 200)

@@ -6,23 +6,11 @@ import Testing
 /// catalogue, and screenshots are saved under `test-artifacts/`.
 @Suite("web page")
 struct WebPageTests {
-    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first {
-        FileManager.default.isExecutableFile(atPath: $0)
-    }
-
     static func browser(_ arguments: [String]) throws -> ProcessResult {
-        let profile = try Fixtures.temporaryDirectory().path
-        return try Fixtures.run(try #require(chromium, "chromium is installed by scripts/install-deps.sh"), [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            "--user-data-dir=\(profile)", "--window-size=1400,1100", "--virtual-time-budget=3000",
-        ] + arguments)
+        try Browser.run(arguments)
     }
 
-    static var artifacts: URL {
-        let url = Fixtures.repositoryRoot.appendingPathComponent("test-artifacts")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    static var artifacts: URL { Browser.artifacts }
 
     @Test("the listing shows every checkpoint and the detail page shows the process tree")
     func listingAndDetail() throws {
