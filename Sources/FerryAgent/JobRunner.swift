@@ -23,13 +23,13 @@ import Foundation
 ///   uploaded; otherwise the job fails saying whether the container runs. The archive is never deleted.
 /// - `uploading`: the upload starts again (the catalog is content-addressed, so a repeat is harmless).
 final class JobRunner: Sendable {
-    private let store: JobStore
-    private let driver: any RuntimeDriver
-    private let client: FerryClient
-    private let download: ArchiveDownload
-    private let reporter: JobReporter
-    private let node: String
-    private let log: @Sendable (String) -> Void
+    let store: JobStore
+    let driver: any RuntimeDriver
+    let client: FerryClient
+    let download: ArchiveDownload
+    let reporter: JobReporter
+    let node: String
+    let log: @Sendable (String) -> Void
 
     /// The end of the driver's output kept in a job's `output_tail`.
     static let outputTailBytes = 4096
@@ -64,7 +64,7 @@ final class JobRunner: Sendable {
         control.abandon()
     }
 
-    private func run(_ id: String, resumed: Bool, control: JobControl) {
+    func run(_ id: String, resumed: Bool, control: JobControl) {
         guard let job = store.job(id), !job.state.isFinished else { return }
         log("job \(id): \(resumed ? "resuming" : "starting") \(job.kind.rawValue) (\(job.state.rawValue))")
         if resumed && job.kind != .rollback {
@@ -92,7 +92,7 @@ final class JobRunner: Sendable {
 
     // MARK: Restore
 
-    private func restore(_ job: Job, resumed: Bool, control: JobControl) {
+    func restore(_ job: Job, resumed: Bool, control: JobControl) {
         let context = JobContext(id: job.id, directory: store.directory(of: job.id), checkpoint: job.checkpoint)
         let archive = URL(fileURLWithPath: context.directory).appendingPathComponent("archive.tar")
         defer {
@@ -189,7 +189,7 @@ final class JobRunner: Sendable {
 
     /// A restore that worked: recorded as succeeded once the service agrees; undone (the container removed) when
     /// the service has given the migration up meanwhile.
-    private func finishRestore(_ id: String, containerID: String?, outcome: Outcome?, control: JobControl, note: String?) {
+    func finishRestore(_ id: String, containerID: String?, outcome: Outcome?, control: JobControl, note: String?) {
         guard var final = store.job(id) else { return }
         final.updatedAt = Job.timestamp()
         final.state = .succeeded
@@ -218,316 +218,12 @@ final class JobRunner: Sendable {
             + (removed != nil ? "the restored container was removed" : "no restored container was found to remove")), result: result)
     }
 
-    // MARK: Checkpoint
-
-    private func checkpoint(_ job: Job, resumed: Bool, control: JobControl) {
-        let context = JobContext(id: job.id, directory: store.directory(of: job.id))
-        let options: CheckpointOptions
-        do throws(AgentError) {
-            options = try CheckpointOptions(parsing: job.options)
-        } catch {
-            store.fail(job.id, error)
-            return
-        }
-        let output = context.directory + "/" + options.compress.fileName
-        guard let container = job.container else { return }
-        if job.state == .checkpointing {
-            if resumed {
-                guard reconcileInterruptedCheckpoint(job, container: container, output: output, options: options) else { return }
-            } else {
-                do throws(AgentError) {
-                    try? FileManager.default.removeItem(atPath: output)
-                    let argv = try driver.checkpointCommand(container: container, output: output, options: options, job: context)
-                    store.update(job.id, report: false) { $0.begin("checkpoint") }
-                    let outcome = try runDriver(argv, step: "checkpoint", job: job.id, context: context, failureCode: .checkpointFailed, control: control)
-                    let result = Job.Result(exitStatus: outcome.status, outputTail: outcome.tail)
-                    guard outcome.status == 0, fileSize(output) > 0 else {
-                        let running = driver.inspect(container: container)?.running
-                        let message = outcome.status == 0 ? "the checkpoint command exited 0 but wrote no archive"
-                            : runtimeFailure("checkpoint", outcome)
-                        store.update(job.id) { $0.containerRunning = running }
-                        if !markIfInterruptedForGood(job.id, control, result: result) {
-                            store.fail(job.id, AgentError(.checkpointFailed, message), result: result)
-                        }
-                        return
-                    }
-                    store.update(job.id) { job in
-                        job.state = .uploading
-                        job.bytesTotal = self.fileSize(output)
-                        job.result = result
-                        job.containerRunning = options.leaveRunning ? true : false
-                        job.end("checkpoint")
-                    }
-                } catch {
-                    store.fail(job.id, error)
-                    return
-                }
-            }
-        }
-        guard !markIfInterruptedForGood(job.id, control) else { return }
-        guard !control.isInterrupted else { return }
-        upload(job.id, file: output, control: control)
-        markIfInterruptedForGood(job.id, control)
-    }
-
-    /// A checkpoint the previous agent left running (its runtime process has ended by now): a complete archive of a
-    /// stopped container (or a running one with `--leave-running`) goes on to the upload; anything else fails,
-    /// saying whether the container runs, so the service knows whether to roll back. True to go on.
-    private func reconcileInterruptedCheckpoint(_ job: Job, container: String, output: String, options: CheckpointOptions) -> Bool {
-        guard let report = driver.inspect(container: container) else {
-            guard driver.rerunsInterruptedCheckpoint else {
-                store.fail(job.id, AgentError(.interrupted, "the agent stopped while the checkpoint ran; whether the container still runs is unknown, so it is not checkpointed twice"))
-                return false
-            }
-            try? FileManager.default.removeItem(atPath: output)
-            return true
-        }
-        let complete = Self.isCompleteArchive(output)
-        if complete && (!report.running || options.leaveRunning) {
-            log("job \(job.id): the interrupted checkpoint wrote a complete archive; uploading it")
-            store.update(job.id) { job in
-                job.state = .uploading
-                job.bytesTotal = self.fileSize(output)
-                job.containerRunning = report.running
-                job.end("checkpoint")
-            }
-            return true
-        }
-        store.update(job.id) { $0.containerRunning = report.running }
-        store.fail(job.id, AgentError(.interrupted, "the agent stopped while the checkpoint ran; container \(container) "
-            + (report.running ? "still runs" : "is \(report.status ?? "stopped")") + " and the archive is "
-            + (complete ? "complete" : "incomplete")))
-        return false
-    }
-
-    /// Whether a file is a whole checkpoint archive (every byte readable, with `config.dump` and `checkpoint/`).
-    static func isCompleteArchive(_ path: String) -> Bool {
-        guard FileManager.default.fileExists(atPath: path) else { return false }
-        return (try? CheckpointReader.read(path: path)) != nil
-    }
-
-    private func upload(_ id: String, file: String, control: JobControl) {
-        guard FileManager.default.fileExists(atPath: file) else {
-            store.fail(id, AgentError(.checkpointFailed, "the checkpoint archive is gone from the job directory"))
-            return
-        }
-        let store = store
-        store.update(id, report: false) { $0.begin("upload") }
-        var attempt = 0
-        while true {
-            do {
-                let answer = try client.push(file: URL(fileURLWithPath: file), node: node, labels: [:]) { sent, _ in
-                    store.update(id, persist: false) { $0.bytesDone = sent }
-                }
-                guard let checkpoint = (answer["checkpoint"] as? [String: Any])?["id"] as? String,
-                      Job.isCheckpointID(checkpoint) else {
-                    store.fail(id, AgentError(.uploadFailed, "the service's answer to the upload has no checkpoint ID"))
-                    return
-                }
-                store.update(id) { job in
-                    job.state = .succeeded
-                    job.checkpoint = checkpoint
-                    job.bytesDone = job.bytesTotal
-                    job.end("upload")
-                }
-                return
-            } catch let error as FerryClientError where (error.status ?? 500) >= 500 && attempt < 5 {
-                attempt += 1
-                guard control.sleep(Double(1 << attempt)) else { return }
-            } catch let error as FerryClientError {
-                let code = error.isServerAnswer ? AgentErrorCode(error.code) : .uploadFailed
-                store.fail(id, AgentError(code, "the upload failed: \(error.message)"))
-                return
-            } catch {
-                store.fail(id, AgentError(.uploadFailed, "the upload failed"))
-                return
-            }
-        }
-    }
-
-    // MARK: Rollback
-
-    /// Brings the container back on this (its source) node: nothing to do if it runs; else the stopped copy is
-    /// removed and the archive its checkpoint job kept (or, if that is gone, the catalogued one) is restored.
-    private func rollback(_ job: Job, control: JobControl) {
-        guard let container = job.container else { return }
-        let context = JobContext(id: job.id, directory: store.directory(of: job.id), checkpoint: job.checkpoint)
-        let downloaded = URL(fileURLWithPath: context.directory).appendingPathComponent("archive.tar")
-        defer {
-            if store.job(job.id)?.state.isFinished == true {
-                try? FileManager.default.removeItem(at: downloaded)
-                try? FileManager.default.removeItem(at: downloaded.appendingPathExtension("partial"))
-            }
-        }
-        store.update(job.id, report: false) { $0.begin("rollback") }
-        let before = driver.inspect(container: container)
-        if let before, before.running {
-            store.update(job.id) { job in
-                job.state = .succeeded
-                job.end("rollback")
-                job.result = Job.Result(containerID: before.id, outputTail: "the container already runs on this node")
-            }
-            return
-        }
-        // A checkpoint job of this migration still running here must end first: its outcome decides what to undo.
-        if let sourceJob = job.sourceJob, let sourceControl = store.control(sourceJob), store.job(sourceJob)?.state.isFinished == false {
-            log("job \(job.id): waiting for \(sourceJob) to end")
-            while store.job(sourceJob)?.state.isFinished == false,
-                  !sourceControl.waitUntilFinished(deadline: Date(timeIntervalSinceNow: 0.2)) {
-                if control.isInterrupted { return }
-            }
-            if let after = driver.inspect(container: container), after.running {
-                store.update(job.id) { job in
-                    job.state = .succeeded
-                    job.end("rollback")
-                    job.result = Job.Result(containerID: after.id, outputTail: "the container runs on this node: the checkpoint did not stop it")
-                }
-                return
-            }
-        }
-        let options: RuntimeRestoreOptions
-        do throws(AgentError) {
-            options = try RuntimeRestoreOptions(parsing: job.options)
-        } catch {
-            store.fail(job.id, error)
-            return
-        }
-        // First choice: restore the stopped container where it stands, from the checkpoint the runtime kept.
-        let current = driver.inspect(container: container) ?? before
-        if let current, current.exists, let argv = driver.restoreInPlaceCommand(container: current.id ?? container, options: options) {
-            do throws(AgentError) {
-                let outcome = try runDriver(argv, step: "rollback-in-place", job: job.id, context: context, failureCode: .rollbackFailed, control: control)
-                if outcome.status == 0 {
-                    store.update(job.id) { job in
-                        job.state = .succeeded
-                        job.end("rollback")
-                        job.result = Job.Result(containerID: current.id, exitStatus: 0, outputTail: outcome.tail)
-                    }
-                    return
-                }
-                log("job \(job.id): restoring in place failed (\(runtimeFailure("restore", outcome))); restoring the archive instead")
-            } catch {
-                log("job \(job.id): restoring in place could not start: \(error)")
-            }
-        }
-        var archive = job.sourceJob.flatMap(keptArchive(of:))
-        if archive == nil, let checkpoint = job.checkpoint {
-            do throws(AgentError) {
-                _ = try download.run(checkpoint, to: downloaded, control: control) { _, _ in }
-                archive = downloaded.path
-            } catch {
-                if control.isInterrupted { return }
-                store.fail(job.id, AgentError(.rollbackFailed, "the checkpoint job's archive is gone and the catalogued one cannot be downloaded: \(error.message)"))
-                return
-            }
-        }
-        guard let archive else {
-            store.fail(job.id, AgentError(.rollbackFailed, "no archive to restore \(container) from: the checkpoint wrote none"))
-            return
-        }
-        guard !control.isInterrupted else { return }
-        let stale = driver.inspect(container: container)
-        if let stale, stale.exists, remove(stale.id ?? container, job: job.id) == false {
-            store.fail(job.id, AgentError(.rollbackFailed, "the stopped container \(container) cannot be removed to restore it"))
-            return
-        }
-        do throws(AgentError) {
-            try driver.prepareRestore(archive: archive, job: context)
-            let argv = try driver.restoreCommand(archive: archive, options: options, job: context)
-            let outcome = try runDriver(argv, step: "rollback", job: job.id, context: context, failureCode: .rollbackFailed, control: control)
-            if outcome.status == 0 {
-                store.update(job.id) { job in
-                    job.state = .succeeded
-                    job.end("rollback")
-                    job.result = Job.Result(containerID: self.driver.restorePrintsContainerID ? outcome.lastStdoutLine : nil,
-                                            exitStatus: 0, outputTail: outcome.tail)
-                }
-            } else {
-                let removed = removeLeftover(store.job(job.id) ?? job)
-                store.fail(job.id, AgentError(.rollbackFailed, runtimeFailure("restore", outcome)),
-                           result: Job.Result(exitStatus: outcome.status, outputTail: outcome.tail, removedContainer: removed))
-            }
-        } catch {
-            store.fail(job.id, AgentError(.rollbackFailed, error.message))
-        }
-    }
-
-    /// The archive a checkpoint job wrote and still keeps.
-    func keptArchive(of checkpointJob: String) -> String? {
-        let directory = store.directory(of: checkpointJob)
-        return CheckpointOptions.Compression.allCases.map { "\(directory)/\($0.fileName)" }
-            .first { FileManager.default.fileExists(atPath: $0) }
-    }
-
-    /// Frees what a finished checkpoint job kept for a rollback: the archive, and (after a successful migration)
-    /// the stopped container itself. A running container is never removed. Returns what was done.
-    func release(_ id: String, removeContainer: Bool) -> String {
-        guard let job = store.job(id) else { return "no such job" }
-        var done: [String] = []
-        if let archive = keptArchive(of: id) {
-            try? FileManager.default.removeItem(atPath: archive)
-            done.append("archive deleted")
-        }
-        store.updateBookkeeping(id) { $0.archiveReleased = true }
-        if removeContainer, job.kind == .checkpoint, let container = job.container,
-           let report = driver.inspect(container: container), report.exists, !report.running {
-            done.append(remove(report.id ?? container, job: id) == true ? "stopped container removed" : "stopped container could not be removed")
-        }
-        return done.isEmpty ? "nothing kept" : done.joined(separator: ", ")
-    }
-
-    // MARK: Undoing
-
-    /// A job found unfinished at start-up that the service has given up on: stopped, and a container its restore
-    /// created removed; a checkpoint's archive is kept for the rollback.
-    private func undoAbandoned(_ job: Job, reason: String?) {
-        var result = job.result ?? Job.Result()
-        var running: Bool?
-        switch job.kind {
-        case .restore where job.hasBegun("restore"):
-            if let report = inspectExpected(job), report.exists {
-                result.removedContainer = remove(report.id ?? report.name, job: job.id) == true ? (report.id ?? report.name) : nil
-            }
-        case .checkpoint:
-            running = job.container.flatMap { driver.inspect(container: $0) }?.running
-        default:
-            break
-        }
-        store.update(job.id) { $0.containerRunning = running ?? $0.containerRunning }
-        store.fail(job.id, AgentError(.abandoned, "the service gave the migration up while this agent was away (\(reason ?? "no reason given"))"
-            + (result.removedContainer != nil ? "; the restored container was removed" : "")), result: result)
-    }
-
-    /// The container a restore job creates, as the runtime sees it now; nil when the driver cannot tell.
-    private func inspectExpected(_ job: Job) -> ContainerReport? {
-        let options = try? RuntimeRestoreOptions(parsing: job.options)
-        let name = options?.restore.name.flatMap { $0.isEmpty ? nil : $0 }
-        guard let reference = name ?? job.expected?.id ?? job.expected?.name ?? job.container else { return nil }
-        return driver.inspect(container: reference)
-    }
-
-    /// After a failed restore: removes the container it left (the restore created it: the job checked the name was
-    /// free first). Returns the removed container's name or ID.
-    private func removeLeftover(_ job: Job) -> String? {
-        guard let report = inspectExpected(job), report.exists, !report.running else { return nil }
-        let reference = report.id ?? report.name
-        return remove(reference, job: job.id) == true ? reference : nil
-    }
-
-    /// Runs the driver's remove command; nil when the driver cannot remove containers.
-    private func remove(_ container: String, job: String) -> Bool? {
-        guard let argv = driver.removeCommand(container: container) else { return nil }
-        let outcome = FactCommand.run(argv, timeout: 60)
-        log("job \(job): removing container \(container): \(outcome.map { "exit \($0.status)" } ?? "could not run")")
-        return outcome?.status == 0
-    }
-
     // MARK: Helpers
 
     /// Whether the job was cancelled or abandoned; if so it is finished as `CANCELLED` or `ABANDONED` (unless it
     /// finished before), so that a driver stopped on purpose is not reported as a driver failure.
     @discardableResult
-    private func markIfInterruptedForGood(_ id: String, _ control: JobControl, result: Job.Result? = nil) -> Bool {
+    func markIfInterruptedForGood(_ id: String, _ control: JobControl, result: Job.Result? = nil) -> Bool {
         if control.isCancelled {
             store.fail(id, Self.cancelled, result: result)
             return true
@@ -541,12 +237,12 @@ final class JobRunner: Sendable {
 
     static let cancelled = AgentError(.cancelled, "the job was cancelled")
 
-    private func fileSize(_ path: String) -> Int64 {
+    func fileSize(_ path: String) -> Int64 {
         (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
     }
 
     /// "the podman restore exited with status 125: Error: …": the runtime's own last word, from its stderr.
-    private func runtimeFailure(_ step: String, _ outcome: Outcome) -> String {
+    func runtimeFailure(_ step: String, _ outcome: Outcome) -> String {
         let base = "the \(driver.name) \(step) exited with status \(outcome.status)"
         guard let line = outcome.lastStderrLine else { return base }
         return "\(base): \(line.prefix(500))"
@@ -554,7 +250,7 @@ final class JobRunner: Sendable {
 
     /// Waits for a runtime process an earlier agent started and left running (it was SIGKILLed, say), so that
     /// what it leaves is judged only once it has finished.
-    private func waitForLeftoverDriver(_ job: Job) {
+    func waitForLeftoverDriver(_ job: Job) {
         guard let pid = job.driverPID, pid > 0, job.driverProgram.map({ Self.process(pid, runs: $0) }) == true else { return }
         log("job \(job.id): waiting for the \(job.driverProgram ?? "runtime") process \(pid) the previous agent left running")
         while Self.process(pid, runs: job.driverProgram ?? "") { usleep(50_000) }
@@ -585,7 +281,7 @@ final class JobRunner: Sendable {
     /// Runs one driver command with stdout and stderr into `STEP.out` and `STEP.err` in the job directory, and
     /// waits for it (a cancel terminates it meanwhile). Its PID is recorded in the job first, so a restarted agent
     /// can wait for it.
-    private func runDriver(_ argv: [String], step: String, job id: String, context: JobContext, failureCode: AgentErrorCode,
+    func runDriver(_ argv: [String], step: String, job id: String, context: JobContext, failureCode: AgentErrorCode,
                            control: JobControl) throws(AgentError) -> Outcome {
         let stdout = "\(context.directory)/\(step).out"
         let stderr = "\(context.directory)/\(step).err"
@@ -614,8 +310,8 @@ final class JobRunner: Sendable {
 /// A value computed on a thread of its own, waited for when needed.
 final class BackgroundValue<Value: Sendable>: @unchecked Sendable {
     // @unchecked Sendable invariant: `result` is only touched with `condition` locked.
-    private let condition = NSCondition()
-    private var result: Value??
+    let condition = NSCondition()
+    var result: Value??
 
     init(_ compute: @escaping @Sendable () -> Value) {
         let thread = Thread { [self] in

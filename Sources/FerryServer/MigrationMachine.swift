@@ -368,7 +368,7 @@ struct MigrationMachine {
     // MARK: Failing and finishing
 
     /// A failure: with the source stopped by this migration, a rollback there first; else the end.
-    private static func fail(_ t: inout Transition, _ code: String, _ message: String, _ env: Environment, at: String? = nil,
+    static func fail(_ t: inout Transition, _ code: String, _ message: String, _ env: Environment, at: String? = nil,
                              sourceMayBeStopped: Bool = true) {
         let m = t.record
         t.record.errorCode = code
@@ -394,7 +394,7 @@ struct MigrationMachine {
     }
 
     /// The end of a rollback: failed (or cancelled) with the original error, and whether the source runs again.
-    private static func finish(_ t: inout Transition, rolledBack: Bool, note: String, at: String? = nil) {
+    static func finish(_ t: inout Transition, rolledBack: Bool, note: String, at: String? = nil) {
         let m = t.record
         t.record.rolledBack = rolledBack
         t.record.state = m.errorCode == "CANCELLED" ? .cancelled : .failed
@@ -403,84 +403,5 @@ struct MigrationMachine {
         if rolledBack, let node = m.sourceNode {
             t.actions.append(.release(node: node, jobID: checkpointJobID(m), removeContainer: false))
         }
-    }
-
-    // MARK: Jobs
-
-    static func checkpointRequest(_ m: MigrationRecord) -> AgentJobRequest {
-        AgentJobRequest(id: checkpointJobID(m), kind: .checkpoint, container: m.sourceContainer, options: storedOptions(m).checkpoint)
-    }
-
-    static func restoreRequest(_ m: MigrationRecord, _ env: Environment) -> AgentJobRequest {
-        let options = storedOptions(m)
-        let checkpoint = m.checkpointID.flatMap(env.checkpoint)
-        let newName = options.restore["name"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-        let expected = checkpoint?.facts.map {
-            ExpectedContainer(id: newName == nil ? $0.containerID : nil, name: newName ?? $0.containerName)
-        }
-        return AgentJobRequest(id: restoreJobID(m), kind: .restore, checkpoint: m.checkpointID, size: checkpoint?.size,
-                               options: options.restore, expected: expected)
-    }
-
-    /// The source restores its own archive as it was: same name and ID, TCP connections as they were dumped.
-    static func rollbackRequest(_ m: MigrationRecord) -> AgentJobRequest {
-        var options: [String: JSONScalar] = [:]
-        if storedOptions(m).checkpoint["tcp_established"]?.boolValue == true { options["tcp_established"] = .bool(true) }
-        return AgentJobRequest(id: rollbackJobID(m), kind: .rollback, checkpoint: m.checkpointID, container: m.sourceContainer,
-                               options: options, sourceJob: checkpointJobID(m))
-    }
-
-    private static func isCurrentJob(_ jobID: String, of m: MigrationRecord) -> Bool {
-        switch m.state {
-        case .checkpointing: jobID == checkpointJobID(m)
-        case .transferring, .restoring: jobID == restoreJobID(m)
-        case .rollingBack: jobID == rollbackJobID(m)
-        default: false
-        }
-    }
-
-    // MARK: Helpers
-
-    static func storedOptions(_ m: MigrationRecord) -> MigrationOptions {
-        (try? JSONDecoder().decode(MigrationOptions.self, from: Data(m.options.utf8))) ?? MigrationOptions()
-    }
-
-    static func restoreOptions(_ options: MigrationOptions) -> RestoreOptions {
-        let data = (try? JSONEncoder().encode(options.restore)) ?? Data("{}".utf8)
-        return (try? JSONDecoder().decode(RestoreOptions.self, from: data)) ?? RestoreOptions()
-    }
-
-    private static func leaveRunning(_ m: MigrationRecord) -> Bool {
-        storedOptions(m).checkpoint["leave_running"]?.boolValue == true
-    }
-
-    private static func source(of m: MigrationRecord) -> MigrationRequest.Source? {
-        guard let node = m.sourceNode, let container = m.sourceContainer else { return nil }
-        return MigrationRequest.Source(node: node, container: container)
-    }
-
-    static func phases(_ m: MigrationRecord) -> [MigrationPhase] {
-        (try? JSONDecoder().decode([MigrationPhase].self, from: Data(m.phases.utf8))) ?? []
-    }
-
-    private static func addPhase(_ t: inout Transition, _ phase: MigrationPhase) {
-        var all = phases(t.record).filter { $0.name != phase.name }
-        all.append(phase)
-        t.record.phases = encode(all) ?? "[]"
-    }
-
-    /// A job's phases, as the node that ran them timed them.
-    private static func mergePhases(_ t: inout Transition, _ jobPhases: [JobPhase], node: String) {
-        for phase in jobPhases {
-            let existing = phases(t.record).first { $0.name == phase.name }
-            let merged = MigrationPhase(name: phase.name, node: node, startedAt: phase.startedAt, endedAt: phase.endedAt,
-                                        durationMs: WireTime.milliseconds(from: phase.startedAt, to: phase.endedAt))
-            if existing != merged { addPhase(&t, merged) }
-        }
-    }
-
-    private static func encode<T: Encodable>(_ value: T?) -> String? {
-        guard let value, let data = try? JSONEncoder.wire.encode(value) else { return nil }
-        return String(decoding: data, as: UTF8.self)
     }
 }
