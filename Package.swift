@@ -140,7 +140,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryServerTests",
-            dependencies: ["FerryServer", "FerryAPI", "CheckpointArchive", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["FerryServer", "FerryAPI", "CheckpointArchive", "FerryCatalog", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

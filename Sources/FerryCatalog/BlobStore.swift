@@ -13,6 +13,13 @@ public final class BlobStore: Sendable {
     public let root: String
     private let blobsDirectory: String
     private let temporaryDirectory: String
+    private let digestLocks = DigestLocks()
+
+    /// Runs `body` while no other ingest or delete of the same digest runs, so a catalog row and its blob always
+    /// change together (an upload of bytes being deleted cannot leave a row whose blob is gone).
+    public func withDigestLock<T>(_ digest: String, _ body: () throws -> T) rethrows -> T {
+        try digestLocks.withLock(digest, body)
+    }
 
     /// Opens (creating if needed) the store under `dataDirectory`, and removes temporary files a crash left behind.
     public init(dataDirectory: String) throws {
@@ -157,4 +164,17 @@ public final class BlobUpload: @unchecked Sendable {
     }
 
     fileprivate func markCommitted() { committed = true }
+}
+
+/// A lock per digest, from a fixed set of stripes (two digests may share one; that only serialises them).
+final class DigestLocks: Sendable {
+    private let stripes: [NSLock] = (0..<64).map { _ in NSLock() }
+
+    func withLock<T>(_ digest: String, _ body: () throws -> T) rethrows -> T {
+        let index = Int(digest.utf8.prefix(2).reduce(UInt32(0)) { $0 &* 31 &+ UInt32($1) } % 64)
+        let lock = stripes[index]
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
 }

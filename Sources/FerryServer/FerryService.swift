@@ -344,8 +344,8 @@ struct CheckpointAPI: Sendable {
     func delete(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
         let identity = try authorize(request, .write)
         let record = try catalog { try context.catalog.checkpoint(id) }
-        _ = try catalog { try context.catalog.delete(record.id) }
-        context.blobs.remove(record.id)
+        // The row and the blob go together: an upload of the same bytes waits, or comes wholly after.
+        try catalog { try CheckpointDeletion.delete(record.id, catalog: context.catalog, blobs: context.blobs) }
         context.log("deleted \(record.id.prefix(12)) by \(identity?.name ?? "anonymous")")
         return HTTPResponse(status: 204, headers: [], body: .empty)
     }

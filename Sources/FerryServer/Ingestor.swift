@@ -36,6 +36,8 @@ public struct Ingestor: Sendable {
     public let maximumSize: Int64
     /// The archive rules' limits and allowances.
     public let policy: ValidationPolicy
+    /// Runs between the blob's commit and the row's insert (tests stage races there).
+    var afterBlobCommit: (@Sendable () -> Void)?
 
     public init(catalog: Catalog, blobs: BlobStore, maximumSize: Int64, policy: ValidationPolicy = .init()) {
         self.catalog = catalog
@@ -61,20 +63,24 @@ public struct Ingestor: Sendable {
         )
         try tee.drain()
         let digest = try upload.finish()
-        let created = try blobs.commit(upload)
         // Validation runs on every upload; an archive with error findings is still catalogued (it may be evidence),
         // but its state says it is unfit to restore.
         let findings = ArchiveValidator.findings(for: manifest, policy: policy)
         let (record, inspection) = try CheckpointRecordBuilder.record(
             for: manifest, digest: digest, size: upload.bytesWritten, metadata: metadata, findings: findings)
-        do {
-            let (stored, inserted) = try catalog.insert(
-                record, inspection: inspection, findings: findings.map(CheckpointRecordBuilder.findingRecord))
-            return IngestResult(record: stored, created: inserted, seconds: Date().timeIntervalSince(started))
-        } catch {
-            // No orphan blob: a blob this upload created goes if its row could not be written.
-            if created && !((try? catalog.contains(digest)) ?? false) { blobs.remove(digest) }
-            throw error
+        // The blob and its row change together: a delete of the same digest waits, or happens wholly before.
+        return try blobs.withDigestLock(digest) {
+            let created = try blobs.commit(upload)
+            afterBlobCommit?()
+            do {
+                let (stored, inserted) = try catalog.insert(
+                    record, inspection: inspection, findings: findings.map(CheckpointRecordBuilder.findingRecord))
+                return IngestResult(record: stored, created: inserted, seconds: Date().timeIntervalSince(started))
+            } catch {
+                // No orphan blob: a blob this upload created goes if its row could not be written.
+                if created && !((try? catalog.contains(digest)) ?? false) { blobs.remove(digest) }
+                throw error
+            }
         }
     }
 }
@@ -108,5 +114,15 @@ final class TeeSource: ByteSource {
     /// Pulls the rest of the upload (the tar's end padding libarchive did not need) into the file.
     func drain() throws {
         while try !nextChunk().isEmpty {}
+    }
+}
+
+/// Removes a checkpoint: its row and its blob together, under the digest's lock.
+enum CheckpointDeletion {
+    static func delete(_ id: String, catalog: Catalog, blobs: BlobStore) throws {
+        try blobs.withDigestLock(id) {
+            _ = try catalog.delete(id)
+            blobs.remove(id)
+        }
     }
 }
