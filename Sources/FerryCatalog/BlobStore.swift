@@ -21,8 +21,9 @@ public final class BlobStore: Sendable {
         try digestLocks.withLock(digest, body)
     }
 
-    /// Opens (creating if needed) the store under `dataDirectory`, and removes temporary files a crash left behind.
-    public init(dataDirectory: String) throws {
+    /// Opens (creating if needed) the store under `dataDirectory`, and removes temporary files a crash left behind
+    /// (unless `removingLeftovers` is false: a look at a store a service may be writing).
+    public init(dataDirectory: String, removingLeftovers: Bool = true) throws {
         root = dataDirectory
         blobsDirectory = dataDirectory + "/blobs/sha256"
         temporaryDirectory = dataDirectory + "/tmp"
@@ -30,7 +31,7 @@ public final class BlobStore: Sendable {
             try Self.makeDirectory(directory)
         }
         // Uploads that were in flight when the process died are garbage: no catalog row can point at them.
-        if let leftovers = try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory) {
+        if removingLeftovers, let leftovers = try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory) {
             for name in leftovers { unlink(temporaryDirectory + "/" + name) }
         }
     }

@@ -10,15 +10,18 @@ public enum FerryServerMain {
         public let server: HTTPServer
         public let context: FerryServiceContext
         let orchestrator: MigrationOrchestrator
-        init(server: HTTPServer, context: FerryServiceContext, orchestrator: MigrationOrchestrator) {
+        let lock: DataDirectoryLock
+        init(server: HTTPServer, context: FerryServiceContext, orchestrator: MigrationOrchestrator, lock: DataDirectoryLock) {
             self.server = server
             self.context = context
             self.orchestrator = orchestrator
+            self.lock = lock
         }
         public var port: UInt16 { server.port }
         public func stop(timeout: Double = 30) {
             orchestrator.stop()
             server.shutdown(timeout: timeout)
+            lock.release()
         }
     }
 
@@ -35,6 +38,11 @@ public enum FerryServerMain {
                 "refusing to listen on \(configuration.host) without tokens: give --tokens FILE, or listen on 127.0.0.1")
         }
         umask(0o077)  // every file and directory Ferry creates is private to its user
+        // One service per data directory, taken before anything in it is touched (the blob store removes what it
+        // thinks are a crash's leftovers).
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let lock = try DataDirectoryLock(configuration.dataDirectory)
         let blobs = try BlobStore(dataDirectory: configuration.dataDirectory)
         guard let migrations = configuration.migrationsDirectory ?? Catalog.bundledMigrationsDirectory else {
             throw ServerConfigurationError("no migrations directory: give --migrations-dir")
@@ -48,6 +56,13 @@ public enum FerryServerMain {
             catalog: catalog, blobs: blobs, tokens: tokens, maximumUploadSize: configuration.maximumUploadSize,
             webRoot: webRoot, httpStatistics: { box.server?.statistics }, log: log,
             nodes: NodeRegistry(timeout: configuration.nodeTimeout))
+        // The blob store against the catalog: a crash between a blob's rename and its row's insert leaves an orphan.
+        let check = try StoreConsistency.check(catalog: catalog, blobs: blobs, repair: true)
+        context.metrics.recordStoreCheck(orphansRemoved: check.orphanBlobs.count, rowsWithoutBlob: check.rowsWithoutBlob.count)
+        if !check.isClean {
+            log("store check: removed \(check.orphanBlobs.count) blob(s) no row named (\(check.orphanBlobs.map { String($0.prefix(12)) }.joined(separator: ", "))); "
+                + "\(check.rowsWithoutBlob.count) row(s) have no blob and are marked (\(check.rowsWithoutBlob.map { String($0.prefix(12)) }.joined(separator: ", ")))")
+        }
         let orchestrator = MigrationOrchestrator(context: context, registry: context.nodes)
         let server = HTTPServer(
             host: configuration.host, port: configuration.port,
@@ -57,7 +72,7 @@ public enum FerryServerMain {
         // Unfinished migrations of an earlier run are picked up here.
         orchestrator.start()
         log("ferry serving on \(configuration.host):\(server.port), data in \(configuration.dataDirectory), \(tokens.isEmpty ? "no tokens (loopback only)" : "tokens required")")
-        return Running(server: server, context: context, orchestrator: orchestrator)
+        return Running(server: server, context: context, orchestrator: orchestrator, lock: lock)
     }
 
     /// Runs until SIGTERM or SIGINT.

@@ -280,6 +280,10 @@ struct CheckpointAPI: Sendable {
     func archive(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
         try authorize(request, .read)
         let record = try catalog { try context.catalog.checkpoint(id) }
+        guard context.blobs.contains(record.id) else {
+            throw HTTPError(status: 410, code: "BLOB_MISSING",
+                            message: "the catalog has checkpoint \(record.id.prefix(12)) but its archive is gone from the store; upload the same archive again to restore it")
+        }
         let path = context.blobs.path(for: record.id)
         let filename = "\(record.containerName)-\(record.id.prefix(12)).\(Self.extensionFor(record.compression))"
         return .file(

@@ -75,6 +75,8 @@ public struct Ingestor: Sendable {
             do {
                 let (stored, inserted) = try catalog.insert(
                     record, inspection: inspection, findings: findings.map(CheckpointRecordBuilder.findingRecord))
+                // The blob is in place now: a row once marked as missing it is whole again.
+                if !inserted { try? catalog.clearProblem(digest) }
                 return IngestResult(record: stored, created: inserted, seconds: Date().timeIntervalSince(started))
             } catch {
                 // No orphan blob: a blob this upload created goes if its row could not be written.

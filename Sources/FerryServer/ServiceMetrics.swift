@@ -12,8 +12,18 @@ public final class ServiceMetrics: @unchecked Sendable {
     private var ingestSeconds = 0.0
     private var ingestTotal = 0
     private var ingestBytes: Int64 = 0
+    private var orphanBlobsRemoved = 0
+    private var rowsWithoutBlob = 0
 
     public init() {}
+
+    /// What the start-up check of the blob store found and did.
+    func recordStoreCheck(orphansRemoved: Int, rowsWithoutBlob: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        orphanBlobsRemoved += orphansRemoved
+        self.rowsWithoutBlob = rowsWithoutBlob
+    }
 
     func recordIngest(outcome: String, seconds: Double, bytes: Int64) {
         lock.lock()
@@ -47,6 +57,10 @@ public final class ServiceMetrics: @unchecked Sendable {
         out += "ferry_ingest_duration_seconds_count \(ingestTotal)\n"
         out += "# HELP ferry_ingest_bytes_total Bytes of accepted uploads.\n# TYPE ferry_ingest_bytes_total counter\n"
         out += "ferry_ingest_bytes_total \(ingestBytes)\n"
+        out += "# HELP ferry_store_orphan_blobs_removed_total Blobs without a catalog row removed by the start-up check.\n"
+        out += "# TYPE ferry_store_orphan_blobs_removed_total counter\nferry_store_orphan_blobs_removed_total \(orphanBlobsRemoved)\n"
+        out += "# HELP ferry_store_rows_without_blob Catalog rows whose blob the start-up check found missing.\n"
+        out += "# TYPE ferry_store_rows_without_blob gauge\nferry_store_rows_without_blob \(rowsWithoutBlob)\n"
         return out
     }
 }

@@ -17,8 +17,9 @@ final class TestServer: @unchecked Sendable {
     static let nodeToken = "node-a-token-0123456789abcdef"
 
     /// Starts a service. `tokens` writes a tokens file with a read, a write and an admin token.
-    init(tokens: Bool = false, maximumUploadSize: Int64 = 1 << 30) throws {
-        dataDirectory = try Fixtures.temporaryDirectory()
+    /// `reusing` starts it on an earlier server's directory (a restart).
+    init(tokens: Bool = false, maximumUploadSize: Int64 = 1 << 30, reusing: URL? = nil) throws {
+        dataDirectory = try reusing ?? Fixtures.temporaryDirectory()
         var configuration = ServerConfiguration()
         try configuration.setListen("127.0.0.1:0")
         configuration.dataDirectory = dataDirectory.appendingPathComponent("data").path
