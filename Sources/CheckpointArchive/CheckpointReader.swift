@@ -84,6 +84,9 @@ struct CheckpointScan {
     private var seenPaths: Set<String> = []
     var duplicateEntries: [String] = []
     var unsafePaths: [String] = []
+    var specialEntries: [ArchiveFacts.SpecialEntry] = []
+    private var symlinkPaths: Set<String> = []
+    var pathsThroughSymlinks: [String] = []
     var expandedSize: Int64 = 0
     var hasCheckpointDirectory = false
     var jsonFiles: [String: [UInt8]] = [:]
@@ -115,6 +118,27 @@ struct CheckpointScan {
             return
         }
         if !seenPaths.insert(path).inserted, duplicateEntries.count < 100 { duplicateEntries.append(path) }
+        if !symlinkPaths.isEmpty {
+            var prefix = ""
+            for component in path.split(separator: "/").dropLast() {
+                prefix += prefix.isEmpty ? String(component) : "/" + component
+                if symlinkPaths.contains(prefix) {
+                    if pathsThroughSymlinks.count < 100 { pathsThroughSymlinks.append(path) }
+                    return
+                }
+            }
+        }
+        switch entry.kind {
+        case .regular, .directory, .unknown:
+            break
+        default:
+            if entry.kind == .symlink { symlinkPaths.insert(path) }
+            if specialEntries.count < 100 {
+                specialEntries.append(ArchiveFacts.SpecialEntry(path: path, kind: entry.kind, target: entry.linkTarget))
+            }
+            // Never interpreted as the engine file its name says.
+            return
+        }
 
         if path == CheckpointLayout.checkpointDirectory {
             if entry.kind == .directory { hasCheckpointDirectory = true }
@@ -313,7 +337,8 @@ struct CheckpointScan {
         return CheckpointManifest(
             archive: ArchiveFacts(
                 compression: compression, storedSize: storedSize, entryCount: entryCount, rootEntries: rootEntries,
-                duplicateEntries: duplicateEntries, unsafePaths: unsafePaths, expandedSize: expandedSize),
+                duplicateEntries: duplicateEntries, unsafePaths: unsafePaths, specialEntries: specialEntries,
+                pathsThroughSymlinks: pathsThroughSymlinks, expandedSize: expandedSize),
             engine: engine,
             container: container,
             pod: pod,

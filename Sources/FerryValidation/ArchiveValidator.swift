@@ -27,6 +27,16 @@ public enum ArchiveValidator {
         CheckpointLayout.crioLogFile, "artifacts", "ctr.log", "container.log",
     ]
 
+    static func kindName(_ kind: ArchiveEntry.Kind) -> String {
+        switch kind {
+        case .characterDevice: "character device"
+        case .blockDevice: "block device"
+        case .fifo: "FIFO"
+        case .socket: "socket"
+        default: "special file"
+        }
+    }
+
     static func shapeFindings(for archive: ArchiveFacts) -> [Finding] {
         var findings: [Finding] = []
         for path in archive.duplicateEntries {
@@ -38,6 +48,23 @@ public enum ArchiveValidator {
             findings.append(Finding(
                 .archiveUnsafePath, .error, path: path,
                 "has an absolute path or a .. component and could be extracted outside the restore directory"))
+        }
+        for entry in archive.specialEntries {
+            switch entry.kind {
+            case .symlink, .hardlink:
+                findings.append(Finding(
+                    .archiveLinkEntry, .error, path: entry.path,
+                    "is a \(entry.kind == .symlink ? "symbolic" : "hard") link\(entry.target.map { " to \($0)" } ?? ""); no engine writes links at the archive's level, and an extraction would follow it"))
+            default:
+                findings.append(Finding(
+                    .archiveSpecialFile, .error, path: entry.path,
+                    "is a \(kindName(entry.kind)); no engine writes one at the archive's level, and extracting it creates one on the host"))
+            }
+        }
+        for path in archive.pathsThroughSymlinks {
+            findings.append(Finding(
+                .archivePathThroughSymlink, .error, path: path,
+                "lies under an earlier symlink entry; extracting it would write wherever that link points"))
         }
         for root in archive.rootEntries where !knownRootEntries.contains(root) && root != "." && root != ".." {
             findings.append(Finding(.archiveUnknownEntry, .info, path: root, "is not an entry any container engine writes"))

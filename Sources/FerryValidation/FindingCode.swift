@@ -97,6 +97,12 @@ public struct FindingCode: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let archiveUnsafePath = FindingCode(rawValue: "ARCHIVE_UNSAFE_PATH")
     /// Info: an entry at the archive root that no engine writes.
     public static let archiveUnknownEntry = FindingCode(rawValue: "ARCHIVE_UNKNOWN_ENTRY")
+    /// Error: an entry of the archive itself is a symlink or a hard link (e.g. to `/etc` or `/etc/shadow`).
+    public static let archiveLinkEntry = FindingCode(rawValue: "ARCHIVE_LINK_ENTRY")
+    /// Error: an entry of the archive itself is a device node, a FIFO or a socket.
+    public static let archiveSpecialFile = FindingCode(rawValue: "ARCHIVE_SPECIAL_FILE")
+    /// Error: an entry's path goes through an earlier symlink entry, so extracting it writes wherever the link points.
+    public static let archivePathThroughSymlink = FindingCode(rawValue: "ARCHIVE_PATH_THROUGH_SYMLINK")
 
     // MARK: Preflight (target node)
 
@@ -157,7 +163,8 @@ public struct FindingCode: RawRepresentable, Hashable, Sendable, CustomStringCon
         .innerEntrySymlinkEscapes, .innerEntryHardlinkEscapes, .innerEntrySetuid,
         .deletedFileInvalid, .bindMountPathInvalid, .bindMountTypeInvalid, .bindMountSensitiveSource,
         .bindMountPermissionsInvalid, .bindMountWorldWritable,
-        .archiveDuplicateEntry, .archiveUnsafePath, .archiveUnknownEntry,
+        .archiveDuplicateEntry, .archiveUnsafePath, .archiveUnknownEntry, .archiveLinkEntry, .archiveSpecialFile,
+        .archivePathThroughSymlink,
         .architectureMismatch, .criuVersionTooOld, .criuVersionOlderThanDump, .runtimeMissing,
         .kernelVersionDiffers, .cgroupVersionDiffers, .baseImageMissing, .baseImageIDMismatch, .networkMissing,
         .staticIPInUse, .staticIPOutsideNetworks, .staticMACInUse, .containerNameInUse, .containerIDInUse,

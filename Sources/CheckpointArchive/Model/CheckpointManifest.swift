@@ -225,6 +225,24 @@ public struct ArchiveFacts: Sendable, Equatable {
     public var duplicateEntries: [String] = []
     /// Entries with an absolute path or a `..` component (at most 100 listed). They are never extracted.
     public var unsafePaths: [String] = []
+    /// Entries that are not regular files or directories: links, devices, FIFOs, sockets (at most 100 listed).
+    /// No engine writes them at the archive's level; an extraction would follow or create them.
+    public var specialEntries: [SpecialEntry] = []
+    /// Entries whose path goes through an earlier symlink entry (at most 100 listed): written through it on
+    /// extraction, they would land wherever the link points.
+    public var pathsThroughSymlinks: [String] = []
+
+    /// One entry of ``specialEntries``.
+    public struct SpecialEntry: Sendable, Equatable {
+        public var path: String
+        public var kind: ArchiveEntry.Kind
+        public var target: String?
+        public init(path: String, kind: ArchiveEntry.Kind, target: String?) {
+            self.path = path
+            self.kind = kind
+            self.target = target
+        }
+    }
     /// Bytes after decompression.
     public var expandedSize: Int64 = 0
 }
