@@ -28,6 +28,9 @@ final class RequestContext {
     private var exchange: RequestExchange?
     /// A response decided before the handler ran (header limit).
     private var decidedResponse: HTTPResponse?
+    /// The connection closes after this response: the request's framing was ambiguous, so what follows its body
+    /// on the connection cannot be trusted as the next request.
+    private var closeAfterResponse = false
     private var status: Int?
     private var bodyBytesOut: Int64 = 0
     private var discardedBytes: Int64 = 0
@@ -66,6 +69,17 @@ final class RequestContext {
         let contentLength = request.header("content-length").flatMap { Int64($0.trimmingASCIIWhitespace()) }
         let chunked = request.header("transfer-encoding")?.lowercased().contains("chunked") ?? false
         let hasBody = chunked || (contentLength ?? 0) > 0
+
+        // RFC 9112 §6: a message whose length two headers could decide differently is refused, and the
+        // connection closed, so nothing after it can be smuggled in as another request.
+        if let problem = Self.framingProblem(contentLength: request.header("content-length"), transferEncoding: request.header("transfer-encoding")) {
+            decidedResponse = .error(HTTPError(status: 400, code: "BAD_FRAMING", message: problem))
+            closeAfterResponse = true
+            // MHD frames the body by chunked, else by the first Content-Length: that much is read and dropped.
+            let first = request.header("content-length")?.split(separator: ",").first.flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+            phase = chunked || first > 0 ? .discardingBody : .awaitingFinalCall
+            return true
+        }
 
         let headerBytes = target.utf8.count + method.utf8.count + headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 4 }
         if headerBytes > core.configuration.maximumHeaderBytes {
@@ -178,7 +192,7 @@ final class RequestContext {
                 core.log?("\(logPrefix) dropped invalid response header \(name)")
             }
         }
-        if core.requests.isClosing {
+        if core.requests.isClosing || closeAfterResponse {
             _ = MHD_add_response_header(mhdResponse, "Connection", "close")
         }
         status = response.status
@@ -249,6 +263,21 @@ final class RequestContext {
     }
 
     // MARK: Helpers
+
+    /// Why a request's framing is ambiguous, or nil: several Content-Length values (repeated headers are joined with
+    /// ", "), one that is not a number, or Content-Length together with Transfer-Encoding.
+    static func framingProblem(contentLength: String?, transferEncoding: String?) -> String? {
+        if let contentLength {
+            let values = contentLength.split(separator: ",", omittingEmptySubsequences: false)
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+            if values.count > 1 { return "the request has more than one Content-Length (\(values.prefix(4).joined(separator: ", ")))" }
+            if values.first.map({ $0.isEmpty || !$0.utf8.allSatisfy { (0x30...0x39).contains($0) } }) ?? true {
+                return "Content-Length must be a number of bytes"
+            }
+            if transferEncoding != nil { return "the request has both Content-Length and Transfer-Encoding" }
+        }
+        return nil
+    }
 
     /// Request headers with lowercased names; repeats are joined with ", ".
     private static func headers(of connection: OpaquePointer) -> [String: String] {
