@@ -117,6 +117,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 port=$(free_port)
 printf 'admin %s bench\nnode lab-node-a-token-0123456789abcdef node-a\nnode lab-node-b-token-0123456789abcdef node-b\n' \
   "$admin" >"$work/tokens"
+chmod 600 "$work/tokens"
 "$ferry" serve --listen "127.0.0.1:$port" --data-dir "$work/service" --tokens "$work/tokens" --node-timeout 15 \
   --migrations-dir migrations --web-root web >/dev/null 2>"$work/logs/service.log" &
 pids+=($!); echo "process $!" >>"$rundir/manifest"

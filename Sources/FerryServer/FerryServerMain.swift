@@ -42,6 +42,14 @@ public enum FerryServerMain {
         // thinks are a crash's leftovers).
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        // A directory made before (by hand, or by an older Ferry) is tightened: it holds every archive's memory pages.
+        var info = stat()
+        if stat(configuration.dataDirectory, &info) == 0, info.st_mode & 0o077 != 0 {
+            guard chmod(configuration.dataDirectory, 0o700) == 0 else {
+                throw ServerConfigurationError("the data directory \(configuration.dataDirectory) is open to group or others and cannot be made 0700")
+            }
+            log("tightened the data directory \(configuration.dataDirectory) from mode \(String(info.st_mode & 0o777, radix: 8)) to 700")
+        }
         let lock = try DataDirectoryLock(configuration.dataDirectory)
         let blobs = try BlobStore(dataDirectory: configuration.dataDirectory)
         guard let migrations = configuration.migrationsDirectory ?? Catalog.bundledMigrationsDirectory else {

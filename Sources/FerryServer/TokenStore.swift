@@ -42,6 +42,7 @@ public struct TokenStore: Sendable {
     /// Parses a tokens file's text. Throws with the line number of a bad line.
     public init(text: String) throws {
         var identities: [[UInt8]: TokenIdentity] = [:]
+        var lines: [[UInt8]: Int] = [:]
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -54,13 +55,27 @@ public struct TokenStore: Sendable {
                 throw TokenFileError(line: index + 1, reason: "tokens must be at least 16 characters")
             }
             let name = fields.count > 2 ? fields[2...].joined(separator: " ") : "token-\(index + 1)"
-            identities[Self.digest(token)] = TokenIdentity(name: name, role: role)
+            let digest = Self.digest(token)
+            if let earlier = lines[digest] {
+                // One token under two roles would make its rights depend on the line order.
+                throw TokenFileError(line: index + 1, reason: "the same token as line \(earlier); give every role and name its own token")
+            }
+            lines[digest] = index + 1
+            identities[digest] = TokenIdentity(name: name, role: role)
         }
         guard !identities.isEmpty else { throw TokenFileError(line: 0, reason: "the tokens file holds no token") }
         self.identities = identities
     }
 
+    /// Reads a tokens file, which must be readable by its owner only (mode 0600 or stricter): it holds every
+    /// credential of the service.
     public init(contentsOfFile path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw TokenFileError(line: 0, reason: "cannot read \(path)") }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw TokenFileError(line: 0, reason: "\(path) is readable by group or others (mode \(String(mode, radix: 8))); run chmod 600 \(path)")
+        }
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)

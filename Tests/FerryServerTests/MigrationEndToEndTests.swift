@@ -30,6 +30,7 @@ final class MigrationEndToEndTests {
             node \(Self.nodeTokens["node-a"]!) node-a
             node \(Self.nodeTokens["node-b"]!) node-b
             """.write(to: tokens, atomically: true, encoding: .utf8)
+        chmod(tokens.path, 0o600)
         records = directory.appendingPathComponent("restored.txt")
         // The "runtime": checks the archive it is given and records what it restored with which options.
         script = directory.appendingPathComponent("restore.sh")

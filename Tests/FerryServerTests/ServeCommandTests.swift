@@ -1,3 +1,4 @@
+import FerryServer
 import FerryTestSupport
 import Foundation
 import Testing
@@ -60,9 +61,38 @@ struct ServeCommandTests {
         #expect(open.status == 1)
         #expect(open.stderr.contains("refusing to listen on 0.0.0.0 without tokens"))
         let tokens = try Fixtures.write(Array("superuser short\n".utf8), name: "tokens")
+        chmod(tokens, 0o600)
         let bad = try Fixtures.ferry(["serve", "--tokens", tokens, "--data-dir", try Fixtures.temporaryDirectory().path])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("tokens file line 1"))
+
+        // A tokens file others can read, and one token under two roles, are refused with a clear line.
+        let readable = try Fixtures.write(Array("admin admin-token-0123456789abcdef ops\n".utf8), name: "tokens")
+        chmod(readable, 0o644)
+        let exposed = try Fixtures.ferry(["serve", "--tokens", readable, "--data-dir", try Fixtures.temporaryDirectory().path])
+        #expect(exposed.status == 1)
+        #expect(exposed.stderr.contains("readable by group or others (mode 644)"), "\(exposed.stderr)")
+        let twice = try Fixtures.write(Array("read shared-token-0123456789abcdef viewer\nadmin shared-token-0123456789abcdef ops\n".utf8), name: "tokens")
+        chmod(twice, 0o600)
+        let duplicate = try Fixtures.ferry(["serve", "--tokens", twice, "--data-dir", try Fixtures.temporaryDirectory().path])
+        #expect(duplicate.status == 1)
+        #expect(duplicate.stderr.contains("tokens file line 2: the same token as line 1"), "\(duplicate.stderr)")
+
+        // A data directory others could enter is tightened to 0700 at start-up.
+        let loose = try Fixtures.temporaryDirectory().appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: loose, withIntermediateDirectories: true)
+        chmod(loose.path, 0o777)
+        let check = try Fixtures.ferry(["fsck", "--data-dir", loose.path])
+        #expect(check.status == 2, "no catalog yet: \(check.stderr)")
+        var configuration = ServerConfiguration()
+        try configuration.setListen("127.0.0.1:0")
+        configuration.dataDirectory = loose.path
+        configuration.migrationsDirectory = Fixtures.repositoryRoot.appendingPathComponent("migrations").path
+        configuration.webRoot = Fixtures.repositoryRoot.appendingPathComponent("web").path
+        let running = try FerryServerMain.start(configuration) { _ in }
+        running.stop(timeout: 2)
+        let mode = (try FileManager.default.attributesOfItem(atPath: loose.path)[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o700, "mode \(String(mode ?? 0, radix: 8))")
         let listen = try Fixtures.ferry(["serve", "--listen", "nonsense"])
         #expect(listen.status == 1)
         #expect(listen.stderr.contains("--listen takes HOST:PORT"))

@@ -35,6 +35,7 @@ final class TestServer: @unchecked Sendable {
                 admin \(Self.adminToken) operator
                 node \(Self.nodeToken) node-a
                 """.write(to: file, atomically: true, encoding: .utf8)
+            chmod(file.path, 0o600)
             configuration.tokensFile = file.path
         }
         let lines = LogSink()

@@ -276,6 +276,7 @@ public final class LabCluster {
         var lines = ["admin \(Self.adminToken) lab-operator"]
         for node in Node.allCases { lines.append("node \(Self.nodeToken(node)) \(node.rawValue)") }
         try (lines.joined(separator: "\n") + "\n").write(to: tokensFile, atomically: true, encoding: .utf8)
+        chmod(tokensFile.path, 0o600)  // ferry serve refuses a tokens file others can read
     }
 
     /// A new log file per start (`service-1.log`, `service-2.log`, …), so a restart keeps the earlier log.
