@@ -265,14 +265,17 @@ struct CheckpointAPI: Sendable {
     }
 
     func detail(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
-        try authorize(request, .read)
+        let identity = try authorize(request, .read)
         let record = try catalog { try context.catalog.checkpoint(id) }
         // The inspection is stored as JSON text; splice it in rather than decode and re-encode it.
         let summary = try catalog { try context.catalog.summary(of: record.id) }
         let findings = try JSONEncoder.api.encode(try catalog { try context.catalog.findings(of: record.id) })
         var body = Array("{\"checkpoint\":".utf8) + Array(summary.utf8)
         body += Array(",\"findings\":".utf8) + Array(findings)
-        let inspection = try catalog { try context.catalog.inspection(of: record.id) }
+        var inspection = try catalog { try context.catalog.inspection(of: record.id) }
+        if !SecretRedaction.allowsSecrets(identity, tokensConfigured: !context.tokens.isEmpty) {
+            inspection = SecretRedaction.redactedInspection(inspection)
+        }
         body += Array(",\"inspection\":".utf8) + Array(inspection.utf8) + Array("}".utf8)
         return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
     }

@@ -27,7 +27,7 @@ struct WebPages: Sendable {
     /// Renders a page; a missing or refused token sends the browser to the sign-in form instead of JSON.
     private func page(_ request: HTTPRequest, _ render: () throws -> (String, String)) throws -> HTTPResponse {
         do {
-            try api.authorize(request, .read)
+            _ = try api.authorize(request, .read)
             let (title, content) = try render()
             return html(title: title, content: content)
         } catch let error as HTTPError where error.status == 401 || error.status == 403 {
@@ -118,7 +118,11 @@ struct WebPages: Sendable {
 
     private func detail(_ request: HTTPRequest, id: String) throws -> (String, String) {
         let record = try api.catalog { try context.catalog.checkpoint(id) }
-        let inspectionText = try api.catalog { try context.catalog.inspection(of: record.id) }
+        var inspectionText = try api.catalog { try context.catalog.inspection(of: record.id) }
+        let identity = try? api.authorize(request, .read)
+        if !SecretRedaction.allowsSecrets(identity ?? nil, tokensConfigured: !context.tokens.isEmpty) {
+            inspectionText = SecretRedaction.redactedInspection(inspectionText)
+        }
         let inspection = (try? JSONSerialization.jsonObject(with: Data(inspectionText.utf8))) as? [String: Any] ?? [:]
         var out = "<p><a href=\"/\">« All checkpoints</a></p>"
         out += "<h1>\(escape(record.containerName)) <span class=\"muted\">\(escape(record.engine))</span></h1>"
@@ -337,8 +341,9 @@ struct WebPages: Sendable {
             out += "</ul></details>"
         }
         if let environment = process["environment_variables"] as? [String: String], !environment.isEmpty {
-            // Environments hold secrets: folded by default.
-            out += "<details><summary>\(environment.count) environment variables</summary><ul>"
+            // Environments hold secrets: folded by default, and masked for viewers without the admin role.
+            let masked = environment.values.contains(SecretRedaction.placeholder)
+            out += "<details><summary>\(environment.count) environment variables\(masked ? " (values shown to admins only)" : "")</summary><ul>"
             for (key, value) in environment.sorted(by: { $0.key < $1.key }) { out += "<li class=\"mono\">\(escape(key))=\(escape(value))</li>" }
             out += "</ul></details>"
         }
