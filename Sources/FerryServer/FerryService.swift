@@ -18,6 +18,8 @@ public struct FerryServiceContext: Sendable {
     public var log: @Sendable (String) -> Void
     /// Node liveness and agent tokens.
     public var nodes: NodeRegistry
+    /// The web page's signed-in browsers.
+    public let sessions = SessionStore()
 
     public init(
         catalog: Catalog, blobs: BlobStore, tokens: TokenStore, maximumUploadSize: Int64, webRoot: String,
@@ -96,12 +98,19 @@ struct CheckpointAPI: Sendable {
     @discardableResult
     func authorize(_ request: HTTPRequest, _ needed: TokenRole) throws -> TokenIdentity? {
         guard !context.tokens.isEmpty else { return nil }
-        let header = request.header("authorization") ?? WebPages.cookieToken(request).map { "Bearer \($0)" }
-        guard let header else {
+        let identity: TokenIdentity
+        if let header = request.header("authorization") {
+            guard let known = context.tokens.identity(forAuthorization: header) else {
+                throw HTTPError(status: 401, code: "UNAUTHORIZED", message: "the bearer token is not valid")
+            }
+            identity = known
+        } else if let session = WebPages.sessionCookie(request) {
+            guard let known = context.sessions.identity(session) else {
+                throw HTTPError(status: 401, code: "UNAUTHORIZED", message: "the sign-in has expired; sign in again")
+            }
+            identity = known
+        } else {
             throw HTTPError(status: 401, code: "UNAUTHORIZED", message: "this endpoint needs a bearer token")
-        }
-        guard let identity = context.tokens.identity(forAuthorization: header) else {
-            throw HTTPError(status: 401, code: "UNAUTHORIZED", message: "the bearer token is not valid")
         }
         guard identity.role.allows(needed) else {
             throw HTTPError(

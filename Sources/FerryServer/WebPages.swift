@@ -368,7 +368,7 @@ struct WebPages: Sendable {
         var out = "<h1>Sign in</h1>"
         if let error { out += "<p class=\"badge bad\">\(escape(error))</p>" }
         out += "<form method=\"post\" action=\"/login\" class=\"filters\"><label>Token<input type=\"password\" name=\"token\" autocomplete=\"off\"></label><button type=\"submit\">Sign in</button></form>"
-        out += "<p class=\"muted\">Any token with the read role or above. It is kept in an HttpOnly cookie for this browser.</p>"
+        out += "<p class=\"muted\">Any token with the read role or above. This browser gets a session for 12 hours (an HttpOnly cookie that never holds the token).</p>"
         return out
     }
 
@@ -386,23 +386,25 @@ struct WebPages: Sendable {
             guard parts.count == 2, parts[0] == "token" else { return nil }
             return String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
         }.first ?? ""
-        guard context.tokens.identity(forAuthorization: "Bearer \(token)") != nil else {
+        guard let identity = context.tokens.identity(forAuthorization: "Bearer \(token)") else {
             var response = html(title: "Sign in", content: loginForm(error: "That token is not valid."))
             response.status = 401
             return response
         }
+        // The cookie carries a session, never the token.
+        let session = context.sessions.create(for: identity)
         return HTTPResponse(status: 303, headers: [
             ("Location", "/"),
-            ("Set-Cookie", "ferry_token=\(token); Path=/; HttpOnly; SameSite=Strict"),
+            ("Set-Cookie", "ferry_session=\(session); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(context.sessions.lifetime))"),
         ], body: .empty)
     }
 
-    /// The token a browser signed in with.
-    static func cookieToken(_ request: HTTPRequest) -> String? {
+    /// The session a browser signed in with.
+    static func sessionCookie(_ request: HTTPRequest) -> String? {
         guard let cookies = request.header("cookie") else { return nil }
         for cookie in cookies.split(separator: ";") {
             let parts = cookie.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            if parts.count == 2, parts[0] == "ferry_token" { return String(parts[1]) }
+            if parts.count == 2, parts[0] == "ferry_session" { return String(parts[1]) }
         }
         return nil
     }

@@ -46,8 +46,8 @@ final class RealRuntimeMigrationTests {
         }
         #expect((phases["checkpoint"] ?? 0) > 0 && (phases["restore"] ?? 0) > 0)
         #expect(cli.stderr.contains("phases: preflight"), "\(cli.stderr)")
-        // The page is rendered on the server: fetched signed in (the session cookie), then shown in Chromium.
-        let html = try Fixtures.run("/usr/bin/curl", ["-sS", "--max-time", "10", "-H", "Cookie: ferry_token=\(LabCluster.adminToken)",
+        // The page is rendered on the server: fetched with the admin token, then shown in Chromium.
+        let html = try Fixtures.run("/usr/bin/curl", ["-sS", "--max-time", "10", "-H", "Authorization: Bearer \(LabCluster.adminToken)",
                                                       cluster.serviceURL + "/migrations"]).stdout
         #expect(html.contains("data-migration=\"\(printed["id"] as? String ?? "")\""), "\(html.prefix(300))")
         #expect(html.contains("class=\"timeline\""), "the page draws a timeline")

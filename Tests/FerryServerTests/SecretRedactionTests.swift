@@ -21,12 +21,12 @@ struct SecretRedactionTests {
         let admin = try server.request("GET", "/api/v1/checkpoints/\(id)", token: TestServer.adminToken)
         #expect(admin.text.contains("hunter2"))
 
-        let page = try server.request("GET", "/checkpoints/\(id)", headers: ["Cookie: ferry_token=\(TestServer.readToken)"])
+        let page = try server.request("GET", "/checkpoints/\(id)", headers: [try server.signIn(TestServer.readToken)])
         #expect(page.status == 200)
         #expect(!page.text.contains("hunter2"))
         #expect(page.text.contains("SECRET_TOKEN=[REDACTED]"))
         #expect(page.text.contains("values shown to admins only"))
-        let adminPage = try server.request("GET", "/checkpoints/\(id)", headers: ["Cookie: ferry_token=\(TestServer.adminToken)"])
+        let adminPage = try server.request("GET", "/checkpoints/\(id)", headers: [try server.signIn(TestServer.adminToken)])
         #expect(adminPage.text.contains("SECRET_TOKEN=hunter2"))
     }
 }

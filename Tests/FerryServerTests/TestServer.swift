@@ -101,6 +101,15 @@ final class TestServer: @unchecked Sendable {
         return Response(status: status, headers: parsed, body: body)
     }
 
+    /// Signs in on the web page with `token`; returns the `Cookie:` header the browser would send.
+    func signIn(_ token: String) throws -> String {
+        let login = try request("POST", "/login", extra: ["--data", "token=\(token)"])
+        guard login.status == 303, let cookie = login.headers["set-cookie"]?.split(separator: ";").first else {
+            throw FixtureError("sign-in failed: \(login.status)")
+        }
+        return "Cookie: \(cookie)"
+    }
+
     /// Uploads an archive file; returns the response.
     func upload(_ path: String, token: String? = nil, query: String = "") throws -> Response {
         try request("POST", "/api/v1/checkpoints" + query, token: token, upload: path)

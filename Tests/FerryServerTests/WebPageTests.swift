@@ -80,8 +80,15 @@ struct WebPageTests {
         #expect(login.status == 303)
         let cookie = try #require(login.headers["set-cookie"])
         #expect(cookie.contains("HttpOnly"))
+        #expect(cookie.hasPrefix("ferry_session="))
+        #expect(!cookie.contains(TestServer.readToken), "the cookie is a session, never the token")
         let page = try server.request("GET", "/", headers: ["Cookie: \(cookie.split(separator: ";")[0])"])
         #expect(page.status == 200)
         #expect(page.text.contains("counter"))
+        // A token put in the cookie by hand is not a sign-in; nor is a made-up session.
+        let forged = try server.request("GET", "/", headers: ["Cookie: ferry_token=\(TestServer.adminToken)"])
+        #expect(forged.status == 303)
+        let guessed = try server.request("GET", "/api/v1/checkpoints", headers: ["Cookie: ferry_session=\(String(repeating: "0", count: 64))"])
+        #expect(guessed.status == 401)
     }
 }
