@@ -307,6 +307,8 @@ public final class Catalog: Sendable {
             return try body()
         } catch let error as CatalogError {
             throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw CatalogError(.storageFull, "the disk holding the catalog is full", underlying: "\(error)")
         } catch {
             throw CatalogError(.databaseFailed, "the catalog database failed", underlying: "\(error)")
         }

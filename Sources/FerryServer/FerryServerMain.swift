@@ -60,10 +60,12 @@ public enum FerryServerMain {
             throw ServerConfigurationError("no web directory: give --web-root")
         }
         let box = StatisticsBox()
-        let context = FerryServiceContext(
+        var context = FerryServiceContext(
             catalog: catalog, blobs: blobs, tokens: tokens, maximumUploadSize: configuration.maximumUploadSize,
             webRoot: webRoot, httpStatistics: { box.server?.statistics }, log: log,
             nodes: NodeRegistry(timeout: configuration.nodeTimeout))
+        context.reserve = SpaceReserve(dataDirectory: configuration.dataDirectory)
+        context.minimumFreeBytes = configuration.minimumFreeBytes
         // The blob store against the catalog: a crash between a blob's rename and its row's insert leaves an orphan.
         let check = try StoreConsistency.check(catalog: catalog, blobs: blobs, repair: true)
         context.metrics.recordStoreCheck(orphansRemoved: check.orphanBlobs.count, rowsWithoutBlob: check.rowsWithoutBlob.count)

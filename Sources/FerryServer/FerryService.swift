@@ -20,6 +20,10 @@ public struct FerryServiceContext: Sendable {
     public var nodes: NodeRegistry
     /// The web page's signed-in browsers.
     public let sessions = SessionStore()
+    /// Space given up so deletes work on a full disk (nil: none kept).
+    public var reserve: SpaceReserve?
+    /// Below this many free bytes `/readyz` says the service is not ready.
+    public var minimumFreeBytes: Int64 = 256 << 20
 
     public init(
         catalog: Catalog, blobs: BlobStore, tokens: TokenStore, maximumUploadSize: Int64, webRoot: String,
@@ -361,7 +365,7 @@ struct CheckpointAPI: Sendable {
         let identity = try authorize(request, .write)
         let record = try catalog { try context.catalog.checkpoint(id) }
         // The row and the blob go together: an upload of the same bytes waits, or comes wholly after.
-        try catalog { try CheckpointDeletion.delete(record.id, catalog: context.catalog, blobs: context.blobs) }
+        try catalog { try CheckpointDeletion.delete(record.id, catalog: context.catalog, blobs: context.blobs, reserve: context.reserve) }
         context.log("deleted \(record.id.prefix(12)) by \(identity?.name ?? "anonymous")")
         return HTTPResponse(status: 204, headers: [], body: .empty)
     }
@@ -373,6 +377,10 @@ struct CheckpointAPI: Sendable {
             _ = try context.catalog.totals()
             guard access(context.blobs.root, W_OK) == 0 else {
                 throw HTTPError(status: 503, code: "NOT_READY", message: "the data directory is not writable")
+            }
+            if let free = context.blobs.freeBytes(), free < context.minimumFreeBytes {
+                throw HTTPError(status: 503, code: "LOW_DISK_SPACE",
+                                message: "\(free) bytes free in the data directory, below the \(context.minimumFreeBytes) the service needs (--min-free-space)")
             }
             return .json(["status": "ready"])
         } catch let error as HTTPError {

@@ -119,12 +119,19 @@ final class TeeSource: ByteSource {
     }
 }
 
-/// Removes a checkpoint: its row and its blob together, under the digest's lock.
+/// Removes a checkpoint: its row and its blob together, under the digest's lock. On a full disk the space reserve
+/// is given up so the catalog can record the delete, and taken again once the blob's space is free.
 enum CheckpointDeletion {
-    static func delete(_ id: String, catalog: Catalog, blobs: BlobStore) throws {
+    static func delete(_ id: String, catalog: Catalog, blobs: BlobStore, reserve: SpaceReserve? = nil) throws {
         try blobs.withDigestLock(id) {
-            _ = try catalog.delete(id)
+            do {
+                _ = try catalog.delete(id)
+            } catch let error as CatalogError where error.code == .storageFull {
+                guard let reserve, reserve.release() else { throw error }
+                _ = try catalog.delete(id)
+            }
             blobs.remove(id)
         }
+        reserve?.replenish()
     }
 }

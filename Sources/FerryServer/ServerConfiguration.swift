@@ -13,6 +13,8 @@ public struct ServerConfiguration: Sendable {
     public var webRoot: String?
     /// Seconds without a heartbeat after which a node is down and migrations to it fail.
     public var nodeTimeout: Double = 15
+    /// Below this many free bytes in the data directory `/readyz` answers 503 `LOW_DISK_SPACE`.
+    public var minimumFreeBytes: Int64 = 256 << 20
 
     public init() {}
 

@@ -21,6 +21,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Folder of the NNNN_name.sql migrations (default: the ones built in).") var migrationsDir: String?
     @Option(help: "Folder of the web page's files (default: the ones built in).") var webRoot: String?
     @Option(help: "Seconds without a heartbeat after which a node is down (default 15).") var nodeTimeout: Double?
+    @Option(help: "Free space below which /readyz reports LOW_DISK_SPACE, e.g. 1G (default 256M).") var minFreeSpace: String?
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -34,6 +35,9 @@ struct ServeCommand: ParsableCommand {
             }
             configuration.migrationsDirectory = migrationsDir ?? environment["FERRY_MIGRATIONS_DIR"]
             configuration.webRoot = webRoot ?? environment["FERRY_WEB_ROOT"]
+            if let space = minFreeSpace ?? environment["FERRY_MIN_FREE_SPACE"] {
+                configuration.minimumFreeBytes = try ServerConfiguration.parseSize(space)
+            }
             if let timeout = nodeTimeout ?? environment["FERRY_NODE_TIMEOUT"].flatMap(Double.init) {
                 guard timeout > 0 else { throw ServerConfigurationError("--node-timeout must be positive") }
                 configuration.nodeTimeout = timeout
