@@ -120,7 +120,15 @@ public enum Fixtures {
         let variables = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { variables.forEach { free($0) } }
         var child: pid_t = 0
-        let status = posix_spawn(&child, executable, &actions, nil, argv, variables)
+        var status = posix_spawn(&child, executable, &actions, nil, argv, variables)
+        // A script written a moment ago can be held open for writing by a child another test thread forked
+        // meanwhile (until that child execs): exec fails with ETXTBSY for that moment, so try again briefly.
+        var attempts = 0
+        while status == ETXTBSY && attempts < 100 {
+            attempts += 1
+            usleep(10_000)
+            status = posix_spawn(&child, executable, &actions, nil, argv, variables)
+        }
         guard status == 0 else { throw FixtureError("cannot start \(executable): \(String(cString: strerror(status)))") }
         return child
     }

@@ -69,17 +69,7 @@ public struct LabStore: Sendable {
 
     /// Runs the wrapper with `arguments`.
     public func podman(_ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessResult {
-        // A child forked by another test thread while the wrapper was being written can hold it open for writing
-        // until it execs: exec then fails with ETXTBSY for a moment.
-        var attempt = 0
-        while true {
-            do {
-                return try Fixtures.run(podmanWrapper.path, arguments, stdin: stdin)
-            } catch let error as FixtureError where error.description.contains("Text file busy") && attempt < 50 {
-                attempt += 1
-                usleep(20_000)
-            }
-        }
+        try Fixtures.run(podmanWrapper.path, arguments, stdin: stdin)
     }
 
     /// Removes every trace of the store, whatever state it was left in: lets `podman` commands still running on it
