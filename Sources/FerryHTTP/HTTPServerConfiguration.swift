@@ -2,10 +2,15 @@
 /// multi-GiB uploads: thread-per-connection, 128 KiB of libmicrohttpd memory per connection, 2 MiB of upload
 /// buffer per request with a body.
 public struct HTTPServerConfiguration: Sendable {
-    /// Connections open at once; libmicrohttpd refuses further ones. Each connection is a thread.
+    /// Connections open at once; libmicrohttpd refuses further ones. Each connection is a thread (an idle one
+    /// sleeps in `poll` and costs its stack's touched pages only).
     public var maximumConnections: Int
-    /// Connections open at once from one IP address; 0 means no separate limit.
+    /// Connections open at once from one IP address; 0 means no separate limit. This is what keeps one client
+    /// (idle connections, slowloris) from taking the capacity every other client needs.
     public var maximumConnectionsPerIP: Int
+    /// Seconds of inactivity allowed while a request's header is arriving (and between requests on a keep-alive
+    /// connection); once the header is in, `connectionTimeoutSeconds` applies. 0: the same as the connection timeout.
+    public var headerTimeoutSeconds: Int
     /// Seconds of inactivity after which a connection is closed; 0 disables the timeout. Time a handler spends
     /// blocked does not count: the server restarts the timer whenever it waited for the handler.
     public var connectionTimeoutSeconds: Int
@@ -28,8 +33,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// The `listen(2)` backlog.
     public var listenBacklog: Int
 
-    public init(maximumConnections: Int = 256,
-                maximumConnectionsPerIP: Int = 0,
+    public init(maximumConnections: Int = 1024,
+                maximumConnectionsPerIP: Int = 128,
+                headerTimeoutSeconds: Int = 10,
                 connectionTimeoutSeconds: Int = 60,
                 connectionMemoryLimit: Int = 128 * 1024,
                 maximumHeaderBytes: Int = 32 * 1024,
@@ -39,6 +45,7 @@ public struct HTTPServerConfiguration: Sendable {
                 listenBacklog: Int = 128) {
         self.maximumConnections = maximumConnections
         self.maximumConnectionsPerIP = maximumConnectionsPerIP
+        self.headerTimeoutSeconds = headerTimeoutSeconds
         self.connectionTimeoutSeconds = connectionTimeoutSeconds
         self.connectionMemoryLimit = connectionMemoryLimit
         self.maximumHeaderBytes = maximumHeaderBytes
@@ -46,5 +53,12 @@ public struct HTTPServerConfiguration: Sendable {
         self.uploadBufferBytes = uploadBufferBytes
         self.maximumDiscardedBodyBytes = maximumDiscardedBodyBytes
         self.listenBacklog = listenBacklog
+    }
+
+    /// The timeout while a header arrives: the header timeout, never longer than the connection timeout.
+    var idleHeaderTimeoutSeconds: Int {
+        guard headerTimeoutSeconds > 0 else { return connectionTimeoutSeconds }
+        guard connectionTimeoutSeconds > 0 else { return headerTimeoutSeconds }
+        return min(headerTimeoutSeconds, connectionTimeoutSeconds)
     }
 }

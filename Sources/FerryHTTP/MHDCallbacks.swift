@@ -52,6 +52,8 @@ func mhdRequestCompleted(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePo
     // Balances the passRetained in mhdURILog (or the fallback in mhdAccessHandler).
     let context = Unmanaged<RequestContext>.fromOpaque(opaque).takeRetainedValue()
     context.completed(termination: RequestTermination(termination))
+    // Back to the header timeout while the connection waits for its next request.
+    if let connection { ferry_mhd_restart_timeout(connection, UInt32(clamping: max(context.core.configuration.idleHeaderTimeoutSeconds, 0))) }
 }
 
 /// MHD_OPTION_EXTERNAL_LOGGER: MHD's own diagnostics, formatted and passed to the server's log.

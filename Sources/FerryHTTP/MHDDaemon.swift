@@ -31,7 +31,8 @@ final class MHDDaemon {
             mhdURILog, context,
             configuration.connectionMemoryLimit,
             UInt32(clamping: max(configuration.maximumConnections, 1)),
-            UInt32(clamping: max(configuration.connectionTimeoutSeconds, 0)),
+            // Connections start under the short header timeout; a request whose header is in gets the longer one.
+            UInt32(clamping: max(configuration.idleHeaderTimeoutSeconds, 0)),
             UInt32(clamping: max(configuration.maximumConnectionsPerIP, 0)))
         guard let daemon else {
             throw HTTPServerError(code: .startFailed, message: "libmicrohttpd could not start (see the server log).")

@@ -20,7 +20,7 @@ final class RequestContext {
         case responded
     }
 
-    private let core: ServerCore
+    let core: ServerCore
     private let target: String
     private let startedAt = monotonicNanoseconds()
     private var phase = Phase.new
@@ -60,6 +60,8 @@ final class RequestContext {
     /// First call: the header is complete. Never answers here for requests without a body: queuing a response on
     /// the first call makes MHD 0.9.75 close keep-alive connections.
     private func begin(connection: OpaquePointer, method: String) -> Bool {
+        // The header is in: from here the longer connection timeout applies (a body, a long poll).
+        restartTimeout(connection)
         let headers = Self.headers(of: connection)
         var remoteAddress: String?
         if let address = ferry_mhd_client_address(connection) { remoteAddress = numericHost(address) }
