@@ -39,11 +39,41 @@ enum CheckpointRecordBuilder {
             labels: metadata.labels,
             uploadedAt: Catalog.timestamp()
         )
+        record = capped(record)
         record.validationState = validationState(findings)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         record.facts = String(decoding: try encoder.encode(CheckpointFacts(manifest: manifest)), as: UTF8.self)
         return (record, inspection)
+    }
+
+    /// Longest text kept in a catalog column (a container or pod name, an image reference); the inspection keeps
+    /// the whole value. Real names are at most 253 characters and image references a few hundred.
+    static let maximumFieldCharacters = 1024
+    /// Most addresses kept in the lists a list page shows.
+    static let maximumAddresses = 64
+
+    /// The record with its text fields and lists cut to the bounds above, so one list page stays small whatever
+    /// the archives say (a page is at most 1000 rows of a few KiB).
+    static func capped(_ record: CheckpointRecord) -> CheckpointRecord {
+        func cut(_ text: String) -> String {
+            text.count <= maximumFieldCharacters ? text : String(text.prefix(maximumFieldCharacters - 1)) + "…"
+        }
+        var record = record
+        record.containerID = cut(record.containerID)
+        record.containerName = cut(record.containerName)
+        record.podName = record.podName.map(cut)
+        record.podNamespace = record.podNamespace.map(cut)
+        record.podUID = record.podUID.map(cut)
+        record.sandboxID = record.sandboxID.map(cut)
+        record.image = record.image.map(cut)
+        record.imageID = record.imageID.map(cut)
+        record.runtime = record.runtime.map(cut)
+        record.created = record.created.map(cut)
+        record.checkpointed = record.checkpointed.map(cut)
+        record.ipAddresses = Array(record.ipAddresses.prefix(maximumAddresses).map(cut))
+        record.macAddresses = Array(record.macAddresses.prefix(maximumAddresses).map(cut))
+        return record
     }
 
     /// `errors` if any finding is an error, else `warnings` if any is a warning, else `clean`.

@@ -19,12 +19,13 @@ public enum CheckpointLayout {
     public static let podDump = "pod.dump"
     public static let crioLogFile = "io.kubernetes.cri-o.LogPath"
 
-    /// Root-level files Ferry reads whole; each is JSON of a few KiB. The bound stops a crafted archive from
-    /// making Ferry allocate without limit.
+    /// Root-level files Ferry reads whole; each is JSON of a few KiB (Podman's `config.dump` is about 24 KiB, its
+    /// `spec.dump` under 30 KiB). The 1 MiB bound, 40 times what engines write, keeps what one upload can make
+    /// Ferry hold (the file, its parsed form, its inspection) to a few MiB whatever the archive says.
     public static let jsonMetadataFiles: Set<String> = [
         configDump, specDump, networkStatus, deletedFiles, bindMounts, statusDump, containerdStatus, podOptions,
     ]
-    public static let jsonMetadataLimit = 16 << 20
+    public static let jsonMetadataLimit = 1 << 20
     public static let statsDumpLimit = 1 << 20
 }
 
