@@ -105,21 +105,20 @@ struct CheckpointAPI: Sendable {
         let identity: TokenIdentity
         if let header = request.header("authorization") {
             guard let known = context.tokens.identity(forAuthorization: header) else {
-                throw HTTPError(status: 401, code: "UNAUTHORIZED", message: "the bearer token is not valid")
+                throw HTTPError(.unauthorized, "the bearer token is not valid")
             }
             identity = known
         } else if let session = WebPages.sessionCookie(request) {
             guard let known = context.sessions.identity(session) else {
-                throw HTTPError(status: 401, code: "UNAUTHORIZED", message: "the sign-in has expired; sign in again")
+                throw HTTPError(.unauthorized, "the sign-in has expired; sign in again")
             }
             identity = known
         } else {
-            throw HTTPError(status: 401, code: "UNAUTHORIZED", message: "this endpoint needs a bearer token")
+            throw HTTPError(.unauthorized, "this endpoint needs a bearer token")
         }
         guard identity.role.allows(needed) else {
-            throw HTTPError(
-                status: 403, code: "FORBIDDEN",
-                message: "a \(identity.role.rawValue) token may not do this; it needs \(needed.rawValue)")
+            throw HTTPError(.forbidden,
+                "a \(identity.role.rawValue) token may not do this; it needs \(needed.rawValue)")
         }
         return identity
     }
@@ -130,26 +129,24 @@ struct CheckpointAPI: Sendable {
         // Node agents upload the checkpoints they take, so a node token may ingest too (as its own node only).
         let identity = try authorize(request, .read)
         if let identity, !identity.role.allows(.write) && identity.role != .node {
-            throw HTTPError(status: 403, code: "FORBIDDEN", message: "a \(identity.role.rawValue) token may not upload; it needs write")
+            throw HTTPError(.forbidden, "a \(identity.role.rawValue) token may not upload; it needs write")
         }
         if let type = request.header("content-type")?.lowercased(), !Self.acceptedContentTypes.contains(where: type.hasPrefix) {
-            throw HTTPError(
-                status: 415, code: "UNSUPPORTED_MEDIA_TYPE",
-                message: "send the archive itself as the body, as application/x-tar, application/gzip, application/zstd or application/octet-stream (curl: -X POST -T FILE)")
+            throw HTTPError(.unsupportedMediaType,
+                "send the archive itself as the body, as application/x-tar, application/gzip, application/zstd or application/octet-stream (curl: -X POST -T FILE)")
         }
         guard let body else {
-            throw HTTPError(status: 400, code: "BODY_REQUIRED", message: "the request body must be the checkpoint archive")
+            throw HTTPError(.bodyRequired, "the request body must be the checkpoint archive")
         }
         if let length = body.declaredLength, length > context.maximumUploadSize {
             context.metrics.recordIngest(outcome: "rejected", seconds: 0, bytes: 0)
-            throw HTTPError(
-                status: 413, code: "PAYLOAD_TOO_LARGE",
-                message: "the archive is \(length) bytes; this server takes at most \(context.maximumUploadSize)")
+            throw HTTPError(.payloadTooLarge,
+                "the archive is \(length) bytes; this server takes at most \(context.maximumUploadSize)")
         }
         var metadata = try Self.metadata(from: request)
         if let identity, identity.role == .node {
             if let node = metadata.sourceNode, node != identity.name {
-                throw HTTPError(status: 403, code: "FORBIDDEN", message: "a node token uploads for its own node (\(identity.name)) only")
+                throw HTTPError(.forbidden, "a node token uploads for its own node (\(identity.name)) only")
             }
             metadata.sourceNode = identity.name
         }
@@ -159,12 +156,11 @@ struct CheckpointAPI: Sendable {
         } catch let error as CheckpointError {
             context.metrics.recordIngest(outcome: "rejected", seconds: 0, bytes: 0)
             context.log("ingest rejected: \(error.code) after \(body.bytesReceived) bytes")
-            throw HTTPError(status: 422, code: error.code.rawValue, message: error.entry.map { "\($0): \(error.message)" } ?? error.message)
+            throw HTTPError.archiveRejected(error)
         } catch is IngestLimitExceeded {
             context.metrics.recordIngest(outcome: "rejected", seconds: 0, bytes: 0)
-            throw HTTPError(
-                status: 413, code: "PAYLOAD_TOO_LARGE",
-                message: "the archive is larger than this server's limit of \(context.maximumUploadSize) bytes")
+            throw HTTPError(.payloadTooLarge,
+                "the archive is larger than this server's limit of \(context.maximumUploadSize) bytes")
         } catch let error as CatalogError {
             context.metrics.recordIngest(outcome: "failed", seconds: 0, bytes: 0)
             context.log("ingest failed: \(error.code) \(error.underlying ?? "")")
@@ -196,7 +192,7 @@ struct CheckpointAPI: Sendable {
         var metadata = IngestMetadata()
         if let node = request.query["node"] ?? request.header("x-ferry-node"), !node.isEmpty {
             guard node.count <= 253, node.allSatisfy({ $0.isLetter || $0.isNumber || "-._".contains($0) }) else {
-                throw HTTPError(status: 400, code: "INVALID_NODE", message: "a node name is letters, digits, '-', '.' and '_'")
+                throw HTTPError(.invalidNode, "a node name is letters, digits, '-', '.' and '_'")
             }
             metadata.sourceNode = node
         }
@@ -214,9 +210,8 @@ struct CheckpointAPI: Sendable {
             guard parts.count == 2, !key.isEmpty, key.count <= 63, labels.count < 64,
                   key.allSatisfy({ $0.isLetter || $0.isNumber || "-._/".contains($0) }), parts[1].count <= 256
             else {
-                throw HTTPError(
-                    status: 400, code: "INVALID_LABELS",
-                    message: "labels are key=value pairs separated by commas; keys are letters, digits, '-', '.', '_', '/'")
+                throw HTTPError(.invalidLabels,
+                    "labels are key=value pairs separated by commas; keys are letters, digits, '-', '.', '_', '/'")
             }
             labels[key] = String(parts[1])
         }
@@ -245,7 +240,7 @@ struct CheckpointAPI: Sendable {
         query.image = parameters["image"]
         if let state = parameters["validation"] {
             guard ["clean", "warnings", "errors", "unknown"].contains(state) else {
-                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "validation is clean, warnings, errors or unknown")
+                throw HTTPError(.invalidQuery, "validation is clean, warnings, errors or unknown")
             }
             query.validationState = state
         }
@@ -256,21 +251,20 @@ struct CheckpointAPI: Sendable {
         if let labels = parameters["label"] ?? parameters["labels"] { query.labels = try parseLabels(labels) }
         if let sort = parameters["sort"] {
             guard let key = CheckpointQuery.SortKey(rawValue: sort) else {
-                throw HTTPError(
-                    status: 400, code: "INVALID_QUERY",
-                    message: "sort is one of \(CheckpointQuery.SortKey.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw HTTPError(.invalidQuery,
+                    "sort is one of \(CheckpointQuery.SortKey.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             query.sort = key
         }
         if let order = parameters["order"] {
             guard order == "asc" || order == "desc" else {
-                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "order is asc or desc")
+                throw HTTPError(.invalidQuery, "order is asc or desc")
             }
             query.descending = order == "desc"
         }
         if let limit = parameters["limit"] {
             guard let value = Int(limit), (1...CheckpointQuery.maximumLimit).contains(value) else {
-                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "limit is a number from 1 to \(CheckpointQuery.maximumLimit)")
+                throw HTTPError(.invalidQuery, "limit is a number from 1 to \(CheckpointQuery.maximumLimit)")
             }
             query.limit = value
         }
@@ -297,8 +291,8 @@ struct CheckpointAPI: Sendable {
         try authorize(request, .read)
         let record = try catalog { try context.catalog.checkpoint(id) }
         guard context.blobs.contains(record.id) else {
-            throw HTTPError(status: 410, code: "BLOB_MISSING",
-                            message: "the catalog has checkpoint \(record.id.prefix(12)) but its archive is gone from the store; upload the same archive again to restore it")
+            throw HTTPError(.blobMissing,
+                            "the catalog has checkpoint \(record.id.prefix(12)) but its archive is gone from the store; upload the same archive again to restore it")
         }
         let path = context.blobs.path(for: record.id)
         let filename = "\(record.containerName)-\(record.id.prefix(12)).\(Self.extensionFor(record.compression))"
@@ -325,19 +319,19 @@ struct CheckpointAPI: Sendable {
         try authorize(request, .read)
         let record = try catalog { try context.catalog.checkpoint(id) }
         guard let body else {
-            throw HTTPError(status: 400, code: "BODY_REQUIRED", message: "send {\"target\": {…facts…}, \"options\": {…}}")
+            throw HTTPError(.bodyRequired, "send {\"target\": {…facts…}, \"options\": {…}}")
         }
         let bytes = try body.readAll(maximumBytes: 1 << 20)
         let input: PreflightRequest
         do {
             input = try JSONDecoder().decode(PreflightRequest.self, from: Data(bytes))
         } catch {
-            throw HTTPError(status: 400, code: "INVALID_PREFLIGHT", message: "the body must be {\"target\": TargetFacts | \"node\": NAME, \"options\": RestoreOptions}: \(error)")
+            throw HTTPError(.invalidPreflight, "the body must be {\"target\": TargetFacts | \"node\": NAME, \"options\": RestoreOptions}: \(error)")
         }
         guard let factsText = record.facts,
               let facts = try? JSONDecoder().decode(CheckpointFacts.self, from: Data(factsText.utf8))
         else {
-            throw HTTPError(status: 409, code: "FACTS_MISSING", message: "this checkpoint was catalogued before validation existed; upload it again")
+            throw HTTPError(.factsMissing, "this checkpoint was catalogued before validation existed; upload it again")
         }
         let target: TargetFacts
         switch (input.target, input.node) {
@@ -345,11 +339,11 @@ struct CheckpointAPI: Sendable {
             target = inline
         case (nil, let name?):
             guard let node = try catalog({ try context.catalog.node(name) }) else {
-                throw HTTPError(status: 404, code: "NODE_NOT_FOUND", message: "no node \(name.prefix(80)) has registered")
+                throw HTTPError(.nodeNotFound, "no node \(name.prefix(80)) has registered")
             }
             target = (try? JSONDecoder().decode(TargetFacts.self, from: Data(node.facts.utf8))) ?? TargetFacts()
         default:
-            throw HTTPError(status: 400, code: "INVALID_PREFLIGHT", message: "give the target's facts (target) or a registered node (node), not both")
+            throw HTTPError(.invalidPreflight, "give the target's facts (target) or a registered node (node), not both")
         }
         var findings = Preflight.findings(checkpoint: facts, target: target, options: input.options ?? RestoreOptions())
         // The archive's own error findings block a restore anywhere.
@@ -376,17 +370,17 @@ struct CheckpointAPI: Sendable {
         do {
             _ = try context.catalog.totals()
             guard access(context.blobs.root, W_OK) == 0 else {
-                throw HTTPError(status: 503, code: "NOT_READY", message: "the data directory is not writable")
+                throw HTTPError(.notReady, "the data directory is not writable")
             }
             if let free = context.blobs.freeBytes(), free < context.minimumFreeBytes {
-                throw HTTPError(status: 503, code: "LOW_DISK_SPACE",
-                                message: "\(free) bytes free in the data directory, below the \(context.minimumFreeBytes) the service needs (--min-free-space)")
+                throw HTTPError(.lowDiskSpace,
+                                "\(free) bytes free in the data directory, below the \(context.minimumFreeBytes) the service needs (--min-free-space)")
             }
             return .json(["status": "ready"])
         } catch let error as HTTPError {
             return .error(error)
         } catch {
-            return .error(HTTPError(status: 503, code: "NOT_READY", message: "the catalog cannot be read"))
+            return .error(HTTPError(.notReady, "the catalog cannot be read"))
         }
     }
 
@@ -446,15 +440,7 @@ struct CheckpointAPI: Sendable {
     }
 
     static func httpError(_ error: CatalogError) -> HTTPError {
-        let status: Int
-        switch error.code {
-        case .checkpointNotFound, .migrationNotFound: status = 404
-        case .ambiguousID: status = 409
-        case .invalidQuery: status = 400
-        case .storageFull: status = 507
-        default: status = 500
-        }
-        return HTTPError(status: status, code: error.code.rawValue, message: error.message)
+        HTTPError(ServiceErrorCode.of(error.code), error.message)
     }
 
     static func contentType(_ compression: String) -> String {

@@ -18,19 +18,19 @@ struct MigrationAPI: Sendable {
 
     func create(_ request: HTTPRequest, body: HTTPRequestBody?) throws -> HTTPResponse {
         try api.authorize(request, .write)
-        guard let body else { throw HTTPError(status: 400, code: "BODY_REQUIRED", message: "send the migration as JSON") }
+        guard let body else { throw HTTPError(.bodyRequired, "send the migration as JSON") }
         let bytes = try body.readAll(maximumBytes: 1 << 20)
         let input: MigrationRequest
         do {
             input = try JSONDecoder().decode(MigrationRequest.self, from: Data(bytes))
         } catch {
-            throw HTTPError(status: 400, code: "INVALID_MIGRATION", message: "the body must be {checkpoint | source: {node, container}, target, options}: \(error)")
+            throw HTTPError(.invalidMigration, "the body must be {checkpoint | source: {node, container}, target, options}: \(error)")
         }
         guard (input.checkpoint == nil) != (input.source == nil) else {
-            throw HTTPError(status: 400, code: "INVALID_MIGRATION", message: "give either checkpoint or source, not both or neither")
+            throw HTTPError(.invalidMigration, "give either checkpoint or source, not both or neither")
         }
         guard NodeAPI.isValidName(input.target) else {
-            throw HTTPError(status: 400, code: "INVALID_NODE", message: "target is a node name")
+            throw HTTPError(.invalidNode, "target is a node name")
         }
         var checkpointID: String?
         if let reference = input.checkpoint {
@@ -40,12 +40,12 @@ struct MigrationAPI: Sendable {
             guard NodeAPI.isValidName(source.node), !source.container.isEmpty, source.container.count <= 253,
                   source.container.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }),
                   source.container.first.map({ $0.isLetter || $0.isNumber }) == true else {
-                throw HTTPError(status: 400, code: "INVALID_MIGRATION", message: "source needs a node name and a container name or ID")
+                throw HTTPError(.invalidMigration, "source needs a node name and a container name or ID")
             }
         }
         let timeout = input.timeoutSeconds ?? Self.defaultTimeout
         guard timeout > 0, timeout <= 7 * 86400 else {
-            throw HTTPError(status: 400, code: "INVALID_MIGRATION", message: "timeout_seconds is between 1 and 604800")
+            throw HTTPError(.invalidMigration, "timeout_seconds is between 1 and 604800")
         }
         let options = MigrationOptions(restore: input.options ?? [:], checkpoint: input.checkpointOptions ?? [:], waive: input.waive ?? [])
         let optionsText = String(decoding: try JSONEncoder.wire.encode(options), as: UTF8.self)
@@ -74,12 +74,12 @@ struct MigrationAPI: Sendable {
         var state: MigrationState?
         if let text = request.query["state"] {
             guard let value = MigrationState(rawValue: text) else {
-                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "state is one of \(MigrationState.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw HTTPError(.invalidQuery, "state is one of \(MigrationState.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             state = value
         }
         let limit = Int(request.query["limit"] ?? "100") ?? 100
-        guard (1...1000).contains(limit) else { throw HTTPError(status: 400, code: "INVALID_QUERY", message: "limit is 1 to 1000") }
+        guard (1...1000).contains(limit) else { throw HTTPError(.invalidQuery, "limit is 1 to 1000") }
         let migrations = try api.catalog { try catalog.migrations(state: state, limit: limit) }
         return .json(MigrationList(items: migrations.map { Self.view($0, events: nil) }))
     }
@@ -93,13 +93,13 @@ struct MigrationAPI: Sendable {
         var seen = 0
         if let text = request.query["wait"] {
             guard let value = Double(text), value >= 0, value <= Self.maximumWait else {
-                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "wait is 0 to \(Int(Self.maximumWait)) seconds")
+                throw HTTPError(.invalidQuery, "wait is 0 to \(Int(Self.maximumWait)) seconds")
             }
             wait = value
         }
         if let text = request.query["events_after"] {
             guard let value = Int(text), value >= 0 else {
-                throw HTTPError(status: 400, code: "INVALID_QUERY", message: "events_after is a number of events")
+                throw HTTPError(.invalidQuery, "events_after is a number of events")
             }
             seen = value
         }
@@ -119,7 +119,7 @@ struct MigrationAPI: Sendable {
         try api.authorize(request, .write)
         let migration = try api.catalog { try catalog.migration(id) }
         guard !migration.state.isTerminal else {
-            throw HTTPError(status: 409, code: "MIGRATION_FINISHED", message: "the migration has already \(migration.state.rawValue)")
+            throw HTTPError(.migrationFinished, "the migration has already \(migration.state.rawValue)")
         }
         let updated = orchestrator.cancel(migration.id) ?? migration
         return .json(Self.view(updated, events: nil))
@@ -130,19 +130,19 @@ struct MigrationAPI: Sendable {
     func report(_ request: HTTPRequest, node: String, jobID: String, body: HTTPRequestBody?) throws -> HTTPResponse {
         let identity = try api.authorize(request, .node)
         if let identity, identity.role == .node, identity.name != node {
-            throw HTTPError(status: 403, code: "FORBIDDEN", message: "this token belongs to node \(identity.name), not \(node)")
+            throw HTTPError(.forbidden, "this token belongs to node \(identity.name), not \(node)")
         }
-        guard let body else { throw HTTPError(status: 400, code: "BODY_REQUIRED", message: "send the job report as JSON") }
+        guard let body else { throw HTTPError(.bodyRequired, "send the job report as JSON") }
         let report: JobReport
         do {
             report = try JSONDecoder().decode(JobReport.self, from: Data(body.readAll(maximumBytes: 1 << 20)))
         } catch let error as HTTPError {
             throw error
         } catch {
-            throw HTTPError(status: 400, code: "INVALID_REPORT", message: "the body is not a job report: \(error)")
+            throw HTTPError(.invalidReport, "the body is not a job report: \(error)")
         }
         guard report.job.id == jobID else {
-            throw HTTPError(status: 400, code: "INVALID_REPORT", message: "the report's job ID differs from the path's")
+            throw HTTPError(.invalidReport, "the report's job ID differs from the path's")
         }
         let verdict = try api.catalog { try orchestrator.report(report, from: node) }
         return .json(verdict)

@@ -43,22 +43,22 @@ struct NodeAPI: Sendable {
         let identity = try api.authorize(request, .node)
         // A node token speaks for its own node only (its name in the tokens file); admin tokens for any.
         if let identity, identity.role == .node, identity.name != name {
-            throw HTTPError(status: 403, code: "FORBIDDEN", message: "this token belongs to node \(identity.name), not \(name)")
+            throw HTTPError(.forbidden, "this token belongs to node \(identity.name), not \(name)")
         }
         guard Self.isValidName(name) else {
-            throw HTTPError(status: 400, code: "INVALID_NODE", message: "a node name is letters, digits, '-', '.' and '_'")
+            throw HTTPError(.invalidNode, "a node name is letters, digits, '-', '.' and '_'")
         }
-        guard let body else { throw HTTPError(status: 400, code: "BODY_REQUIRED", message: "send the heartbeat as JSON") }
+        guard let body else { throw HTTPError(.bodyRequired, "send the heartbeat as JSON") }
         let heartbeat: HeartbeatRequest
         do {
             heartbeat = try JSONDecoder().decode(HeartbeatRequest.self, from: Data(body.readAll(maximumBytes: 4 << 20)))
         } catch let error as HTTPError {
             throw error
         } catch {
-            throw HTTPError(status: 400, code: "INVALID_HEARTBEAT", message: "the heartbeat is not the agent's JSON: \(error)")
+            throw HTTPError(.invalidHeartbeat, "the heartbeat is not the agent's JSON: \(error)")
         }
         guard heartbeat.name == name, let url = URL(string: heartbeat.agentURL), url.scheme == "http" || url.scheme == "https" else {
-            throw HTTPError(status: 400, code: "INVALID_HEARTBEAT", message: "name must match the path and agent_url be an http(s) URL")
+            throw HTTPError(.invalidHeartbeat, "name must match the path and agent_url be an http(s) URL")
         }
         let facts = String(decoding: try JSONEncoder.api.encode(heartbeat.facts ?? TargetFacts()), as: UTF8.self)
         let node = try api.catalog {
@@ -80,7 +80,7 @@ struct NodeAPI: Sendable {
     func detail(_ request: HTTPRequest, name: String) throws -> HTTPResponse {
         try api.authorize(request, .read)
         guard let node = try api.catalog({ try catalog.node(name) }) else {
-            throw HTTPError(status: 404, code: "NODE_NOT_FOUND", message: "no node \(name.prefix(80)) has registered")
+            throw HTTPError(.nodeNotFound, "no node \(name.prefix(80)) has registered")
         }
         return CheckpointAPI.jsonText(try nodeJSON(node))
     }

@@ -378,7 +378,7 @@ struct WebPages: Sendable {
             let chunk = try body.nextChunk()
             if chunk.isEmpty { break }
             form += chunk
-            guard form.count <= 4096 else { throw HTTPError(status: 413, code: "PAYLOAD_TOO_LARGE", message: "the form is too large") }
+            guard form.count <= 4096 else { throw HTTPError(.payloadTooLarge, "the form is too large") }
         }
         let text = String(decoding: form, as: UTF8.self)
         let token = text.split(separator: "&").compactMap { pair -> String? in
@@ -413,10 +413,10 @@ struct WebPages: Sendable {
 
     private func staticFile(_ request: HTTPRequest, name: String) throws -> HTTPResponse {
         guard !name.contains("/"), !name.hasPrefix("."), name.hasSuffix(".css") || name.hasSuffix(".js") || name.hasSuffix(".svg") else {
-            throw HTTPError(status: 404, code: "NOT_FOUND", message: "no such file")
+            throw HTTPError(.notFound, "no such file")
         }
         let path = context.webRoot + "/" + name
-        guard FileManager.default.fileExists(atPath: path) else { throw HTTPError(status: 404, code: "NOT_FOUND", message: "no such file") }
+        guard FileManager.default.fileExists(atPath: path) else { throw HTTPError(.notFound, "no such file") }
         let type = name.hasSuffix(".css") ? "text/css" : name.hasSuffix(".js") ? "text/javascript" : "image/svg+xml"
         return .file(path: path, request: request, etag: nil, contentType: type, extraHeaders: [("Cache-Control", "max-age=300")])
     }

@@ -1,0 +1,92 @@
+import CheckpointArchive
+import FerryCatalog
+import FerryHTTP
+
+/// Every error code the service answers with, its HTTP status and what it means: the one registry. Handlers throw
+/// `HTTPError(.code, message)`; the catalog's and the archive reader's codes map to statuses here only; the
+/// README's error table is kept equal to ``all`` by a test. Never rename a code: clients branch on them.
+struct ServiceErrorCode: Hashable, Sendable {
+    let rawValue: String
+    let status: Int
+    let meaning: String
+
+    // 400
+    static let bodyRequired = Self("BODY_REQUIRED", 400, "The request needs a body (an archive, a JSON document).")
+    static let invalidQuery = Self("INVALID_QUERY", 400, "A query parameter is malformed or out of range.")
+    static let invalidLabels = Self("INVALID_LABELS", 400, "Labels are not `key=value` pairs of the allowed characters.")
+    static let invalidNode = Self("INVALID_NODE", 400, "A node name is not letters, digits, '-', '.' and '_'.")
+    static let invalidPreflight = Self("INVALID_PREFLIGHT", 400, "The preflight request is not `{target, options}` JSON.")
+    static let invalidHeartbeat = Self("INVALID_HEARTBEAT", 400, "The heartbeat is not the agent's JSON, or names another node.")
+    static let invalidMigration = Self("INVALID_MIGRATION", 400, "The migration request is not a valid `MigrationRequest`.")
+    static let invalidReport = Self("INVALID_REPORT", 400, "The job report is not a valid `JobReport`, or names another job.")
+    static let badRequest = Self("BAD_REQUEST", 400, "The request is malformed.")
+    static let badFraming = Self("BAD_FRAMING", 400, "The message length is ambiguous (RFC 9112); the connection is closed.")
+    // 401, 403
+    static let unauthorized = Self("UNAUTHORIZED", 401, "No token, an unknown token, or an expired sign-in.")
+    static let forbidden = Self("FORBIDDEN", 403, "The token's role may not do this.")
+    // 404, 405, 409, 410
+    static let notFound = Self("NOT_FOUND", 404, "No such route or resource.")
+    static let checkpointNotFound = Self("CHECKPOINT_NOT_FOUND", 404, "No checkpoint with that ID or prefix.")
+    static let migrationNotFound = Self("MIGRATION_NOT_FOUND", 404, "No migration with that ID (or no migration has that job).")
+    static let nodeNotFound = Self("NODE_NOT_FOUND", 404, "No node of that name has registered.")
+    static let methodNotAllowed = Self("METHOD_NOT_ALLOWED", 405, "The route exists, not with this method.")
+    static let ambiguousID = Self("AMBIGUOUS_ID", 409, "The ID prefix matches several checkpoints.")
+    static let factsMissing = Self("FACTS_MISSING", 409, "The node has not reported the facts preflight needs.")
+    static let migrationFinished = Self("MIGRATION_FINISHED", 409, "The migration has already ended.")
+    static let blobMissing = Self("BLOB_MISSING", 410, "The catalog has the checkpoint but its archive is gone from the store.")
+    // 413, 415, 416, 422, 431
+    static let payloadTooLarge = Self("PAYLOAD_TOO_LARGE", 413, "The body is larger than the server takes.")
+    static let unsupportedMediaType = Self("UNSUPPORTED_MEDIA_TYPE", 415, "An upload must be `application/octet-stream` (or a tar type).")
+    static let rangeNotSatisfiable = Self("RANGE_NOT_SATISFIABLE", 416, "The range lies outside the archive.")
+    static let requestHeadersTooLarge = Self("REQUEST_HEADERS_TOO_LARGE", 431, "The request line and headers are too large.")
+    // 499, 500, 503, 507
+    static let clientDisconnected = Self("CLIENT_DISCONNECTED", 499, "The client went away mid-request (logged, never sent).")
+    static let internalError = Self("INTERNAL_ERROR", 500, "A bug; the log has the details.")
+    static let databaseFailed = Self("DATABASE_FAILED", 500, "The catalog database failed.")
+    static let storageFailed = Self("STORAGE_FAILED", 500, "The blob store could not be written.")
+    static let databaseTooNew = Self("DATABASE_TOO_NEW", 500, "The catalog was written by a newer Ferry.")
+    static let notReady = Self("NOT_READY", 503, "The catalog cannot be read or the data directory written.")
+    static let lowDiskSpace = Self("LOW_DISK_SPACE", 503, "Free space is below `--min-free-space`.")
+    static let serverShuttingDown = Self("SERVER_SHUTTING_DOWN", 503, "The service is stopping.")
+    static let storageFull = Self("STORAGE_FULL", 507, "The disk is full.")
+
+    /// Every code, in the README's order. The archive reader's codes (422) are listed after these.
+    static let all: [ServiceErrorCode] = [
+        .bodyRequired, .invalidQuery, .invalidLabels, .invalidNode, .invalidPreflight, .invalidHeartbeat,
+        .invalidMigration, .invalidReport, .badRequest, .badFraming, .unauthorized, .forbidden, .notFound,
+        .checkpointNotFound, .migrationNotFound, .nodeNotFound, .methodNotAllowed, .ambiguousID, .factsMissing,
+        .migrationFinished, .blobMissing, .payloadTooLarge, .unsupportedMediaType, .rangeNotSatisfiable,
+        .requestHeadersTooLarge, .clientDisconnected, .internalError, .databaseFailed, .storageFailed,
+        .databaseTooNew, .notReady, .lowDiskSpace, .serverShuttingDown, .storageFull,
+    ]
+
+    /// The archive reader's codes, each answered with 422 (an upload Ferry cannot read as a checkpoint).
+    static let archiveCodes: [String] = [
+        "FILE_NOT_FOUND", "ARCHIVE_EMPTY", "ARCHIVE_CORRUPT", "ARCHIVE_TRUNCATED", "ARCHIVE_READ_FAILED",
+        "ENTRY_TOO_LARGE", "DECOMPRESSION_BOMB", "TOO_MANY_ENTRIES", "NOT_A_CHECKPOINT", "METADATA_MISSING",
+        "METADATA_INVALID", "CRIU_BAD_MAGIC", "CRIU_IMAGE_TRUNCATED", "CRIU_IMAGE_INVALID", "PROCESS_NOT_FOUND",
+    ]
+
+    /// The registry entry of a catalog error (every catalog code is one; a test checks).
+    static func of(_ code: CatalogErrorCode) -> ServiceErrorCode {
+        all.first { $0.rawValue == code.rawValue } ?? .databaseFailed
+    }
+
+    private init(_ rawValue: String, _ status: Int, _ meaning: String) {
+        self.rawValue = rawValue
+        self.status = status
+        self.meaning = meaning
+    }
+}
+
+extension HTTPError {
+    /// An error of the registry, with a message for people.
+    init(_ code: ServiceErrorCode, _ message: String) {
+        self.init(status: code.status, code: code.rawValue, message: message)
+    }
+
+    /// An archive the reader refused: 422 with the reader's own code.
+    static func archiveRejected(_ error: CheckpointError) -> HTTPError {
+        HTTPError(status: 422, code: error.code.rawValue, message: error.entry.map { "\($0): \(error.message)" } ?? error.message)
+    }
+}
