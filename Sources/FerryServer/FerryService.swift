@@ -247,7 +247,7 @@ struct CheckpointAPI: Sendable {
         query.uploadedAfter = parameters["uploaded_after"]
         query.uploadedBefore = parameters["uploaded_before"]
         query.text = parameters["q"]
-        query.cursor = parameters["cursor"]
+        query.cursor = parameters["cursor"].flatMap { $0.isEmpty ? nil : $0 }
         if let labels = parameters["label"] ?? parameters["labels"] { query.labels = try parseLabels(labels) }
         if let sort = parameters["sort"] {
             guard let key = CheckpointQuery.SortKey(rawValue: sort) else {

@@ -78,8 +78,8 @@ struct MigrationAPI: Sendable {
             }
             state = value
         }
-        let limit = Int(request.query["limit"] ?? "100") ?? 100
-        guard (1...1000).contains(limit) else { throw HTTPError(.invalidQuery, "limit is 1 to 1000") }
+        let limitText = request.query["limit"] ?? "100"
+        guard let limit = Int(limitText), (1...1000).contains(limit) else { throw HTTPError(.invalidQuery, "limit is a number from 1 to 1000") }
         let migrations = try api.catalog { try catalog.migrations(state: state, limit: limit) }
         return .json(MigrationList(items: migrations.map { Self.view($0, events: nil) }))
     }
@@ -98,8 +98,8 @@ struct MigrationAPI: Sendable {
             wait = value
         }
         if let text = request.query["events_after"] {
-            guard let value = Int(text), value >= 0 else {
-                throw HTTPError(.invalidQuery, "events_after is a number of events")
+            guard let value = Int(text), value >= 0, value <= Int(Int32.max) else {
+                throw HTTPError(.invalidQuery, "events_after is a number of events (0 to 2147483647)")
             }
             seen = value
         }
@@ -133,7 +133,7 @@ struct MigrationAPI: Sendable {
             throw HTTPError(.forbidden, "this token belongs to node \(identity.name), not \(node)")
         }
         guard let body else { throw HTTPError(.bodyRequired, "send the job report as JSON") }
-        let report: JobReport
+        var report: JobReport
         do {
             report = try JSONDecoder().decode(JobReport.self, from: Data(body.readAll(maximumBytes: 1 << 20)))
         } catch let error as HTTPError {
@@ -141,9 +141,8 @@ struct MigrationAPI: Sendable {
         } catch {
             throw HTTPError(.invalidReport, "the body is not a job report: \(error)")
         }
-        guard report.job.id == jobID else {
-            throw HTTPError(.invalidReport, "the report's job ID differs from the path's")
-        }
+        // The path names the job (and the node token was checked against it); it wins over the body's `job.id`.
+        report.job.id = jobID
         let verdict = try api.catalog { try orchestrator.report(report, from: node) }
         return .json(verdict)
     }
