@@ -33,10 +33,11 @@ done
 install_python_checker() {
   [ "$want_python_checker" = yes ] || return 0
   # openapi-spec-validator is not packaged for Debian 12; it comes from PyPI when missing.
-  python3 -c "import yaml, jsonschema, openapi_spec_validator" 2>/dev/null && return 0
-  echo "install-deps: installing openapi-spec-validator from PyPI" >&2
-  python3 -m pip install --quiet openapi-spec-validator pyyaml jsonschema 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages openapi-spec-validator pyyaml jsonschema
+  # schemathesis fuzzes the live service against docs/openapi.yaml (the OpenAPI tests run it).
+  python3 -c "import yaml, jsonschema, openapi_spec_validator, schemathesis" 2>/dev/null && return 0
+  echo "install-deps: installing openapi-spec-validator and schemathesis from PyPI" >&2
+  python3 -m pip install --quiet openapi-spec-validator pyyaml jsonschema schemathesis 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages openapi-spec-validator pyyaml jsonschema schemathesis
 }
 if [ ${#missing[@]} -eq 0 ]; then
   install_python_checker

@@ -191,7 +191,7 @@ struct CheckpointAPI: Sendable {
     static func metadata(from request: HTTPRequest) throws -> IngestMetadata {
         var metadata = IngestMetadata()
         if let node = request.query["node"] ?? request.header("x-ferry-node"), !node.isEmpty {
-            guard node.count <= 253, node.allSatisfy({ $0.isLetter || $0.isNumber || "-._".contains($0) }) else {
+            guard node.count <= 253, node.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._".contains($0)) }) else {
                 throw HTTPError(.invalidNode, "a node name is letters, digits, '-', '.' and '_'")
             }
             metadata.sourceNode = node
@@ -208,7 +208,7 @@ struct CheckpointAPI: Sendable {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let key = parts[0].trimmingCharacters(in: .whitespaces)
             guard parts.count == 2, !key.isEmpty, key.count <= 63, labels.count < 64,
-                  key.allSatisfy({ $0.isLetter || $0.isNumber || "-._/".contains($0) }), parts[1].count <= 256
+                  key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._/".contains($0)) }), parts[1].count <= 256
             else {
                 throw HTTPError(.invalidLabels,
                     "labels are key=value pairs separated by commas; keys are letters, digits, '-', '.', '_', '/'")

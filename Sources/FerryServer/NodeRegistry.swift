@@ -58,7 +58,7 @@ struct NodeAPI: Sendable {
             throw HTTPError(.invalidHeartbeat, "the heartbeat is not the agent's JSON: \(error)")
         }
         // The path names the node (and the token was checked against it); the body's `name` is informative.
-        guard let url = URL(string: heartbeat.agentURL), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+        guard Self.isValidAgentURL(heartbeat.agentURL), let url = URL(string: heartbeat.agentURL), url.host != nil else {
             throw HTTPError(.invalidHeartbeat, "name must match the path and agent_url be an http(s) URL")
         }
         let facts = String(decoding: try JSONEncoder.api.encode(heartbeat.facts ?? TargetFacts()), as: UTF8.self)
@@ -115,6 +115,12 @@ struct NodeAPI: Sendable {
         // Splice the stored facts in as they are.
         text.removeLast()
         return text + ",\"facts\":\(node.facts)}"
+    }
+
+    /// `http(s)://HOST[:PORT][/PATH]` with an ASCII host name, an IPv4 address or `[::1]`: the pattern of `agent_url`
+    /// in docs/openapi.yaml (an agent on another IPv6 address advertises a name).
+    static func isValidAgentURL(_ text: String) -> Bool {
+        text.wholeMatch(of: /https?:\/\/([A-Za-z0-9._~-]+|\[::1\])(:[0-9]{1,5})?(\/[A-Za-z0-9._~\/-]*)?/) != nil
     }
 
     static func isValidName(_ name: String) -> Bool {
