@@ -204,11 +204,14 @@ struct CheckpointAPI: Sendable {
 
     static func parseLabels(_ text: String) throws -> [String: String] {
         var labels: [String: String] = [:]
-        for pair in text.split(separator: ",") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        // Split on the scalars ',' and '=', not on Characters: a combining mark after '=' would fuse with it into one
+        // grapheme and hide the separator.
+        for pairScalars in text.unicodeScalars.split(separator: ",") {
+            let parts = pairScalars.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                .map { String(String.UnicodeScalarView($0)) }
             let key = parts[0].trimmingCharacters(in: .whitespaces)
             guard parts.count == 2, !key.isEmpty, key.count <= 63, labels.count < 64,
-                  key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._/".contains($0)) }), parts[1].count <= 256
+                  key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._/".contains($0)) }), parts[1].unicodeScalars.count <= 256
             else {
                 throw HTTPError(.invalidLabels,
                     "labels are key=value pairs separated by commas; keys are letters, digits, '-', '.', '_', '/'")
