@@ -217,9 +217,6 @@ public struct ContainerReport: Codable, Sendable, Equatable {
     }
 }
 
-/// `GET /v1/facts` on an agent, and the `facts` of a heartbeat.
-public typealias NodeFactsReport = TargetFacts
-
 /// `POST /api/v1/nodes/{name}/heartbeat` (agent → service).
 public struct HeartbeatRequest: Codable, Sendable, Equatable {
     public var name: String

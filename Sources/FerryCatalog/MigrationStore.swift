@@ -231,10 +231,6 @@ extension Catalog {
         try updateMigration(id, events: event.map { [(at: nil, message: $0)] } ?? [], change)
     }
 
-    /// How many events a migration has logged (what a long poll compares against).
-    public func migrationEventCount(_ id: String) throws -> Int {
-        try read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM migration_event WHERE migration_id = ?", arguments: [id]) ?? 0 }
-    }
 
     public func migrationEvents(_ id: String) throws -> [MigrationEvent] {
         try read { db in

@@ -18,9 +18,6 @@ public final class SpaceReserve: @unchecked Sendable {
         _ = replenish()
     }
 
-    /// Whether the reserve exists now.
-    public var isHeld: Bool { access(path, F_OK) == 0 }
-
     /// Gives the space back to the file system. True if there was a reserve to give.
     @discardableResult
     public func release() -> Bool {

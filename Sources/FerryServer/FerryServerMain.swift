@@ -68,7 +68,7 @@ public enum FerryServerMain {
         context.minimumFreeBytes = configuration.minimumFreeBytes
         // The blob store against the catalog: a crash between a blob's rename and its row's insert leaves an orphan.
         let check = try StoreConsistency.check(catalog: catalog, blobs: blobs, repair: true)
-        context.metrics.recordStoreCheck(orphansRemoved: check.orphanBlobs.count, rowsWithoutBlob: check.rowsWithoutBlob.count)
+        context.metrics.recordStoreCheck(orphansRemoved: check.orphanBlobs.count)
         if !check.isClean {
             log("store check: removed \(check.orphanBlobs.count) blob(s) no row named (\(check.orphanBlobs.map { String($0.prefix(12)) }.joined(separator: ", "))); "
                 + "\(check.rowsWithoutBlob.count) row(s) have no blob and are marked (\(check.rowsWithoutBlob.map { String($0.prefix(12)) }.joined(separator: ", ")))")

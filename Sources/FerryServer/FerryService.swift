@@ -397,6 +397,10 @@ struct CheckpointAPI: Sendable {
         text += "ferry_catalog_checkpoints \(totals.count)\n"
         text += "# HELP ferry_catalog_bytes Stored bytes of the catalogued archives.\n# TYPE ferry_catalog_bytes gauge\n"
         text += "ferry_catalog_bytes \(totals.bytes)\n"
+        // Read from the marks, so the gauge falls as soon as an upload makes a row whole again.
+        let missing = try catalog { try context.catalog.rowsMissingBlob().count }
+        text += "# HELP ferry_store_rows_without_blob Catalog rows whose blob the start-up check found missing (until uploaded again).\n"
+        text += "# TYPE ferry_store_rows_without_blob gauge\nferry_store_rows_without_blob \(missing)\n"
         if let free = context.blobs.freeBytes() {
             text += "# HELP ferry_storage_free_bytes Free bytes on the data directory's file system.\n# TYPE ferry_storage_free_bytes gauge\n"
             text += "ferry_storage_free_bytes \(free)\n"

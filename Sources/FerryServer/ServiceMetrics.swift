@@ -13,16 +13,14 @@ public final class ServiceMetrics: @unchecked Sendable {
     private var ingestTotal = 0
     private var ingestBytes: Int64 = 0
     private var orphanBlobsRemoved = 0
-    private var rowsWithoutBlob = 0
 
     public init() {}
 
-    /// What the start-up check of the blob store found and did.
-    func recordStoreCheck(orphansRemoved: Int, rowsWithoutBlob: Int) {
+    /// What the start-up check of the blob store removed.
+    func recordStoreCheck(orphansRemoved: Int) {
         lock.lock()
         defer { lock.unlock() }
         orphanBlobsRemoved += orphansRemoved
-        self.rowsWithoutBlob = rowsWithoutBlob
     }
 
     func recordIngest(outcome: String, seconds: Double, bytes: Int64) {
@@ -59,8 +57,6 @@ public final class ServiceMetrics: @unchecked Sendable {
         out += "ferry_ingest_bytes_total \(ingestBytes)\n"
         out += "# HELP ferry_store_orphan_blobs_removed_total Blobs without a catalog row removed by the start-up check.\n"
         out += "# TYPE ferry_store_orphan_blobs_removed_total counter\nferry_store_orphan_blobs_removed_total \(orphanBlobsRemoved)\n"
-        out += "# HELP ferry_store_rows_without_blob Catalog rows whose blob the start-up check found missing.\n"
-        out += "# TYPE ferry_store_rows_without_blob gauge\nferry_store_rows_without_blob \(rowsWithoutBlob)\n"
         return out
     }
 }

@@ -57,6 +57,7 @@ struct StoreConsistencyTests {
         // The same bytes uploaded again make the row whole.
         _ = try restarted.upload(Fixtures.archive("podman-inpod.tar"))
         #expect(try restarted.request("GET", "/api/v1/checkpoints/\(lost)/archive", output: "/dev/null").status == 200)
+        #expect(try restarted.request("GET", "/metrics").text.contains("ferry_store_rows_without_blob 0"), "the gauge follows the repair")
         let clean = try fsck(directory)
         #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
         #expect(clean.stdout.contains("consistent"))
