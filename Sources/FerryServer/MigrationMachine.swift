@@ -11,8 +11,6 @@ struct CataloguedCheckpoint: Sendable, Equatable {
     var facts: CheckpointFacts?
     /// The archive's own error findings (a corrupt archive never moves).
     var archiveErrors: [Finding]
-    /// CRIU's `frozen_time` from `stats-dump`, in milliseconds.
-    var frozenMs: Int64?
 }
 
 /// What happened to a migration: the inputs of ``MigrationMachine``.
@@ -63,6 +61,8 @@ struct MigrationMachine {
         var targetKnown = true
         /// Looks a checkpoint up in the catalog.
         var checkpoint: (String) -> CataloguedCheckpoint?
+        /// CRIU's `frozen_time` from a checkpoint's `stats-dump`, in milliseconds.
+        var frozenMilliseconds: (String) -> Int64? = { _ in nil }
         /// How long a rollback may take once started.
         var rollbackTimeout: Double = 600
     }
@@ -277,7 +277,7 @@ struct MigrationMachine {
             t.record.checkpointID = id
             t.record.sourceStopped = t.record.sourceStopped || job.containerRunning == false || !leaveRunning(m)
             t.record.bytesTotal = checkpoint.size
-            if let frozen = checkpoint.frozenMs {
+            if let frozen = env.frozenMilliseconds(id) {
                 addPhase(&t, MigrationPhase(name: "frozen", node: node, startedAt: nil, endedAt: nil, durationMs: frozen))
             }
             t.events.append((job.updatedAt, "checkpointed as \(id.prefix(12)) (\(checkpoint.size) bytes) and catalogued"))

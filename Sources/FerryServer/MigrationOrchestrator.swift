@@ -99,6 +99,7 @@ public final class MigrationOrchestrator: @unchecked Sendable {
         if case .jobReport(_, let job) = input { verdict = MigrationMachine.verdict(recorded, job: job) }
         transitions.unlock()
         if recorded != migration || !transition.events.isEmpty { watch.changed() }
+        if recorded.state.isTerminal && !migration.state.isTerminal { forget(recorded) }
         for action in transition.actions { perform(action, for: recorded) }
         return (recorded, verdict)
     }
@@ -127,7 +128,8 @@ public final class MigrationOrchestrator: @unchecked Sendable {
             targetUp: isUp(migration.targetNode),
             sourceKnown: migration.sourceNode.map { (try? context.catalog.node($0)) != nil } ?? true,
             targetKnown: (try? context.catalog.node(migration.targetNode)) != nil,
-            checkpoint: { id in Self.catalogued(id, catalog: catalog) })
+            checkpoint: { id in Self.catalogued(id, catalog: catalog) },
+            frozenMilliseconds: { id in Self.frozenMilliseconds(id, catalog: catalog) })
     }
 
     private func isUp(_ name: String) -> Bool {
@@ -140,13 +142,17 @@ public final class MigrationOrchestrator: @unchecked Sendable {
         let facts = record.facts.flatMap { try? JSONDecoder().decode(CheckpointFacts.self, from: Data($0.utf8)) }
         let errors = ((try? catalog.findings(of: record.id)) ?? []).filter { $0.severity == "error" }
             .map { Finding(code: $0.code, severity: .error, path: $0.path, message: $0.message, waiver: $0.waiver) }
-        var frozen: Int64?
-        if let text = try? catalog.inspection(of: record.id),
-           let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-           let stats = object["statistics"] as? [String: Any], let microseconds = (stats["frozen_time"] as? NSNumber)?.int64Value {
-            frozen = (microseconds + 500) / 1000
-        }
-        return CataloguedCheckpoint(id: record.id, size: record.size, facts: facts, archiveErrors: errors, frozenMs: frozen)
+        return CataloguedCheckpoint(id: record.id, size: record.size, facts: facts, archiveErrors: errors)
+    }
+
+    /// CRIU's `frozen_time` from the stored inspection, in milliseconds. Parses the whole inspection, so it is read
+    /// once per migration (when its checkpoint is catalogued), not on every tick.
+    static func frozenMilliseconds(_ id: String, catalog: Catalog) -> Int64? {
+        guard let text = try? catalog.inspection(of: id),
+              let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let stats = object["statistics"] as? [String: Any],
+              let microseconds = (stats["frozen_time"] as? NSNumber)?.int64Value else { return nil }
+        return (microseconds + 500) / 1000
     }
 
     // MARK: Actions
@@ -317,6 +323,16 @@ public final class MigrationOrchestrator: @unchecked Sendable {
     private func reachable(_ migration: String, node: String) {
         condition.lock()
         unreachableLogged.remove("\(migration)|\(node)")
+        condition.unlock()
+    }
+
+    /// Drops the per-job bookkeeping of a migration that has ended, so it does not grow with every migration.
+    private func forget(_ migration: MigrationRecord) {
+        let jobs = [MigrationMachine.restoreJobID(migration), MigrationMachine.checkpointJobID(migration),
+                    MigrationMachine.rollbackJobID(migration)]
+        condition.lock()
+        for job in jobs { lastFollow[job] = nil }
+        unreachableLogged = unreachableLogged.filter { !$0.hasPrefix(migration.id + "|") }
         condition.unlock()
     }
 

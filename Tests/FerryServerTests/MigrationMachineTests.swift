@@ -17,8 +17,8 @@ struct MigrationMachineTests {
 
     func environment(targetUp: Bool = true, sourceUp: Bool = true, now: Date = Date()) -> MigrationMachine.Environment {
         MigrationMachine.Environment(now: now, sourceUp: sourceUp, targetUp: targetUp, checkpoint: { id in
-            id == Self.checkpointID ? CataloguedCheckpoint(id: id, size: 4096, facts: Self.facts, archiveErrors: [], frozenMs: 42) : nil
-        })
+            id == Self.checkpointID ? CataloguedCheckpoint(id: id, size: 4096, facts: Self.facts, archiveErrors: []) : nil
+        }, frozenMilliseconds: { id in id == Self.checkpointID ? 42 : nil })
     }
 
     func live(leaveRunning: Bool = false, restore: [String: JSONScalar] = [:]) -> MigrationRecord {
