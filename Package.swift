@@ -25,6 +25,8 @@ let package = Package(
         // C libraries, wrapped once each by a Swift type in the target that imports them.
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        // libcurl's easy interface for every HTTP request Ferry sends (already loaded by FoundationNetworking).
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Reading checkpoint archives and CRIU images into a model. No I/O policy, no presentation.
         .target(
@@ -70,7 +72,7 @@ let package = Package(
         // A blocking client of the REST API for the CLI and node agents (streamed uploads, resumable downloads).
         .target(
             name: "FerryClient",
-            dependencies: ["FerryAPI", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CCurl", "FerryAPI", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // The service: ingest, catalog API, downloads, web page, tokens.

@@ -10,6 +10,7 @@ set -euo pipefail
 packages=(
   pkg-config
   libarchive-dev libsqlite3-dev libmicrohttpd-dev   # the C libraries Ferry links
+  libcurl4-openssl-dev                              # libcurl: the HTTP client (FoundationNetworking links it too)
 )
 want_python_checker=no
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then

@@ -1,8 +1,5 @@
 import FerryClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Brings a checkpoint archive from the service to the node: resumable, digest-checked, optionally throttled,
 /// and interruptible.
@@ -79,33 +76,24 @@ struct ArchiveDownload {
             offset = 0
         }
         progress(offset, size)
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 60
-        let session = URLSession(configuration: configuration)
-        defer { session.finishTasksAndInvalidate() }
         let started = Date()
         var fetched: Int64 = 0
         while offset < size {
             let last = min(offset + sliceBytes, size) - 1
-            var request = URLRequest(url: client.server.appendingPathComponent("api/v1/checkpoints/\(id)/archive"))
-            request.setValue("bytes=\(offset)-\(last)", forHTTPHeaderField: "Range")
-            request.setValue("\"sha256:\(id)\"", forHTTPHeaderField: "If-Range")
-            if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+            var request = client.request("GET", "/api/v1/checkpoints/\(id)/archive")
+            request.stallTimeout = 60
+            request.maximumBodyBytes = Int(sliceBytes) + 1
+            request.setHeader("Range", "bytes=\(offset)-\(last)")
+            request.setHeader("If-Range", "\"sha256:\(id)\"")
             let body = try retrying(control) { () throws(FerryClientError) -> Data? in
-                let (data, response, error) = fetch(request, session: session, control: control)
-                if let error {
-                    throw FerryClientError(code: "SERVER_UNREACHABLE", message: "the download broke off: \(error.localizedDescription)")
-                }
-                guard let http = response as? HTTPURLResponse else {
-                    throw FerryClientError(code: "BAD_RESPONSE", message: "no HTTP response")
-                }
-                if http.statusCode == 200 { return nil }
-                guard http.statusCode == 206 else { throw FerryClient.error(status: http.statusCode, body: data ?? Data()) }
-                guard let data, data.count == Int(last - offset + 1),
-                      http.value(forHTTPHeaderField: "Content-Range")?.hasPrefix("bytes \(offset)-") == true else {
+                let response = try fetch(request, control: control)
+                if response.status == 200 { return nil }
+                guard response.status == 206 else { throw FerryClient.error(status: response.status, body: response.body) }
+                guard response.body.count == Int(last - offset + 1),
+                      response.header("Content-Range")?.hasPrefix("bytes \(offset)-") == true else {
                     throw FerryClientError(status: 502, code: "BAD_RESPONSE", message: "the service sent a different range than asked for")
                 }
-                return data
+                return response.body
             }
             // A 200 means the service ignores Range: let FerryClient.download take the whole file in one go.
             guard let body else { return }
@@ -122,15 +110,21 @@ struct ArchiveDownload {
         }
     }
 
-    /// One request, waited for on this thread; the control can cancel it.
-    private func fetch(_ request: URLRequest, session: URLSession, control: JobControl) -> (Data?, URLResponse?, (any Error)?) {
-        let reply = Reply()
-        let task = session.dataTask(with: request) { data, response, error in reply.set(data, response, error) }
-        guard control.attach(task) else { return (nil, nil, CancellationError()) }
-        task.resume()
-        let result = reply.wait()
-        _ = control.attach(nil as URLSessionTask?)
-        return result
+    /// One request, waited for on this thread; the control can cancel it. A 200 (the service ignoring `Range`)
+    /// is not read: the caller hands the whole file to `FerryClient.download`.
+    private func fetch(_ request: HTTPRequest, control: JobControl) throws(FerryClientError) -> HTTPResponse {
+        let cancellation = HTTPCancellation()
+        guard control.attach(cancellation) else { throw FerryClientError(code: "CANCELLED", message: "the download was interrupted") }
+        defer { _ = control.attach(nil as HTTPCancellation?) }
+        var ignoredRange = false
+        do {
+            return try client.transport(request, cancellation: cancellation, onResponse: { status, _ in
+                ignoredRange = status == 200
+                return !ignoredRange
+            })
+        } catch where ignoredRange {
+            return HTTPResponse(status: 200, headers: [:], body: Data())
+        }
     }
 
     /// Runs `body`, retrying with back-off (0.5 s doubling to 10 s) while the service is unreachable or answers
@@ -155,27 +149,4 @@ struct ArchiveDownload {
     }
 
     static let interrupted = AgentError(.cancelled, "the download was interrupted")
-}
-
-/// One request's outcome, handed from URLSession's queue to the waiting job thread. Guarded by `condition`.
-private final class Reply: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var done = false
-    private var data: Data?
-    private var response: URLResponse?
-    private var error: (any Error)?
-
-    func set(_ data: Data?, _ response: URLResponse?, _ error: (any Error)?) {
-        condition.lock()
-        (self.data, self.response, self.error, done) = (data, response, error, true)
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func wait() -> (Data?, URLResponse?, (any Error)?) {
-        condition.lock()
-        defer { condition.unlock() }
-        while !done { condition.wait() }
-        return (data, response, error)
-    }
 }

@@ -1,7 +1,5 @@
+import FerryClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// How the outside reaches a running job: cancel it (`DELETE`), or stop it because the agent is stopping, and
 /// wait for its thread to end. The job's thread registers the process or transfer it is waiting for, so that a
@@ -14,7 +12,7 @@ final class JobControl: @unchecked Sendable {
     private var stopping = false
     private var finished = false
     private var child: ChildProcess?
-    private var transfer: URLSessionTask?
+    private var transfer: HTTPCancellation?
 
     /// Seconds between SIGTERM and SIGKILL when a cancelled job's driver does not end.
     static let killGrace: Double = 5
@@ -28,7 +26,7 @@ final class JobControl: @unchecked Sendable {
     /// The service gave the job up: ends the transfer in flight, but lets a running driver finish (a runtime
     /// killed half-way leaves a frozen or half-restored container); the job then undoes its work.
     func abandon() {
-        let transfer = locked { () -> URLSessionTask? in
+        let transfer = locked { () -> HTTPCancellation? in
             abandoned = true
             condition.broadcast()
             return self.transfer
@@ -38,7 +36,7 @@ final class JobControl: @unchecked Sendable {
 
     /// Cancels the job: ends the download in flight, and terminates the driver's process group.
     func cancel() {
-        let (child, transfer) = locked { () -> (ChildProcess?, URLSessionTask?) in
+        let (child, transfer) = locked { () -> (ChildProcess?, HTTPCancellation?) in
             cancelled = true
             condition.broadcast()
             return (self.child, self.transfer)
@@ -50,7 +48,7 @@ final class JobControl: @unchecked Sendable {
     /// The agent is stopping: ends the download in flight (it resumes at the next start) but lets a running
     /// driver finish, since killing a runtime half-way through a restore leaves a mess.
     func stop() {
-        let transfer = locked { () -> URLSessionTask? in
+        let transfer = locked { () -> HTTPCancellation? in
             stopping = true
             condition.broadcast()
             return self.transfer
@@ -70,7 +68,7 @@ final class JobControl: @unchecked Sendable {
     }
 
     /// Registers the transfer the job waits for; false if the job was interrupted already (then do not start it).
-    func attach(_ task: URLSessionTask?) -> Bool {
+    func attach(_ task: HTTPCancellation?) -> Bool {
         locked {
             transfer = task
             return !(cancelled || abandoned || stopping)

@@ -1,7 +1,4 @@
 public import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Crypto
 
 /// An error from the Ferry service or from reaching it. `code` is the service's stable code
@@ -25,8 +22,8 @@ public struct FerryClientError: Error, Sendable, CustomStringConvertible {
 }
 
 /// A small blocking client for the Ferry REST API, for the CLI and node agents: streamed uploads from a file,
-/// resumable, digest-checked downloads, listing. Calls block the calling thread (never call from the Swift
-/// concurrency pool).
+/// resumable, digest-checked downloads, listing. Calls block the calling thread in ``HTTPTransfer`` (never call
+/// from the Swift concurrency pool).
 public final class FerryClient: Sendable {
     public let server: URL
     private let token: String?
@@ -36,45 +33,41 @@ public final class FerryClient: Sendable {
         self.token = token
     }
 
-    /// A session for one task: FoundationNetworking on Linux only calls session-level delegates, so each
-    /// transfer gets its own session with its own delegate, invalidated when the task ends.
-    private func session(delegate: TaskDelegate) -> URLSession {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 300
-        configuration.timeoutIntervalForResource = 7 * 24 * 3600
-        return URLSession(configuration: configuration, delegate: delegate, delegateQueue: nil)
-    }
-
     // MARK: Requests
 
-    func request(_ method: String, _ path: String, query: [String: String] = [:]) -> URLRequest {
+    /// A request to `path` on the server, with the bearer token. No overall time limit: archives take as long
+    /// as they take, and a transfer that stalls for `stallTimeout` seconds fails.
+    public func request(_ method: String, _ path: String, query: [String: String] = [:]) -> HTTPRequest {
         var components = URLComponents(url: server, resolvingAgainstBaseURL: false)!
         components.path = (components.path.hasSuffix("/") ? String(components.path.dropLast()) : components.path) + path
         if !query.isEmpty {
             components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
         }
-        var request = URLRequest(url: components.url!)
-        request.httpMethod = method
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        var request = HTTPRequest(method: method, url: components.url!, timeout: nil)
+        if let token { request.setHeader("Authorization", "Bearer \(token)") }
         return request
     }
 
-    /// Sends a request and returns the body and response; turns JSON errors into `FerryClientError`.
-    func send(_ request: URLRequest, uploadFrom file: URL? = nil, progress: (@Sendable (Int64, Int64) -> Void)? = nil) throws -> (Data, HTTPURLResponse) {
-        let delegate = TaskDelegate(progress: progress)
-        let session = session(delegate: delegate)
-        defer { session.finishTasksAndInvalidate() }
-        let task = file.map { session.uploadTask(with: request, fromFile: $0) } ?? session.dataTask(with: request)
-        task.resume()
-        let (data, response, error) = delegate.wait()
-        if let error {
-            throw FerryClientError(code: "SERVER_UNREACHABLE", message: "cannot reach \(server.absoluteString): \(error.localizedDescription)")
+    /// Sends a request and returns the answer; turns non-2xx answers into `FerryClientError` (the JSON error's
+    /// code), and transport failures into `SERVER_UNREACHABLE`.
+    func send(_ request: HTTPRequest, progress: (@Sendable (Int64, Int64) -> Void)? = nil) throws -> HTTPResponse {
+        let response = try transport(request, onUpload: progress)
+        guard (200..<300).contains(response.status) else { throw Self.error(status: response.status, body: response.body) }
+        return response
+    }
+
+    /// Performs a request; a transport failure becomes `SERVER_UNREACHABLE`.
+    public func transport(_ request: HTTPRequest, cancellation: HTTPCancellation? = nil,
+                          onResponse: ((Int, [String: String]) -> Bool)? = nil,
+                          onBody: ((UnsafeRawBufferPointer) -> Bool)? = nil,
+                          onUpload: ((Int64, Int64) -> Void)? = nil) throws(FerryClientError) -> HTTPResponse {
+        do {
+            return try HTTPTransfer.perform(request, cancellation: cancellation, onResponse: onResponse, onBody: onBody,
+                                            onUpload: onUpload)
+        } catch {
+            throw FerryClientError(code: error.cancelled ? "CANCELLED" : "SERVER_UNREACHABLE",
+                                   message: "cannot reach \(server.absoluteString): \(error.message)")
         }
-        guard let http = response as? HTTPURLResponse else {
-            throw FerryClientError(code: "BAD_RESPONSE", message: "no HTTP response from \(server.absoluteString)")
-        }
-        guard (200..<300).contains(http.statusCode) else { throw Self.error(status: http.statusCode, body: data) }
-        return (data, http)
     }
 
     public static func error(status: Int, body: Data) -> FerryClientError {
@@ -93,24 +86,14 @@ public final class FerryClient: Sendable {
     public func call(_ method: String, _ path: String, query: [String: String] = [:], json: Data? = nil,
                      timeout: TimeInterval = 30, idempotencyKey: String? = nil) throws -> (status: Int, body: Data) {
         var request = request(method, path, query: query)
-        request.timeoutInterval = timeout
-        if let idempotencyKey { request.setValue(idempotencyKey, forHTTPHeaderField: "Idempotency-Key") }
+        request.timeout = timeout
+        if let idempotencyKey { request.setHeader("Idempotency-Key", idempotencyKey) }
         if let json {
-            request.httpBody = json
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.body = .data(json)
+            request.setHeader("Content-Type", "application/json")
         }
-        let delegate = TaskDelegate(progress: nil)
-        let session = session(delegate: delegate)
-        defer { session.finishTasksAndInvalidate() }
-        session.dataTask(with: request).resume()
-        let (data, response, error) = delegate.wait()
-        if let error {
-            throw FerryClientError(code: "SERVER_UNREACHABLE", message: "cannot reach \(server.absoluteString): \(error.localizedDescription)")
-        }
-        guard let http = response as? HTTPURLResponse else {
-            throw FerryClientError(code: "BAD_RESPONSE", message: "no HTTP response from \(server.absoluteString)")
-        }
-        return (http.statusCode, data)
+        let response = try transport(request)
+        return (response.status, response.body)
     }
 
     /// A JSON request whose 2xx answer decodes as `Answer`; any other status throws the service's error.
@@ -136,21 +119,19 @@ public final class FerryClient: Sendable {
         if let node { query["node"] = node }
         if !labels.isEmpty { query["labels"] = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
         var request = request("POST", "/api/v1/checkpoints", query: query)
-        request.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
-        let (data, _) = try send(request, uploadFrom: file, progress: progress)
-        return try json(data)
+        request.setHeader("Content-Type", "application/octet-stream")
+        request.body = .file(file.path)
+        return try json(send(request, progress: progress).body)
     }
 
     /// One page of the catalog.
     public func list(query: [String: String]) throws -> [String: Any] {
-        let (data, _) = try send(request("GET", "/api/v1/checkpoints", query: query))
-        return try json(data)
+        try json(send(request("GET", "/api/v1/checkpoints", query: query)).body)
     }
 
     /// A checkpoint's summary and inspection.
     public func checkpoint(_ id: String) throws -> [String: Any] {
-        let (data, _) = try send(request("GET", "/api/v1/checkpoints/\(id)"))
-        return try json(data)
+        try json(send(request("GET", "/api/v1/checkpoints/\(id)")).body)
     }
 
     public func delete(_ id: String) throws {
@@ -171,21 +152,33 @@ public final class FerryClient: Sendable {
         if sink.offset < size {
             var request = request("GET", "/api/v1/checkpoints/\(fullID)/archive")
             if sink.offset > 0 {
-                request.setValue("bytes=\(sink.offset)-", forHTTPHeaderField: "Range")
-                request.setValue("\"sha256:\(fullID)\"", forHTTPHeaderField: "If-Range")
+                request.setHeader("Range", "bytes=\(sink.offset)-")
+                request.setHeader("If-Range", "\"sha256:\(fullID)\"")
             }
-            let delegate = TaskDelegate(progress: progress, sink: sink, expectedTotal: size)
-            let session = session(delegate: delegate)
-            defer { session.finishTasksAndInvalidate() }
-            let task = session.dataTask(with: request)
-            task.resume()
-            let (data, response, error) = delegate.wait()
-            if let error {
-                throw FerryClientError(code: "SERVER_UNREACHABLE", message: "download interrupted after \(sink.offset) bytes: \(error.localizedDescription); run again to resume")
+            var errorBody = Data()
+            let response: HTTPResponse
+            do {
+                response = try transport(request, onResponse: { status, _ in
+                    // A 200 to a Range request means the server sends everything: start over.
+                    if status == 200 && sink.offset > 0 { try? sink.reset() }
+                    if status != 200 && status != 206 { sink.disable() }
+                    return true
+                }, onBody: { bytes in
+                    guard sink.enabled else {
+                        if errorBody.count < 1 << 20 { errorBody.append(contentsOf: bytes) }
+                        return true
+                    }
+                    sink.append(Data(bytes))
+                    progress?(sink.offset, size)
+                    return sink.error == nil
+                })
+            } catch {
+                if let sinkError = sink.error { throw sinkError }
+                throw FerryClientError(code: "SERVER_UNREACHABLE", message: "download interrupted after \(sink.offset) bytes: \(error.message); run again to resume")
             }
             if let sinkError = sink.error { throw sinkError }
-            guard let http = response as? HTTPURLResponse, http.statusCode == 200 || http.statusCode == 206 else {
-                throw Self.error(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data)
+            guard response.status == 200 || response.status == 206 else {
+                throw Self.error(status: response.status, body: errorBody)
             }
         }
         let digest = try sink.finish()
@@ -210,68 +203,8 @@ public final class FerryClient: Sendable {
     }
 }
 
-/// Receives one task's callbacks and lets the caller wait for the end. All state is guarded by `lock`.
-private final class TaskDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    private let lock = NSCondition()
-    private var data = Data()
-    private var response: URLResponse?
-    private var error: (any Error)?
-    private var done = false
-    private let progress: (@Sendable (Int64, Int64) -> Void)?
-    private let sink: DownloadSink?
-    private let expectedTotal: Int64
-
-    init(progress: (@Sendable (Int64, Int64) -> Void)?, sink: DownloadSink? = nil, expectedTotal: Int64 = 0) {
-        self.progress = progress
-        self.sink = sink
-        self.expectedTotal = expectedTotal
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didSendBodyData bytesSent: Int64, totalBytesSent: Int64, totalBytesExpectedToSend: Int64) {
-        progress?(totalBytesSent, totalBytesExpectedToSend)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse, completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
-        lock.lock()
-        self.response = response
-        lock.unlock()
-        if let sink, let http = response as? HTTPURLResponse {
-            // A 200 to a Range request means the server sends everything: start over.
-            if http.statusCode == 200 && sink.offset > 0 { try? sink.reset() }
-            if http.statusCode != 200 && http.statusCode != 206 { sink.disable() }
-        }
-        completionHandler(.allow)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        if let sink, sink.enabled {
-            sink.append(data)
-            progress?(sink.offset, expectedTotal)
-            return
-        }
-        lock.lock()
-        self.data.append(data)
-        lock.unlock()
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        lock.lock()
-        self.error = error
-        done = true
-        lock.broadcast()
-        lock.unlock()
-    }
-
-    func wait() -> (Data, URLResponse?, (any Error)?) {
-        lock.lock()
-        defer { lock.unlock() }
-        while !done { lock.wait() }
-        return (data, response, error)
-    }
-}
-
-/// Appends downloaded bytes to a 0600 partial file and hashes the whole file. Guarded by `lock`: URLSession
-/// calls back on its own queue while the caller waits.
+/// Appends downloaded bytes to a 0600 partial file and hashes the whole file. Guarded by `lock` (a reset may
+/// come from the response handler while bytes are being appended).
 final class DownloadSink: @unchecked Sendable {
     private let lock = NSLock()
     private let path: String
