@@ -151,6 +151,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "FerryClientTests",
+            dependencies: ["FerryClient", "FerryHTTP", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "FerryCLITests",
             dependencies: ["FerryTestSupport"],
             swiftSettings: swiftSettings

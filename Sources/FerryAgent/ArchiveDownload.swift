@@ -112,10 +112,10 @@ struct ArchiveDownload {
 
     /// One request, waited for on this thread; the control can cancel it. A 200 (the service ignoring `Range`)
     /// is not read: the caller hands the whole file to `FerryClient.download`.
-    private func fetch(_ request: HTTPRequest, control: JobControl) throws(FerryClientError) -> HTTPResponse {
-        let cancellation = HTTPCancellation()
+    private func fetch(_ request: TransferRequest, control: JobControl) throws(FerryClientError) -> TransferResponse {
+        let cancellation = TransferCancellation()
         guard control.attach(cancellation) else { throw FerryClientError(code: "CANCELLED", message: "the download was interrupted") }
-        defer { _ = control.attach(nil as HTTPCancellation?) }
+        defer { _ = control.attach(nil as TransferCancellation?) }
         var ignoredRange = false
         do {
             return try client.transport(request, cancellation: cancellation, onResponse: { status, _ in
@@ -123,7 +123,7 @@ struct ArchiveDownload {
                 return !ignoredRange
             })
         } catch where ignoredRange {
-            return HTTPResponse(status: 200, headers: [:], body: Data())
+            return TransferResponse(status: 200, headers: [:], body: Data())
         }
     }
 

@@ -12,7 +12,7 @@ final class JobControl: @unchecked Sendable {
     private var stopping = false
     private var finished = false
     private var child: ChildProcess?
-    private var transfer: HTTPCancellation?
+    private var transfer: TransferCancellation?
 
     /// Seconds between SIGTERM and SIGKILL when a cancelled job's driver does not end.
     static let killGrace: Double = 5
@@ -26,7 +26,7 @@ final class JobControl: @unchecked Sendable {
     /// The service gave the job up: ends the transfer in flight, but lets a running driver finish (a runtime
     /// killed half-way leaves a frozen or half-restored container); the job then undoes its work.
     func abandon() {
-        let transfer = locked { () -> HTTPCancellation? in
+        let transfer = locked { () -> TransferCancellation? in
             abandoned = true
             condition.broadcast()
             return self.transfer
@@ -36,7 +36,7 @@ final class JobControl: @unchecked Sendable {
 
     /// Cancels the job: ends the download in flight, and terminates the driver's process group.
     func cancel() {
-        let (child, transfer) = locked { () -> (ChildProcess?, HTTPCancellation?) in
+        let (child, transfer) = locked { () -> (ChildProcess?, TransferCancellation?) in
             cancelled = true
             condition.broadcast()
             return (self.child, self.transfer)
@@ -48,7 +48,7 @@ final class JobControl: @unchecked Sendable {
     /// The agent is stopping: ends the download in flight (it resumes at the next start) but lets a running
     /// driver finish, since killing a runtime half-way through a restore leaves a mess.
     func stop() {
-        let transfer = locked { () -> HTTPCancellation? in
+        let transfer = locked { () -> TransferCancellation? in
             stopping = true
             condition.broadcast()
             return self.transfer
@@ -68,7 +68,7 @@ final class JobControl: @unchecked Sendable {
     }
 
     /// Registers the transfer the job waits for; false if the job was interrupted already (then do not start it).
-    func attach(_ task: HTTPCancellation?) -> Bool {
+    func attach(_ task: TransferCancellation?) -> Bool {
         locked {
             transfer = task
             return !(cancelled || abandoned || stopping)

@@ -37,30 +37,30 @@ public final class FerryClient: Sendable {
 
     /// A request to `path` on the server, with the bearer token. No overall time limit: archives take as long
     /// as they take, and a transfer that stalls for `stallTimeout` seconds fails.
-    public func request(_ method: String, _ path: String, query: [String: String] = [:]) -> HTTPRequest {
+    public func request(_ method: String, _ path: String, query: [String: String] = [:]) -> TransferRequest {
         var components = URLComponents(url: server, resolvingAgainstBaseURL: false)!
         components.path = (components.path.hasSuffix("/") ? String(components.path.dropLast()) : components.path) + path
         if !query.isEmpty {
             components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
         }
-        var request = HTTPRequest(method: method, url: components.url!, timeout: nil)
+        var request = TransferRequest(method: method, url: components.url!, timeout: nil)
         if let token { request.setHeader("Authorization", "Bearer \(token)") }
         return request
     }
 
     /// Sends a request and returns the answer; turns non-2xx answers into `FerryClientError` (the JSON error's
     /// code), and transport failures into `SERVER_UNREACHABLE`.
-    func send(_ request: HTTPRequest, progress: (@Sendable (Int64, Int64) -> Void)? = nil) throws -> HTTPResponse {
+    func send(_ request: TransferRequest, progress: (@Sendable (Int64, Int64) -> Void)? = nil) throws -> TransferResponse {
         let response = try transport(request, onUpload: progress)
         guard (200..<300).contains(response.status) else { throw Self.error(status: response.status, body: response.body) }
         return response
     }
 
     /// Performs a request; a transport failure becomes `SERVER_UNREACHABLE`.
-    public func transport(_ request: HTTPRequest, cancellation: HTTPCancellation? = nil,
+    public func transport(_ request: TransferRequest, cancellation: TransferCancellation? = nil,
                           onResponse: ((Int, [String: String]) -> Bool)? = nil,
                           onBody: ((UnsafeRawBufferPointer) -> Bool)? = nil,
-                          onUpload: ((Int64, Int64) -> Void)? = nil) throws(FerryClientError) -> HTTPResponse {
+                          onUpload: ((Int64, Int64) -> Void)? = nil) throws(FerryClientError) -> TransferResponse {
         do {
             return try HTTPTransfer.perform(request, cancellation: cancellation, onResponse: onResponse, onBody: onBody,
                                             onUpload: onUpload)
@@ -156,7 +156,7 @@ public final class FerryClient: Sendable {
                 request.setHeader("If-Range", "\"sha256:\(fullID)\"")
             }
             var errorBody = Data()
-            let response: HTTPResponse
+            let response: TransferResponse
             do {
                 response = try transport(request, onResponse: { status, _ in
                     // A 200 to a Range request means the server sends everything: start over.

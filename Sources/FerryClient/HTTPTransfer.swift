@@ -2,7 +2,7 @@ internal import CCurl
 public import Foundation
 
 /// One HTTP request as Ferry's clients send it (the CLI, agents, the service calling agents).
-public struct HTTPRequest: Sendable {
+public struct TransferRequest: Sendable {
     public enum Body: Sendable {
         case none
         case data(Data)
@@ -38,7 +38,7 @@ public struct HTTPRequest: Sendable {
     }
 }
 
-public struct HTTPResponse: Sendable {
+public struct TransferResponse: Sendable {
     public var status: Int
     /// Header names lowercased; a repeated header keeps its last value.
     public var headers: [String: String]
@@ -56,7 +56,7 @@ public struct HTTPResponse: Sendable {
 
 /// A transfer that did not complete: the server was unreachable, the connection broke, a time limit passed, a
 /// handler refused the bytes, or it was cancelled.
-public struct HTTPTransferError: Error, Sendable, CustomStringConvertible {
+public struct TransferError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var cancelled: Bool
     public var description: String { message }
@@ -64,7 +64,7 @@ public struct HTTPTransferError: Error, Sendable, CustomStringConvertible {
 
 /// Lets another thread end a transfer in flight. libcurl asks it on every piece of data and at least once a
 /// second while the connection is quiet, so a cancel takes effect within about a second.
-public final class HTTPCancellation: @unchecked Sendable {
+public final class TransferCancellation: @unchecked Sendable {
     // @unchecked Sendable invariant: `cancelled` is only touched with `lock` held.
     private let lock = NSLock()
     private var cancelled = false
@@ -94,13 +94,13 @@ public enum HTTPTransfer {
     ///     stop there (the transfer then fails, cancelled).
     ///   - onBody: takes the body as it arrives instead of keeping it; return false to fail the transfer.
     ///   - onUpload: bytes of the request body sent so far, and the total.
-    public static func perform(_ request: HTTPRequest, cancellation: HTTPCancellation? = nil,
+    public static func perform(_ request: TransferRequest, cancellation: TransferCancellation? = nil,
                                onResponse: ((Int, [String: String]) -> Bool)? = nil,
                                onBody: ((UnsafeRawBufferPointer) -> Bool)? = nil,
-                               onUpload: ((Int64, Int64) -> Void)? = nil) throws(HTTPTransferError) -> HTTPResponse {
+                               onUpload: ((Int64, Int64) -> Void)? = nil) throws(TransferError) -> TransferResponse {
         _ = globalInitialization
         guard let handle = curl_easy_init() else {
-            throw HTTPTransferError(message: "cannot start an HTTP transfer (libcurl)", cancelled: false)
+            throw TransferError(message: "cannot start an HTTP transfer (libcurl)", cancelled: false)
         }
         defer { curl_easy_cleanup(handle) }
         let transfer = Transfer(cancellation: cancellation, onResponse: onResponse, onBody: onBody, onUpload: onUpload,
@@ -189,13 +189,13 @@ public enum HTTPTransfer {
         }
 
         if let failure = transfer.failure {
-            throw HTTPTransferError(message: failure, cancelled: false)
+            throw TransferError(message: failure, cancelled: false)
         }
         guard code == CURLE_OK else {
             let cancelled = transfer.wasCancelled
             let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             let reason = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-            throw HTTPTransferError(message: cancelled ? "the transfer was cancelled" : reason, cancelled: cancelled)
+            throw TransferError(message: cancelled ? "the transfer was cancelled" : reason, cancelled: cancelled)
         }
         var status = 0
         if transfer.status == 0 {
@@ -205,7 +205,7 @@ public enum HTTPTransfer {
         } else {
             status = transfer.status
         }
-        return HTTPResponse(status: status, headers: transfer.headers, body: transfer.body)
+        return TransferResponse(status: status, headers: transfer.headers, body: transfer.body)
     }
 
     private static func milliseconds(_ seconds: TimeInterval) -> Int {
@@ -220,7 +220,7 @@ public enum HTTPTransfer {
 
 /// One transfer's state, touched only from libcurl's callbacks on the calling thread.
 private final class Transfer {
-    let cancellation: HTTPCancellation?
+    let cancellation: TransferCancellation?
     let onResponse: ((Int, [String: String]) -> Bool)?
     let onBody: ((UnsafeRawBufferPointer) -> Bool)?
     let onUpload: ((Int64, Int64) -> Void)?
@@ -234,7 +234,7 @@ private final class Transfer {
     private var upload: Int32 = -1
     private var responseDelivered = false
 
-    init(cancellation: HTTPCancellation?, onResponse: ((Int, [String: String]) -> Bool)?,
+    init(cancellation: TransferCancellation?, onResponse: ((Int, [String: String]) -> Bool)?,
          onBody: ((UnsafeRawBufferPointer) -> Bool)?, onUpload: ((Int64, Int64) -> Void)?, maximumBodyBytes: Int) {
         self.cancellation = cancellation
         self.onResponse = onResponse
