@@ -8,7 +8,7 @@
 # timed) the exited source container is removed, because a restore refuses a name and ID still present, and the
 # script waits until the source node's heartbeat no longer lists it, or ferry's preflight would refuse the move back.
 #
-# Usage: scripts/bench-migrate.sh [--rounds N] [--idle S] [--skip-build]     (ROUNDS=N works too; default 5)
+# Usage: scripts/bench-migrate.sh [--rounds N] [--idle S] [--skip-build]     (ROUNDS=N works too; default 10)
 #   --idle S: seconds both nodes stay quiet before every move, manual or ferry (default 2), as a node is before a
 #   migration in real use; with 0 each move starts right after the previous one's clean-up.
 # Needs root and the lab: bash ../shared/lab/setup.sh. Prints per-round times, min and median per direction, the
@@ -19,7 +19,7 @@ shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
-rounds=${ROUNDS:-5}
+rounds=${ROUNDS:-10}
 idle=2
 build=1
 while (($#)); do

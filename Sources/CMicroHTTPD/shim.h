@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <microhttpd.h>
 
 /* Swift cannot call C-variadic functions, so the few variadic libmicrohttpd entry points FerryHTTP needs are
@@ -54,6 +56,23 @@ static inline const struct sockaddr *ferry_mhd_client_address(struct MHD_Connect
 {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     return info == NULL ? NULL : info->client_addr;
+}
+
+/**
+ * Whether the client sends nothing more on this connection for `milliseconds`: no byte waits in the socket now
+ * (bytes MHD has already read into its own buffer do not count) and none arrives meanwhile. The socket is only
+ * looked at, never read. Call only from inside the access handler, on the connection's own thread.
+ */
+static inline int ferry_mhd_client_is_quiet(struct MHD_Connection *connection, int milliseconds)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info == NULL)
+        return 0;
+    int pending = 0;
+    if (ioctl(info->connect_fd, FIONREAD, &pending) != 0 || pending != 0)
+        return 0;
+    struct pollfd descriptor = { .fd = info->connect_fd, .events = POLLIN, .revents = 0 };
+    return poll(&descriptor, 1, milliseconds) == 0;
 }
 
 /**

@@ -33,7 +33,7 @@ struct ArchiveDownload {
              progress: (Int64, Int64) -> Void) throws(AgentError) -> String {
         var digestFailures = 0
         while true {
-            let size = try retrying(control) { () throws(FerryClientError) -> Int64 in
+            let (fullID, size) = try retrying(control) { () throws(FerryClientError) -> (String, Int64) in
                 let summary: [String: Any]
                 do {
                     summary = try client.checkpoint(id)
@@ -42,16 +42,16 @@ struct ArchiveDownload {
                 } catch {
                     throw FerryClientError(code: "BAD_RESPONSE", message: "\(error)")
                 }
-                guard let checkpoint = summary["checkpoint"] as? [String: Any],
+                guard let checkpoint = summary["checkpoint"] as? [String: Any], let fullID = checkpoint["id"] as? String,
                       let size = (checkpoint["size"] as? NSNumber)?.int64Value, size >= 0 else {
-                    throw FerryClientError(code: "BAD_RESPONSE", message: "the service's description of \(id) has no size")
+                    throw FerryClientError(code: "BAD_RESPONSE", message: "the service's description of \(id) has no ID or size")
                 }
-                return size
+                return (fullID, size)
             }
             try fetchSlices(id, size: size, into: destination.appendingPathExtension("partial").path,
                             control: control, progress: progress)
             do {
-                return try client.download(id, to: destination)
+                return try client.download(id, to: destination, known: (fullID, size))
             } catch let error as FerryClientError where error.code == "DIGEST_MISMATCH" && digestFailures == 0 {
                 // FerryClient removed the bad partial file: start once more from nothing.
                 digestFailures += 1

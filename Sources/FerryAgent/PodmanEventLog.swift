@@ -47,6 +47,55 @@ struct PodmanEventLog: Sendable {
         return nil
     }
 
+    /// One line of the log, as far as the cache needs it.
+    struct Event: Decodable, Sendable {
+        var type: String?
+        var status: String?
+
+        enum CodingKeys: String, CodingKey {
+            case type = "Type"
+            case status = "Status"
+        }
+
+        /// Container events that neither give a container a name or ID nor bring one into being: what has been
+        /// said absent stays absent. (Everything a container does while it runs: exec and health checks are most
+        /// of a busy node's events.) Image, volume and network events never name a container.
+        static let harmlessContainerStatuses: Set<String> = [
+            "attach", "checkpoint", "cleanup", "commit", "copy", "died", "exec", "exec_died", "exited", "export",
+            "health_status", "init", "kill", "mount", "pause", "prune", "remove", "restart", "start", "stop", "sync",
+            "unmount", "unpause",
+        ]
+
+        var cannotAddContainer: Bool {
+            switch type {
+            case "container": status.map(Self.harmlessContainerStatuses.contains) ?? false
+            case "image", "volume", "network": true
+            default: false  // pods (an infra container), system events (renumber, refresh), anything unknown
+            }
+        }
+    }
+
+    /// The events appended between two fingerprints of the log; nil when that cannot be told: the log was replaced
+    /// or truncated, the network directories changed, more than `maximumBytes` were appended, or a line is
+    /// unreadable or not yet complete.
+    func events(from old: Fingerprint, to new: Fingerprint, maximumBytes: Int64 = 1 << 20) -> [Event]? {
+        guard old.inode == new.inode, new.size >= old.size, new.size - old.size <= maximumBytes,
+              old.networkDirectories == new.networkDirectories else { return nil }
+        if new.size == old.size { return new.modified == old.modified ? [] : nil }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: Int(new.size - old.size))
+        let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(old.size)) }
+        guard count == bytes.count, bytes.last == UInt8(ascii: "\n") else { return nil }
+        var events: [Event] = []
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            guard let event = try? JSONDecoder().decode(Event.self, from: Data(line)) else { return nil }
+            events.append(event)
+        }
+        return events
+    }
+
     func fingerprint() -> Fingerprint? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
@@ -149,12 +198,17 @@ final class PodmanStateCache: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Whether the cached inventory, still current, lists no container with this name or ID (prefix).
+    /// Whether the cached inventory lists no container with this name or ID (prefix), and nothing Podman logged
+    /// since could have added one (a checkpoint, an exec, a removal, another store's events in a shared log).
     func knownAbsent(_ container: String) -> Bool {
-        guard let now = log?.fingerprint() else { return false }
+        guard let log, let now = log.fingerprint() else { return false }
         lock.lock()
-        defer { lock.unlock() }
-        guard fingerprint == now, let inventory, let names = inventory.containerNames, let ids = inventory.containerIDs else { return false }
+        let (cachedAt, names, ids) = (fingerprint, inventory?.containerNames, inventory?.containerIDs)
+        lock.unlock()
+        guard let cachedAt, let names, let ids else { return false }
+        if cachedAt != now {
+            guard let events = log.events(from: cachedAt, to: now), events.allSatisfy(\.cannotAddContainer) else { return false }
+        }
         let lowered = container.lowercased()
         return !names.contains(container) && !ids.contains { $0.lowercased().hasPrefix(lowered) || lowered.hasPrefix($0.lowercased()) }
     }

@@ -141,11 +141,20 @@ public final class FerryClient: Sendable {
     /// Downloads a checkpoint archive to `destination`, resuming from `destination.partial` with a Range request if
     /// an earlier download stopped, and checking the SHA-256 before the file is moved into place (0600).
     /// Returns the digest.
-    public func download(_ id: String, to destination: URL, progress: (@Sendable (Int64, Int64) -> Void)? = nil) throws -> String {
-        let summary = try checkpoint(id)
-        guard let checkpoint = summary["checkpoint"] as? [String: Any], let fullID = checkpoint["id"] as? String,
-              let size = (checkpoint["size"] as? NSNumber)?.int64Value
-        else { throw FerryClientError(code: "BAD_RESPONSE", message: "the server's checkpoint description is malformed") }
+    /// - Parameter known: the full ID and size when the caller has just read them (the service is not asked again).
+    public func download(_ id: String, to destination: URL, known: (id: String, size: Int64)? = nil,
+                         progress: (@Sendable (Int64, Int64) -> Void)? = nil) throws -> String {
+        let fullID: String
+        let size: Int64
+        if let known {
+            (fullID, size) = known
+        } else {
+            let summary = try checkpoint(id)
+            guard let checkpoint = summary["checkpoint"] as? [String: Any], let id = checkpoint["id"] as? String,
+                  let length = (checkpoint["size"] as? NSNumber)?.int64Value
+            else { throw FerryClientError(code: "BAD_RESPONSE", message: "the server's checkpoint description is malformed") }
+            (fullID, size) = (id, length)
+        }
         let partial = destination.appendingPathExtension("partial")
         let sink = try DownloadSink(path: partial.path)
         if sink.offset > size { try sink.reset() }

@@ -117,6 +117,17 @@ final class RequestContext {
             let (early, waited) = exchange.awaitBodyDecision(deadline: Date(timeIntervalSinceNow: 0.5))
             if waited { restartTimeout(connection) }
             if let early { return queue(early, on: connection) }
+        } else {
+            // No Expect: a client sends its body straight after the header. A handler that answers from the
+            // header alone (413 for a declared length over the limit, 401) is answered at once when the client
+            // then sends nothing for a moment, as one that declares a body it never sends (it would otherwise
+            // wait for the timeout); MHD closes the connection after. With body bytes waiting, closing could reset
+            // the connection before the client reads the answer: the body is read and dropped first.
+            let (early, _) = exchange.awaitBodyDecision(deadline: Date(timeIntervalSinceNow: 0.05))
+            if let early, ferry_mhd_client_is_quiet(connection, 50) != 0 {
+                closeAfterResponse = true
+                return queue(early, on: connection)
+            }
         }
         return true
     }

@@ -45,6 +45,62 @@ struct PodmanStateCacheTests {
         #expect(cache.latestInventory()?.containerNames == [])
     }
 
+    func append(_ file: URL, _ text: String) throws {
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.close()
+    }
+
+    func line(_ type: String, _ status: String) -> String {
+        #"{"ID":"\#(String(repeating: "b", count: 64))","Name":"x","Status":"\#(status)","Time":"2026-12-01T00:00:00Z","Type":"\#(type)","Attributes":{}}"# + "\n"
+    }
+
+    @Test("a container stays known absent across events that cannot add one (exec, checkpoint, removals, images), and not across any other")
+    func absenceSurvivesHarmlessEvents() throws {
+        func cache(after events: String) throws -> PodmanStateCache {
+            let (eventLog, file) = try log()
+            let cache = PodmanStateCache(log: eventLog)
+            _ = cache.inventory {
+                var inventory = PodmanInventory()
+                inventory.containerNames = ["counter"]
+                inventory.containerIDs = [String(repeating: "a", count: 64)]
+                return (inventory, [:])
+            }
+            try append(file, events)
+            return cache
+        }
+        let harmless = line("container", "exec") + line("container", "exec_died") + line("container", "checkpoint")
+            + line("container", "died") + line("container", "cleanup") + line("container", "remove")
+            + line("container", "health_status") + line("image", "pull") + line("image", "untag")
+        let quiet = try cache(after: harmless)
+        #expect(quiet.knownAbsent("other"))
+        #expect(!quiet.knownAbsent("counter"))
+        #expect(!quiet.knownAbsent("aaaa"), "an ID prefix of a listed container")
+
+        for adding in [line("container", "create"), line("container", "restore"), line("container", "rename"),
+                       line("pod", "create"), line("system", "renumber"), line("container", "something_new"),
+                       #"{"Status":"remove"}"# + "\n", "not json\n",
+                       String(line("container", "exec").dropLast())] {  // a line still being written
+            #expect(!(try cache(after: harmless + adding)).knownAbsent("other"), "after \(adding)")
+        }
+    }
+
+    @Test("a replaced or truncated events log proves nothing")
+    func replacedLog() throws {
+        let (eventLog, file) = try log()
+        let cache = PodmanStateCache(log: eventLog)
+        _ = cache.inventory {
+            var inventory = PodmanInventory()
+            inventory.containerNames = []
+            inventory.containerIDs = []
+            return (inventory, [:])
+        }
+        #expect(cache.knownAbsent("other"))
+        try Data(line("container", "exec").utf8).write(to: file, options: .atomic)  // a new file: another inode
+        #expect(!cache.knownAbsent("other"))
+    }
+
     @Test("an inspect answer is reused until the next event")
     func inspectFollowsTheLog() throws {
         let (eventLog, file) = try log()

@@ -129,6 +129,28 @@ extension LoopbackTests {
             }
         }
 
+        @Test("A client that declares a body over the limit and sends none of it gets its 413 at once, not at the timeout")
+        func declaredButNeverSent() throws {
+            var router = hashingRouter()
+            router.add("POST", "/limited") { _, _, body in
+                if let length = body?.declaredLength, length > 1000 { throw HTTPError.payloadTooLarge() }
+                return .text("fine")
+            }
+            let configuration = HTTPServerConfiguration(headerTimeoutSeconds: 10, connectionTimeoutSeconds: 30)
+            try withServer(router, configuration: configuration) { _, base in
+                let port = UInt16(base.split(separator: ":").last!)!
+                let client = try RawClient(port: port)
+                let started = Date()
+                try client.send("POST /limited HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n")
+                let answer = String(decoding: client.readToEnd(), as: UTF8.self)
+                let waited = Date().timeIntervalSince(started)
+                #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer.prefix(200))")
+                #expect(answer.contains("PAYLOAD_TOO_LARGE"))
+                #expect(answer.lowercased().contains("connection: close"))
+                #expect(waited < 2, "answered after \(waited) s")
+            }
+        }
+
         @Test("Past the discard limit an answered upload gets its connection reset, and serving goes on")
         func discardLimit() throws {
             let directory = try Fixtures.temporaryDirectory()
