@@ -44,7 +44,9 @@ public enum CheckpointReader {
         while let entry = try reader.nextEntry() {
             try scan.handle(entry, reader: reader)
         }
-        scan.finishFirstPass(compression: reader.compression, storedSize: reader.bytesRead, expandedSize: reader.bytesExpanded)
+        let trailing = try reader.trailingBytes()
+        scan.finishFirstPass(compression: reader.compression, storedSize: reader.bytesRead, expandedSize: reader.bytesExpanded,
+                             trailing: trailing)
         if !scan.deferredPagesImages.isEmpty, let reopen, options.readProcessMemory {
             let second = try ArchiveReader(source: try reopen())
             second.expansionLimit = options.expansionLimit
@@ -100,6 +102,7 @@ struct CheckpointScan {
     var criuBytesHeld = 0
     var deferredPagesImages: Set<String> = []
     var compression = "none"
+    var trailing = TrailingBytes(count: 0, allZero: true)
     var storedSize: Int64 = 0
 
     init(options: CheckpointReadOptions) { self.options = options }
@@ -219,7 +222,8 @@ struct CheckpointScan {
         try collect(ranges, ofPagesImage: name, reader: reader)
     }
 
-    mutating func finishFirstPass(compression: String, storedSize: Int64, expandedSize: Int64) {
+    mutating func finishFirstPass(compression: String, storedSize: Int64, expandedSize: Int64, trailing: TrailingBytes) {
+        self.trailing = trailing
         self.compression = compression
         self.storedSize = storedSize
         self.expandedSize = expandedSize
@@ -338,7 +342,7 @@ struct CheckpointScan {
             archive: ArchiveFacts(
                 compression: compression, storedSize: storedSize, entryCount: entryCount, rootEntries: rootEntries,
                 duplicateEntries: duplicateEntries, unsafePaths: unsafePaths, specialEntries: specialEntries,
-                pathsThroughSymlinks: pathsThroughSymlinks, expandedSize: expandedSize),
+                pathsThroughSymlinks: pathsThroughSymlinks, expandedSize: expandedSize, trailing: trailing),
             engine: engine,
             container: container,
             pod: pod,

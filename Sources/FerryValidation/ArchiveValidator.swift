@@ -66,6 +66,13 @@ public enum ArchiveValidator {
                 .archivePathThroughSymlink, .error, path: path,
                 "lies under an earlier symlink entry; extracting it would write wherever that link points"))
         }
+        // Zeros after a plain tar are its record padding; anything else after the end is data no engine reads.
+        if archive.trailing.count > 0 && !(archive.trailing.allZero && archive.compression == "none") {
+            let stream = archive.compression == "none" ? "the tar archive" : "the \(archive.compression) stream"
+            findings.append(Finding(
+                .archiveTrailingData, .warning, path: nil,
+                "\(archive.trailing.count) bytes\(archive.trailing.allZero ? " of zeros" : "") follow the end of \(stream); no engine reads them, but they are stored and served with the archive"))
+        }
         for root in archive.rootEntries where !knownRootEntries.contains(root) && root != "." && root != ".." {
             findings.append(Finding(.archiveUnknownEntry, .info, path: root, "is not an entry any container engine writes"))
         }

@@ -48,6 +48,23 @@ struct ValidationAPITests {
         #expect(page.text.contains("badge bad"))
     }
 
+    @Test("an upload with 1 MiB of garbage after its gzip stream is catalogued whole, with a trailing-data warning")
+    func trailingDataAtUpload() throws {
+        let server = try TestServer()
+        let gzip = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive("podman-counter-gzip.tar.gz"))))
+        let bytes = gzip + (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) | 0x80 }
+        let upload = try server.upload(try Fixtures.write(bytes, name: "trailing.tar.gz"))
+        #expect(upload.status == 201, "\(upload.text)")
+        let checkpoint = try #require(upload.json["checkpoint"] as? [String: Any])
+        #expect((checkpoint["size"] as? NSNumber)?.intValue == bytes.count)
+        let id = try #require(checkpoint["id"] as? String)
+        let findings = try server.request("GET", "/api/v1/checkpoints/\(id)/findings")
+        let trailing = ((findings.json["findings"] as? [[String: Any]]) ?? []).filter { $0["code"] as? String == "ARCHIVE_TRAILING_DATA" }
+        #expect(trailing.count == 1, "\(findings.text)")
+        #expect(trailing.first?["severity"] as? String == "warning")
+        #expect((trailing.first?["message"] as? String)?.hasPrefix("1048576 bytes follow the end of the gzip stream") == true)
+    }
+
     @Test("preflight names each incompatibility and the option that waives it")
     func preflight() throws {
         let server = try TestServer()

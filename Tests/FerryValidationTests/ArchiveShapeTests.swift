@@ -53,3 +53,62 @@ struct ArchiveShapeTests {
         }
     }
 }
+
+/// Bytes after the end of an archive or of its compressed stream: no engine reads them, so they cannot be
+/// checked, yet the catalog stores and serves them. libarchive reports exactly where its stream ended.
+@Suite("archive shape: data after the end")
+struct TrailingDataTests {
+    func findings(_ bytes: [UInt8]) throws -> (TrailingBytes, [Finding]) {
+        let path = try Fixtures.write(bytes)
+        let manifest = try CheckpointReader.read(path: path)
+        return (manifest.archive.trailing, ArchiveValidator.findings(for: manifest).filter { $0.code == FindingCode.archiveTrailingData.rawValue })
+    }
+
+    func garbage(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) | 1 } }
+
+    @Test("1 MiB and 100 bytes of garbage after a gzip stream, or after a plain tar, are warnings with their size")
+    func garbageIsFound() throws {
+        let gzip = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive("podman-counter-gzip.tar.gz"))))
+        let plain = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive("podman-counter-none.tar"))))
+        for (base, name) in [(gzip, "gzip"), (plain, "tar")] {
+            for size in [1 << 20, 100] {
+                let (trailing, found) = try findings(base + garbage(size))
+                #expect(trailing == TrailingBytes(count: Int64(size), allZero: false), "\(name) + \(size)")
+                #expect(found.count == 1 && found.first?.severity == .warning, "\(name) + \(size): \(found)")
+                #expect(found.first?.message.hasPrefix("\(size) bytes follow the end") == true, "\(found)")
+            }
+        }
+    }
+
+    @Test("zeros after a plain tar are its record padding; after a gzip stream they are reported")
+    func zeros() throws {
+        let plain = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive("podman-counter-none.tar"))))
+        let padded = try findings(plain + [UInt8](repeating: 0, count: 9216))
+        #expect(padded.0 == TrailingBytes(count: 9216, allZero: true))
+        #expect(padded.1.isEmpty)
+        let gzip = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive("podman-counter-gzip.tar.gz"))))
+        let zeros = try findings(gzip + [UInt8](repeating: 0, count: 4096))
+        #expect(zeros.1.first?.message.contains("4096 bytes of zeros follow the end of the gzip stream") == true, "\(zeros.1)")
+    }
+
+    @Test("the shipped archives (a plain tar's zero padding aside), a two-member gzip and xz end where their streams end")
+    func cleanArchivesEndExactly() throws {
+        for name in Fixtures.checkpointArchives {
+            let (trailing, found) = try findings(Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive(name)))))
+            // The CRI-O archive's tar writer pads its last record with 4096 zeros; Podman's writes none.
+            #expect(trailing.count == 0 || (trailing.allZero && name.hasSuffix(".tar")), "\(name): \(trailing)")
+            #expect(found.isEmpty, "\(name): \(found)")
+        }
+        let tar = try Fixtures.uncompressedBytes(of: "podman-counter-gzip.tar.gz")
+        let half = tar.count / 2
+        let twoMembers = try Fixtures.compress(Array(tar[..<half]), with: "gzip") + Fixtures.compress(Array(tar[half...]), with: "gzip")
+        #expect(try findings(twoMembers).0.count == 0)
+        #expect(try findings(try Fixtures.compress(tar, with: "xz")).0.count == 0)
+    }
+
+    @Test("garbage after a zstd frame is refused outright: libarchive's zstd reader fails on it")
+    func zstdRefusesGarbage() throws {
+        let zstd = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive("podman-counter-zstd.tar.zst"))))
+        #expect(throws: CheckpointError.self) { _ = try findings(zstd + garbage(100)) }
+    }
+}

@@ -1,5 +1,21 @@
 internal import CArchive
 
+/// What follows the end of an archive in its file or upload: the decompressor (or, uncompressed, the tar reader)
+/// never used these bytes, so no engine sees them, but they are stored with the archive.
+public struct TrailingBytes: Sendable, Equatable {
+    public var count: Int64
+    /// Whether every byte is zero (tar pads its last record with zeros).
+    public var allZero: Bool
+
+    /// tar's default record: writers pad the archive with zeros to a multiple of it.
+    static let tarRecordBytes = 10240
+
+    public init(count: Int64, allZero: Bool) {
+        self.count = count
+        self.allZero = allZero
+    }
+}
+
 /// One entry header of a tar archive, copied out of libarchive so it outlives the next header.
 public struct ArchiveEntry: Sendable, Equatable {
     /// What kind of file system object an entry describes.
@@ -78,6 +94,7 @@ public final class ArchiveReader {
                 let chunk = try context.source.nextChunk()
                 bufferOut?.pointee = chunk.baseAddress.map { UnsafeRawPointer($0) }
                 context.bytesRead += Int64(chunk.count)
+                context.lastChunk = chunk
                 return chunk.count
             } catch {
                 context.error = error
@@ -89,6 +106,7 @@ public final class ArchiveReader {
             do {
                 let skipped = try context.source.skip(request)
                 context.bytesRead += skipped
+                context.lastChunk = UnsafeRawBufferPointer(start: nil, count: 0)
                 return skipped
             } catch {
                 context.error = error
@@ -121,6 +139,32 @@ public final class ArchiveReader {
 
     /// Bytes taken from the source so far (compressed size when the archive is compressed).
     public var bytesRead: Int64 { context.bytesRead }
+
+    /// Bytes of the source the decompressor (or, uncompressed, the tar reader) has used so far: at the end of the
+    /// archive, whatever the source holds past this is not part of the archive.
+    public var bytesConsumed: Int64 { archive_filter_bytes(handle, -1) }
+
+    /// What the source holds after the end of the archive. Call once ``nextEntry()`` has returned nil: it reads the
+    /// source to its end (an upload is taken whole either way).
+    public func trailingBytes() throws -> TrailingBytes {
+        let consumed = bytesConsumed
+        let readButUnused = max(context.bytesRead - consumed, 0)
+        let visible = min(readButUnused, Int64(context.lastChunk.count))
+        var allZero = context.lastChunk.suffix(Int(visible)).allSatisfy { $0 == 0 }
+        // libarchive may hold bytes of earlier chunks it read ahead; those are not seen again. Fewer than a tar
+        // record (the zero padding tar writes after the end marker) count as padding.
+        if readButUnused - visible >= Int64(TrailingBytes.tarRecordBytes) { allZero = false }
+        var count = readButUnused
+        while true {
+            let chunk = try context.source.nextChunk()
+            if chunk.isEmpty { break }
+            count += Int64(chunk.count)
+            context.bytesRead += Int64(chunk.count)
+            if allZero && chunk.contains(where: { $0 != 0 }) { allZero = false }
+        }
+        context.lastChunk = UnsafeRawBufferPointer(start: nil, count: 0)
+        return TrailingBytes(count: count, allZero: allZero)
+    }
 
     /// Bytes produced by decompression so far (equal to `bytesRead` for an uncompressed archive).
     public var bytesExpanded: Int64 { archive_filter_bytes(handle, 0) }
@@ -245,6 +289,8 @@ private final class SourceContext {
     let source: any ByteSource
     var error: (any Error)?
     var bytesRead: Int64 = 0
+    /// The source's last chunk, still valid (nothing is asked of the source after it until the next read).
+    var lastChunk = UnsafeRawBufferPointer(start: nil, count: 0)
     var expansionLimit: (ratio: Int64, allowance: Int64)?
     init(source: any ByteSource) { self.source = source }
 }

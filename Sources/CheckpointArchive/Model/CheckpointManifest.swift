@@ -245,6 +245,8 @@ public struct ArchiveFacts: Sendable, Equatable {
     }
     /// Bytes after decompression.
     public var expandedSize: Int64 = 0
+    /// What follows the end of the archive (or of its compressed stream) in the file or upload.
+    public var trailing = TrailingBytes(count: 0, allZero: true)
 }
 
 /// Everything Ferry reads from one checkpoint archive: engine metadata, networks, sizes, CRIU dump statistics and
