@@ -69,8 +69,10 @@ public enum ArchiveValidator {
         // Zeros after a plain tar are its record padding; anything else after the end is data no engine reads.
         if archive.trailing.count > 0 && !(archive.trailing.allZero && archive.compression == "none") {
             let stream = archive.compression == "none" ? "the tar archive" : "the \(archive.compression) stream"
+            // Data no check has seen rides along with the archive: an error, like the other hostile shapes; zeros
+            // after a compressed stream carry nothing, and only warn.
             findings.append(Finding(
-                .archiveTrailingData, .warning, path: nil,
+                .archiveTrailingData, archive.trailing.allZero ? .warning : .error, path: nil,
                 "\(archive.trailing.count) bytes\(archive.trailing.allZero ? " of zeros" : "") follow the end of \(stream); no engine reads them, but they are stored and served with the archive"))
         }
         for root in archive.rootEntries where !knownRootEntries.contains(root) && root != "." && root != ".." {

@@ -103,8 +103,8 @@ public struct FindingCode: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let archiveSpecialFile = FindingCode(rawValue: "ARCHIVE_SPECIAL_FILE")
     /// Error: an entry's path goes through an earlier symlink entry, so extracting it writes wherever the link points.
     public static let archivePathThroughSymlink = FindingCode(rawValue: "ARCHIVE_PATH_THROUGH_SYMLINK")
-    /// Warning: bytes follow the end of the archive (or of its compressed stream): no engine reads them, yet they
-    /// are stored and served with it.
+    /// Error (warning for zeros): bytes follow the end of the archive (or of its compressed stream): no engine reads
+    /// them, yet they are stored and served with it.
     public static let archiveTrailingData = FindingCode(rawValue: "ARCHIVE_TRAILING_DATA")
 
     // MARK: Preflight (target node)

@@ -48,7 +48,7 @@ struct ValidationAPITests {
         #expect(page.text.contains("badge bad"))
     }
 
-    @Test("an upload with 1 MiB of garbage after its gzip stream is catalogued whole, with a trailing-data warning")
+    @Test("an upload with 1 MiB of garbage after its gzip stream is catalogued whole, with a trailing-data error")
     func trailingDataAtUpload() throws {
         let server = try TestServer()
         let gzip = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive("podman-counter-gzip.tar.gz"))))
@@ -61,7 +61,7 @@ struct ValidationAPITests {
         let findings = try server.request("GET", "/api/v1/checkpoints/\(id)/findings")
         let trailing = ((findings.json["findings"] as? [[String: Any]]) ?? []).filter { $0["code"] as? String == "ARCHIVE_TRAILING_DATA" }
         #expect(trailing.count == 1, "\(findings.text)")
-        #expect(trailing.first?["severity"] as? String == "warning")
+        #expect(trailing.first?["severity"] as? String == "error")
         #expect((trailing.first?["message"] as? String)?.hasPrefix("1048576 bytes follow the end of the gzip stream") == true)
     }
 

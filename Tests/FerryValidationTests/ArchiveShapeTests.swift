@@ -66,7 +66,7 @@ struct TrailingDataTests {
 
     func garbage(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) | 1 } }
 
-    @Test("1 MiB and 100 bytes of garbage after a gzip stream, or after a plain tar, are warnings with their size")
+    @Test("1 MiB and 100 bytes of garbage after a gzip stream, or after a plain tar, are errors with their size")
     func garbageIsFound() throws {
         let gzip = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive("podman-counter-gzip.tar.gz"))))
         let plain = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive("podman-counter-none.tar"))))
@@ -74,7 +74,7 @@ struct TrailingDataTests {
             for size in [1 << 20, 100] {
                 let (trailing, found) = try findings(base + garbage(size))
                 #expect(trailing == TrailingBytes(count: Int64(size), allZero: false), "\(name) + \(size)")
-                #expect(found.count == 1 && found.first?.severity == .warning, "\(name) + \(size): \(found)")
+                #expect(found.count == 1 && found.first?.severity == .error, "\(name) + \(size): \(found)")
                 #expect(found.first?.message.hasPrefix("\(size) bytes follow the end") == true, "\(found)")
             }
         }
@@ -89,6 +89,7 @@ struct TrailingDataTests {
         let gzip = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.archive("podman-counter-gzip.tar.gz"))))
         let zeros = try findings(gzip + [UInt8](repeating: 0, count: 4096))
         #expect(zeros.1.first?.message.contains("4096 bytes of zeros follow the end of the gzip stream") == true, "\(zeros.1)")
+        #expect(zeros.1.first?.severity == .warning)
     }
 
     @Test("the shipped archives (a plain tar's zero padding aside), a two-member gzip and xz end where their streams end")
