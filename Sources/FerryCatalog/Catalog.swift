@@ -15,7 +15,9 @@ public final class Catalog: Sendable {
 
     /// Opens or creates the catalog at `path` and applies the migrations found in `migrationsDirectory`.
     /// `upTo` stops after the named migration (tests use it to build an older schema).
-    public init(path: String, migrationsDirectory: String, upTo lastMigration: String? = nil) throws {
+    /// `registryHost` (`HOST:PORT`) starts every `oci_reference` the API gives (SQL `ferry_registry_host()`).
+    public init(path: String, migrationsDirectory: String, upTo lastMigration: String? = nil,
+                registryHost: String = "127.0.0.1:8080") throws {
         self.path = path
         // Create the file 0600 first: SQLite gives its -wal and -shm files the database file's permissions.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -27,6 +29,7 @@ public final class Catalog: Sendable {
             configuration.prepareDatabase { db in
                 // Read through the page cache without a syscall per page.
                 try db.execute(sql: "PRAGMA mmap_size = 268435456")
+                db.add(function: DatabaseFunction("ferry_registry_host", argumentCount: 0, pure: true) { _ in registryHost })
             }
             pool = try DatabasePool(path: path, configuration: configuration)
             var migrator = DatabaseMigrator()
@@ -40,11 +43,50 @@ public final class Catalog: Sendable {
                     .databaseTooNew, "the catalog at \(path) was written by a newer Ferry; refusing to open it")
             }
             try migrator.migrate(pool)
+            try Self.nameRepositories(pool)
         } catch let error as CatalogError {
             throw error
         } catch {
             throw CatalogError(.databaseFailed, "could not open the catalog at \(path)", underlying: "\(error)")
         }
+    }
+
+    /// Gives rows catalogued before the registry view their repository (once; the naming is Swift, not SQL).
+    private static func nameRepositories(_ pool: DatabasePool) throws {
+        let columns = try pool.read { try $0.columns(in: "checkpoint").map(\.name) }
+        guard columns.contains("oci_repository") else { return }
+        try pool.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT id, container_name, pod_name, pod_namespace FROM checkpoint WHERE oci_repository IS NULL")
+            for row in rows {
+                let name = OCIName.repository(containerName: row["container_name"], podName: row["pod_name"], podNamespace: row["pod_namespace"])
+                try db.execute(sql: "UPDATE checkpoint SET oci_repository = ? WHERE id = ?", arguments: [name, row["id"] as String])
+            }
+        }
+    }
+
+    // MARK: Registry view
+
+    /// The checkpoints of one registry repository, newest first, after the tag `after` (keyset on the tag order:
+    /// newest first), at most `limit`.
+    public func imageCheckpoints(repository: String, limit: Int = 1000) throws -> [CheckpointRecord] {
+        try wrap {
+            try pool.read { db in
+                try CheckpointRow.fetchAll(db, sql: """
+                    SELECT * FROM checkpoint WHERE oci_repository = ? AND compression IN ('none', 'gzip', 'zstd')
+                    ORDER BY uploaded_at DESC, id DESC LIMIT ?
+                    """, arguments: [repository, limit]).map(\.record)
+            }
+        }
+    }
+
+    /// Whether any checkpoint lives in this repository (servable or not).
+    public func hasRepository(_ repository: String) throws -> Bool {
+        try wrap { try pool.read { try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM checkpoint WHERE oci_repository = ?)", arguments: [repository]) ?? false } }
+    }
+
+    /// Records the uncompressed tar's digest of a checkpoint.
+    public func setUncompressedDigest(_ id: String, _ digest: String) throws {
+        try wrap { try pool.write { try $0.execute(sql: "UPDATE checkpoint SET uncompressed_digest = ? WHERE id = ?", arguments: [digest, id]) } }
     }
 
     /// The `NNNN_name.sql` files of a directory, in order, as (identifier, SQL).

@@ -35,6 +35,10 @@ public struct CheckpointRecord: Codable, Sendable, Equatable {
     public var validationState: String = "unknown"
     /// What target preflight needs from the archive, as JSON (FerryValidation's `CheckpointFacts`).
     public var facts: String?
+    /// The registry repository the checkpoint is pulled from as an image (``OCIName/repository(for:)``).
+    public var ociRepository: String?
+    /// `sha256:…` of the archive's uncompressed tar (the image config's diff_id), once the registry needed it.
+    public var uncompressedDigest: String?
 
     enum CodingKeys: String, CodingKey {
         case id, size, compression, engine, image, runtime, created, checkpointed, architecture, labels
@@ -56,6 +60,8 @@ public struct CheckpointRecord: Codable, Sendable, Equatable {
         case searchText = "search_text"
         case validationState = "validation_state"
         case facts
+        case ociRepository = "oci_repository"
+        case uncompressedDigest = "uncompressed_digest"
     }
 
     public init(
@@ -93,6 +99,7 @@ public struct CheckpointRecord: Codable, Sendable, Equatable {
         self.uploadedAt = uploadedAt
         self.searchText = ""
         self.searchText = Self.searchText(for: self)
+        self.ociRepository = OCIName.repository(containerName: containerName, podName: podName, podNamespace: podNamespace)
     }
 
     /// The text the free-text filter matches: names, IDs, pod, image, node, engine and labels, lowercased.

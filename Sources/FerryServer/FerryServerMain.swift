@@ -55,7 +55,8 @@ public enum FerryServerMain {
         guard let migrations = configuration.migrationsDirectory ?? Catalog.bundledMigrationsDirectory else {
             throw ServerConfigurationError("no migrations directory: give --migrations-dir")
         }
-        let catalog = try Catalog(path: configuration.dataDirectory + "/catalog.sqlite", migrationsDirectory: migrations)
+        let catalog = try Catalog(path: configuration.dataDirectory + "/catalog.sqlite", migrationsDirectory: migrations,
+                                  registryHost: configuration.effectiveRegistryHost)
         guard let webRoot = configuration.webRoot ?? bundledWebRoot else {
             throw ServerConfigurationError("no web directory: give --web-root")
         }

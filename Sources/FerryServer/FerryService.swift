@@ -83,6 +83,7 @@ public enum FerryService {
         router.add("POST", "/api/v1/checkpoints/{id}/preflight") { request, parameters, body in
             try api.preflight(request, id: parameters["id"] ?? "", body: body)
         }
+        RegistryAPI(api: api).register(in: &router)
         WebPages(context: context, api: api).register(in: &router)
         return router
     }

@@ -15,8 +15,19 @@ public struct ServerConfiguration: Sendable {
     public var nodeTimeout: Double = 15
     /// Below this many free bytes in the data directory `/readyz` answers 503 `LOW_DISK_SPACE`.
     public var minimumFreeBytes: Int64 = 256 << 20
+    /// `HOST:PORT` that `oci_reference`s start with: how nodes reach the registry view. Nil: the listen address
+    /// (the host name when listening on every address).
+    public var registryHost: String?
 
     public init() {}
+
+    /// The registry host the API names in `oci_reference`.
+    public var effectiveRegistryHost: String {
+        if let registryHost { return registryHost }
+        let wildcard = host == "0.0.0.0" || host == "::" || host.isEmpty
+        let name = wildcard ? (ProcessInfo.processInfo.hostName.isEmpty ? "localhost" : ProcessInfo.processInfo.hostName) : host
+        return (name.contains(":") ? "[\(name)]" : name) + ":\(port)"
+    }
 
     /// Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT`.
     public mutating func setListen(_ text: String) throws {

@@ -22,6 +22,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Folder of the web page's files (default: the ones built in).") var webRoot: String?
     @Option(help: "Seconds without a heartbeat after which a node is down (default 15).") var nodeTimeout: Double?
     @Option(help: "Free space below which /readyz reports LOW_DISK_SPACE, e.g. 1G (default 256M).") var minFreeSpace: String?
+    @Option(help: "HOST:PORT nodes pull checkpoint images from, as oci_reference gives it (default: the listen address).") var registryHost: String?
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -38,6 +39,7 @@ struct ServeCommand: ParsableCommand {
             if let space = minFreeSpace ?? environment["FERRY_MIN_FREE_SPACE"] {
                 configuration.minimumFreeBytes = try ServerConfiguration.parseSize(space)
             }
+            configuration.registryHost = registryHost ?? environment["FERRY_REGISTRY_HOST"]
             if let timeout = nodeTimeout ?? environment["FERRY_NODE_TIMEOUT"].flatMap(Double.init) {
                 guard timeout > 0 else { throw ServerConfigurationError("--node-timeout must be positive") }
                 configuration.nodeTimeout = timeout

@@ -64,8 +64,9 @@ public final class ArchiveReader {
         try self.init(source: FileDescriptorSource(path: path))
     }
 
-    /// Reads an archive whose bytes come from `source`.
-    public init(source: any ByteSource) throws {
+    /// Reads an archive whose bytes come from `source`. With `rawStream`, the tar is not parsed: the one entry is the
+    /// whole decompressed stream (for the digest of the uncompressed tar, an image layer's diff_id).
+    public init(source: any ByteSource, rawStream: Bool = false) throws {
         guard let handle = archive_read_new() else {
             throw CheckpointError(.archiveReadFailed, "libarchive could not allocate a reader")
         }
@@ -74,8 +75,12 @@ public final class ArchiveReader {
         // Tar only: a checkpoint is always a tar stream, and refusing zip, cpio and friends keeps the attack
         // surface to the one format parser we need.
         archive_read_support_filter_all(handle)
-        archive_read_support_format_tar(handle)
-        archive_read_support_format_gnutar(handle)
+        if rawStream {
+            archive_read_support_format_raw(handle)
+        } else {
+            archive_read_support_format_tar(handle)
+            archive_read_support_format_gnutar(handle)
+        }
 
         // The context is retained by `self.context` for the reader's whole life; libarchive only borrows it.
         let unmanaged = Unmanaged.passUnretained(context).toOpaque()
@@ -143,6 +148,17 @@ public final class ArchiveReader {
     /// Bytes of the source the decompressor (or, uncompressed, the tar reader) has used so far: at the end of the
     /// archive, whatever the source holds past this is not part of the archive.
     public var bytesConsumed: Int64 { archive_filter_bytes(handle, -1) }
+
+    /// Hands the decompressed bytes of the archive at `path` to `body` in order (the tar stream itself, padding
+    /// included: what an image layer's diff_id is the digest of).
+    public static func decompressedStream(path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let reader = try ArchiveReader(source: FileDescriptorSource(path: path), rawStream: true)
+        guard try reader.nextEntry() != nil else { return }
+        try reader.readData { block, _ in
+            try body(block)
+            return true
+        }
+    }
 
     /// What the source holds after the end of the archive. Call once ``nextEntry()`` has returned nil: it reads the
     /// source to its end (an upload is taken whole either way).
