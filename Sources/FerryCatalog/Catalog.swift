@@ -12,6 +12,7 @@ internal import Glibc
 public final class Catalog: Sendable {
     private let pool: DatabasePool
     public let path: String
+    private let registryHostBox: RegistryHostBox
 
     /// Opens or creates the catalog at `path` and applies the migrations found in `migrationsDirectory`.
     /// `upTo` stops after the named migration (tests use it to build an older schema).
@@ -19,6 +20,8 @@ public final class Catalog: Sendable {
     public init(path: String, migrationsDirectory: String, upTo lastMigration: String? = nil,
                 registryHost: String = "127.0.0.1:8080") throws {
         self.path = path
+        let registryHostBox = RegistryHostBox(registryHost)
+        self.registryHostBox = registryHostBox
         // Create the file 0600 first: SQLite gives its -wal and -shm files the database file's permissions.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd >= 0 { close(fd) }
@@ -29,7 +32,7 @@ public final class Catalog: Sendable {
             configuration.prepareDatabase { db in
                 // Read through the page cache without a syscall per page.
                 try db.execute(sql: "PRAGMA mmap_size = 268435456")
-                db.add(function: DatabaseFunction("ferry_registry_host", argumentCount: 0, pure: true) { _ in registryHost })
+                db.add(function: DatabaseFunction("ferry_registry_host", argumentCount: 0, pure: false) { _ in registryHostBox.value })
             }
             pool = try DatabasePool(path: path, configuration: configuration)
             var migrator = DatabaseMigrator()
@@ -65,6 +68,12 @@ public final class Catalog: Sendable {
     }
 
     // MARK: Registry view
+
+    /// The `HOST:PORT` every `oci_reference` starts with (set once the service knows its port).
+    public var registryHost: String {
+        get { registryHostBox.value }
+        set { registryHostBox.value = newValue }
+    }
 
     /// The checkpoints of one registry repository, newest first, after the tag `after` (keyset on the tag order:
     /// newest first), at most `limit`.
@@ -361,5 +370,16 @@ extension Catalog {
     /// The migrations shipped with this binary (`migrations/` copied into the bundle at build time).
     public static var bundledMigrationsDirectory: String? {
         Bundle.module.resourceURL.map { $0.appendingPathComponent("migrations").path }
+    }
+}
+
+/// The registry host, read by SQLite's `ferry_registry_host()` on any connection. Guarded by `lock`.
+private final class RegistryHostBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var host: String
+    init(_ host: String) { self.host = host }
+    var value: String {
+        get { lock.lock(); defer { lock.unlock() }; return host }
+        set { lock.lock(); host = newValue; lock.unlock() }
     }
 }

@@ -80,6 +80,10 @@ public enum FerryServerMain {
             handler: FerryService.router(context, orchestrator: orchestrator), log: log)
         box.server = server
         try server.start()
+        // With port 0 the port is known only now.
+        var bound = configuration
+        bound.port = server.port
+        catalog.registryHost = bound.effectiveRegistryHost
         // Unfinished migrations of an earlier run are picked up here.
         orchestrator.start()
         log("ferry serving on \(configuration.host):\(server.port), data in \(configuration.dataDirectory), \(tokens.isEmpty ? "no tokens (loopback only)" : "tokens required")")
