@@ -1,0 +1,59 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// Checkpoint images through Ferry's registry view (`/v2/`) with real Podman, runc and CRIU on two stores: what a
+/// node without a Ferry agent (or a Kubernetes node) does with a checkpoint. Skipped, with a `LAB SKIPPED` line
+/// on stderr, when the runtime lab is not set up.
+@Suite("real-runtime checkpoint images", .serialized,
+       .enabled(if: LabCluster.isAvailable(suite: "real-runtime checkpoint images"), "the runtime lab is not set up"))
+final class RealRuntimeImageTests {
+    let cluster: LabCluster
+
+    init() throws {
+        cluster = try LabCluster()
+    }
+
+    deinit { cluster.tearDown() }
+
+    @Test("a live counter checkpointed on node-a and pushed as an archive is pulled by podman on node-b as an image, restored, and counts on")
+    func pulledImageRestores() throws {
+        let originalID = try cluster.runCounter(node: .nodeA, name: "lab-counter")
+        let before = try LabCluster.waitFor("the counter on node-a to reach 10") {
+            cluster.count(node: .nodeA).flatMap { $0 >= 10 ? $0 : nil }
+        }
+        let archive = cluster.scratch.appendingPathComponent("lab-counter.tar.zst").path
+        let export = try cluster.podman(.nodeA, "container", "checkpoint", "--export=\(archive)", "--compress=zstd", "lab-counter")
+        try #require(export.status == 0, "podman container checkpoint: \(export.stderr)")
+        let push = try cluster.ferry("push", "--node", "node-a", archive)
+        try #require(push.status == 0, "ferry push: \(push.stderr)")
+        let id = String(push.stdout.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("sha256:".count))
+        let checkpoint = try cluster.api("GET", "/api/v1/checkpoints/\(id)").json["checkpoint"] as? [String: Any]
+        let reference = try #require(checkpoint?["oci_reference"] as? String, "\(checkpoint ?? [:])")
+        #expect(reference.hasSuffix("/checkpoints/lab-counter:\(id.prefix(12))"))
+
+        // What a user on node-b types: log in with a read-capable token, pull, restore.
+        // (A private auth file: the test leaves no credentials in root's.)
+        let authFile = cluster.scratch.appendingPathComponent("auth.json").path
+        let login = try cluster.podman(.nodeB, "login", "--authfile", authFile, "--tls-verify=false", "--username", "ferry",
+                                       "--password", LabCluster.adminToken, String(reference.split(separator: "/").first ?? ""))
+        try #require(login.status == 0, "podman login: \(login.stderr)")
+        let noCredentials = cluster.scratch.appendingPathComponent("none.json")
+        try Data("{}".utf8).write(to: noCredentials)
+        let anonymous = try cluster.podman(.nodeB, "pull", "--authfile", noCredentials.path, "--tls-verify=false", reference)
+        #expect(anonymous.status != 0 && anonymous.stderr.lowercased().contains("unauthorized"), "the registry wants a token: \(anonymous.stderr)")
+        let pull = try cluster.podman(.nodeB, "pull", "--authfile", authFile, "--tls-verify=false", reference)
+        try #require(pull.status == 0, "podman pull: \(pull.stderr)")
+        let restore = try cluster.podman(.nodeB, "container", "restore", reference)
+        try #require(restore.status == 0, "podman container restore IMAGE: \(restore.stderr)\n\(cluster.diagnostics())")
+
+        #expect(cluster.runningContainers(node: .nodeB).contains("lab-counter"), "\(cluster.diagnostics())")
+        #expect(!cluster.runningContainers(node: .nodeA).contains("lab-counter"))
+        #expect(cluster.containerID(node: .nodeB, name: "lab-counter") == originalID, "Podman restores the image under the checkpoint's ID")
+        let first = try LabCluster.waitFor("lab-counter to answer on node-b", timeout: 10) { cluster.count(node: .nodeB) }
+        #expect(first >= before, "restored from the checkpoint, not started afresh: \(first) after \(before)")
+        try LabCluster.waitUntil("lab-counter to count past \(first) on node-b", timeout: 10) {
+            (cluster.count(node: .nodeB) ?? 0) > first
+        }
+    }
+}
