@@ -14,17 +14,21 @@ public enum OCIName {
         if let podNamespace, !podNamespace.isEmpty, let podName, !podName.isEmpty { parts.append(podNamespace) }
         if let podName, !podName.isEmpty { parts.append(podName) }
         parts.append(containerName)
-        return (["checkpoints"] + parts.map(component)).joined(separator: "/")
+        return (["checkpoints"] + parts.map { component($0, maximumLength: maximumComponentLength) }).joined(separator: "/")
     }
+
+    /// Each part is cut to this many characters: at most 12 + 3 × 64 < 255, the name length registries accept.
+    static let maximumComponentLength = 63
 
     /// The tag of one checkpoint: the first 12 hex digits of its ID.
     public static func tag(of id: String) -> String { String(id.prefix(12)) }
 
     /// One path component: lowercase letters and digits, with `.`, `_`, `__` or `-` only between them.
-    static func component(_ text: String) -> String {
+    static func component(_ text: String, maximumLength: Int = .max) -> String {
         var result = ""
         var separator = ""
         for scalar in text.lowercased().unicodeScalars {
+            if result.unicodeScalars.count >= maximumLength { break }
             let isAlphanumeric = ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar)
             if isAlphanumeric {
                 if !result.isEmpty && !separator.isEmpty {

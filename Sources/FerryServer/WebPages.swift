@@ -146,6 +146,12 @@ struct WebPages: Sendable {
             ("Uploaded", escape(record.uploadedAt)),
             ("Validation", validationBadge(record)),
         ]
+        if let repository = record.ociRepository, CheckpointImage.layerMediaType(record.compression) != nil {
+            // The registry view: what a node without an agent (Podman, or a Kubernetes Pod's image) pulls.
+            let reference = "\(context.catalog.registryHost)/\(repository):\(OCIName.tag(of: record.id))"
+            facts.append(("Image reference", "<span class=\"mono\" id=\"oci-reference\">\(escape(reference))</span>"))
+            facts.append(("Restore with Podman", "<code id=\"pull-command\">podman pull --tls-verify=false \(escape(reference)) &amp;&amp; podman container restore \(escape(reference))</code>"))
+        }
         if let pod = record.podName { facts.insert(("Pod", escape(pod)), at: 2) }
         if let namespace = record.podNamespace { facts.insert(("Namespace", escape(namespace)), at: 2) }
         if !record.labels.isEmpty {

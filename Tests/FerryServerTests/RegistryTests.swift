@@ -204,6 +204,8 @@ struct OCINameTests {
         #expect(OCIName.repository(containerName: "My App!!", podName: nil, podNamespace: nil) == "checkpoints/my-app")
         #expect(OCIName.repository(containerName: "a__b.c---d_-e", podName: nil, podNamespace: nil) == "checkpoints/a__b.c---d-e")
         #expect(OCIName.repository(containerName: "/../", podName: nil, podNamespace: nil) == "checkpoints/unnamed")
+        let long = OCIName.repository(containerName: String(repeating: "x", count: 900_000), podName: String(repeating: "p-", count: 100), podNamespace: "ns")
+        #expect(long.count < 255 && OCIName.isValidRepository(long), "\(long.count)")
         for name in ["checkpoints/counter", "checkpoints/shop/web-7d9f/app", "checkpoints/my-app", "checkpoints/a__b.c---d-e"] {
             #expect(OCIName.isValidRepository(name), "\(name)")
         }

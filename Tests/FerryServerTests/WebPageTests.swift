@@ -43,6 +43,13 @@ struct WebPageTests {
         #expect(detail.stdout.contains("nc -l -p 9000"))
         #expect(detail.stdout.contains("ESTABLISHED"))
         #expect(detail.stdout.contains("/api/v1/checkpoints/\(id)/archive"))
+        // The registry view's reference and the pull command, with the port the service really listens on.
+        let reference = "\(server.base.dropFirst("http://".count))/checkpoints/tcp-established:\(id.prefix(12))"
+        let api = try server.request("GET", "/api/v1/checkpoints/\(id)")
+        let apiReference = (api.json["checkpoint"] as? [String: Any])?["oci_reference"] as? String
+        #expect(apiReference?.hasSuffix(":\(id.prefix(12))") == true && apiReference?.hasPrefix(String(server.base.dropFirst(7))) == true, "\(apiReference ?? "none")")
+        #expect(detail.stdout.contains("id=\"oci-reference\">\(apiReference ?? "?")<"), "\(reference)")
+        #expect(detail.stdout.contains("podman container restore \(apiReference ?? "?")"))
 
         let listingShot = Self.artifacts.appendingPathComponent("listing.png").path
         let detailShot = Self.artifacts.appendingPathComponent("detail.png").path
