@@ -275,10 +275,19 @@ struct CheckpointScan {
         guard let specBytes = jsonFiles[CheckpointLayout.specDump] else {
             throw CheckpointError(.metadataMissing, "spec.dump is missing in the archive")
         }
-        let config = try EngineMetadata.decode(ConfigDump.self, from: configBytes, file: CheckpointLayout.configDump)
+        let issues = LenientObject.IssueList()
+        let config = ConfigDump(try LenientObject(bytes: configBytes, file: CheckpointLayout.configDump, issues: issues))
         let spec = try EngineMetadata.decode(SpecDump.self, from: specBytes, file: CheckpointLayout.specDump)
         let status = try jsonFiles[CheckpointLayout.statusDump].map {
-            try EngineMetadata.decode(StatusDump.self, from: $0, file: CheckpointLayout.statusDump)
+            StatusDump(try LenientObject(bytes: $0, file: CheckpointLayout.statusDump, issues: issues))
+        }
+        // The internal status file is only a fallback for times: an unreadable one is an issue, not a refusal.
+        let containerdStatus = jsonFiles[CheckpointLayout.containerdStatus].flatMap { bytes -> ContainerdStatus? in
+            guard let object = try? LenientObject(bytes: bytes, file: CheckpointLayout.containerdStatus, issues: issues) else {
+                issues.items.append(MetadataIssue(file: CheckpointLayout.containerdStatus, field: "", problem: "is not a JSON object"))
+                return nil
+            }
+            return ContainerdStatus(object)
         }
         let annotations = spec.annotations ?? [:]
         let engine = ContainerEngine(containerManager: annotations[AnnotationKey.containerManager])
@@ -287,11 +296,11 @@ struct CheckpointScan {
             id: config.id ?? status?.id ?? "",
             name: config.name ?? "",
             configName: config.name,
-            image: config.rootfsImageName ?? status?.image?.image,
+            image: config.rootfsImageName ?? status?.image,
             imageID: config.rootfsImageID ?? config.rootfsImageRef ?? status?.imageRef,
             imageRequested: config.rootfsImage ?? config.rawImageName,
             runtime: config.runtime,
-            created: config.createdTime.map(EngineMetadata.rfc3339Seconds),
+            created: config.createdTime ?? status?.createdAt ?? containerdStatus?.createdAt,
             checkpointed: config.checkpointedTime.flatMap {
                 EngineMetadata.isZeroTime($0) ? nil : EngineMetadata.rfc3339Seconds($0)
             },
@@ -315,7 +324,7 @@ struct CheckpointScan {
             pod.uid = annotations[AnnotationKey.podUID]
             pod.sandboxID = annotations[AnnotationKey.crioSandboxID]
         case .containerd:
-            container.name = annotations[AnnotationKey.containerdContainerName] ?? status?.metadata?.name ?? container.name
+            container.name = annotations[AnnotationKey.containerdContainerName] ?? status?.name ?? container.name
             pod.name = annotations[AnnotationKey.containerdSandboxName]
             pod.namespace = annotations[AnnotationKey.containerdSandboxNamespace]
             pod.uid = annotations[AnnotationKey.containerdSandboxUID]
@@ -358,7 +367,12 @@ struct CheckpointScan {
             bindMounts: bindMounts,
             statistics: statistics,
             criu: criu,
-            hasDumpLog: hasDumpLog
+            hasDumpLog: hasDumpLog,
+            metadataIssues: issues.items,
+            containerdState: status.map {
+                CheckpointManifest.ContainerdState(state: $0.state, attempt: $0.attempt,
+                                                   startedAt: $0.startedAt ?? containerdStatus?.startedAt, finishedAt: $0.finishedAt)
+            }
         )
     }
 }

@@ -15,6 +15,10 @@ public enum ArchiveValidator {
             + NetworkRules.findings(for: manifest)
             + ContentRules.findings(for: manifest, policy: policy)
             + shapeFindings(for: manifest.archive)
+            + manifest.metadataIssues.map { issue in
+                Finding(.metadataFieldInvalid, .warning, path: issue.field.isEmpty ? issue.file : "\(issue.file):\(issue.field)",
+                        "\(issue.problem); Ferry only shows this field, and ignores it")
+            }
     }
 
     /// Root entries some engine writes (reference §1.2); anything else is reported as info.

@@ -106,6 +106,8 @@ public struct FindingCode: RawRepresentable, Hashable, Sendable, CustomStringCon
     /// Error (warning for zeros): bytes follow the end of the archive (or of its compressed stream): no engine reads
     /// them, yet they are stored and served with it.
     public static let archiveTrailingData = FindingCode(rawValue: "ARCHIVE_TRAILING_DATA")
+    /// Warning: a metadata field Ferry only displays has another type than engines write; it is ignored.
+    public static let metadataFieldInvalid = FindingCode(rawValue: "METADATA_FIELD_INVALID")
 
     // MARK: Preflight (target node)
 
@@ -167,7 +169,7 @@ public struct FindingCode: RawRepresentable, Hashable, Sendable, CustomStringCon
         .deletedFileInvalid, .bindMountPathInvalid, .bindMountTypeInvalid, .bindMountSensitiveSource,
         .bindMountPermissionsInvalid, .bindMountWorldWritable,
         .archiveDuplicateEntry, .archiveUnsafePath, .archiveUnknownEntry, .archiveLinkEntry, .archiveSpecialFile,
-        .archiveTrailingData, .archivePathThroughSymlink,
+        .archiveTrailingData, .archivePathThroughSymlink, .metadataFieldInvalid,
         .architectureMismatch, .criuVersionTooOld, .criuVersionOlderThanDump, .runtimeMissing,
         .kernelVersionDiffers, .cgroupVersionDiffers, .baseImageMissing, .baseImageIDMismatch, .networkMissing,
         .staticIPInUse, .staticIPOutsideNetworks, .staticMACInUse, .containerNameInUse, .containerIDInUse,

@@ -155,6 +155,23 @@ struct RegistryTests {
         #expect(xzCheckpoint["oci_reference"] == nil)
     }
 
+    @Test("a containerd archive is catalogued and served under checkpoints/NAMESPACE/POD/CONTAINER with containerd's annotations")
+    func containerdArchive() throws {
+        let server = try TestServer()
+        let checkpoint = try upload(server, try ContainerdFixture.archive())
+        #expect(checkpoint["engine"] as? String == "containerd")
+        let id = try #require(checkpoint["id"] as? String)
+        #expect((checkpoint["oci_reference"] as? String)?.hasSuffix("/checkpoints/shop/counter-7d9f8b6c5-x2kqz/counter:\(id.prefix(12))") == true)
+        let index = try server.request("GET", "/v2/checkpoints/shop/counter-7d9f8b6c5-x2kqz/counter/manifests/latest")
+        let annotations = index.json["annotations"] as? [String: String] ?? [:]
+        #expect(annotations["org.criu.checkpoint.container.name"] == "counter")
+        #expect(annotations["org.criu.checkpoint.pod.namespace"] == "shop")
+        #expect(annotations["org.criu.checkpoint.runtime.name"] == "io.containerd.runc.v2")
+        #expect(annotations["org.criu.checkpoint.rootfsImageID"] == "sha256:7e63f2f9cf3ead6123ba467d90d5cbd0221e9838e3482e80ff42b0771e25994c")
+        let findings = try server.request("GET", "/api/v1/checkpoints/\(id)/findings")
+        #expect(!(findings.json["findings"] as? [[String: Any]] ?? []).contains { ($0["code"] as? String)?.hasPrefix("METADATA") == true })
+    }
+
     @Test("the OCI conformance suite's pull and tag-listing checks pass in read-only mode",
           .enabled(if: LabCluster.isAvailable(suite: "registry view (OCI conformance)")))
     func conformance() throws {

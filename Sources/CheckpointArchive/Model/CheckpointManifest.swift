@@ -276,4 +276,23 @@ public struct CheckpointManifest: Sendable {
     public var criu: CRIUSnapshot?
     /// Whether a `dump.log` is present (CRI-O, containerd).
     public var hasDumpLog: Bool
+    /// Metadata fields of an unexpected type, read as absent (each a warning finding).
+    public var metadataIssues: [MetadataIssue] = []
+    /// containerd's `status.dump`: the container's state then (`running`, …), its restart count, and when it started.
+    public var containerdState: ContainerdState?
+
+    /// What containerd's CRI status said about the container when it was checkpointed.
+    public struct ContainerdState: Sendable, Equatable {
+        public var state: String?
+        public var attempt: Int64?
+        public var startedAt: String?
+        public var finishedAt: String?
+
+        public init(state: String?, attempt: Int64?, startedAt: String?, finishedAt: String?) {
+            self.state = state
+            self.attempt = attempt
+            self.startedAt = startedAt
+            self.finishedAt = finishedAt
+        }
+    }
 }

@@ -1,8 +1,137 @@
 internal import Foundation
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// A field of an engine's metadata that Ferry could not use: of another type than engines write. Recorded, and
+/// reported as a warning finding (`METADATA_FIELD_INVALID`), instead of refusing the archive: Ferry only shows
+/// these fields. What a restore depends on (the container ID) is judged by its own rules.
+public struct MetadataIssue: Sendable, Equatable {
+    /// The file, e.g. `status.dump`.
+    public var file: String
+    /// The field's path in it, e.g. `created_at`, `metadata.name`.
+    public var field: String
+    public var problem: String
+
+    public init(file: String, field: String, problem: String) {
+        self.file = file
+        self.field = field
+        self.problem = problem
+    }
+}
+
+/// One JSON object of a metadata file, read field by field. A field of an unexpected type is noted in `issues` and
+/// read as absent.
+final class LenientObject {
+    let file: String
+    let path: String
+    let values: [String: Any]
+    private let issues: IssueList
+
+    final class IssueList {
+        var items: [MetadataIssue] = []
+    }
+
+    /// Parses a metadata file that must be a JSON object (anything else is `METADATA_INVALID`).
+    init(bytes: [UInt8], file: String, issues: IssueList) throws {
+        let value: Any
+        do {
+            value = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        } catch {
+            throw CheckpointError(.metadataInvalid, "is not valid JSON", entry: file)
+        }
+        guard let object = value as? [String: Any] else {
+            throw CheckpointError(.metadataInvalid, "is not a JSON object", entry: file)
+        }
+        self.file = file
+        self.path = ""
+        self.values = object
+        self.issues = issues
+    }
+
+    private init(file: String, path: String, values: [String: Any], issues: IssueList) {
+        self.file = file
+        self.path = path
+        self.values = values
+        self.issues = issues
+    }
+
+    private func name(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
+
+    private func note(_ key: String, _ expected: String) {
+        guard let value = values[key] else { return }
+        issues.items.append(MetadataIssue(file: file, field: name(key), problem: "is \(Self.kind(of: value)), not \(expected)"))
+    }
+
+    static func kind(of value: Any) -> String {
+        switch value {
+        case is NSNull: "null"
+        case let number as NSNumber: isBoolean(number) ? "a boolean" : "a number"
+        case is String: "a string"
+        case is [Any]: "an array"
+        case is [String: Any]: "an object"
+        default: "something else"
+        }
+    }
+
+    /// JSON's true and false come out of JSONSerialization as NSNumber too (`is Bool` holds for 0 and 1 as well).
+    static func isBoolean(_ number: NSNumber) -> Bool {
+        String(describing: type(of: number)).contains("Boolean")
+    }
+
+    /// A string field; null and absent are nil without an issue.
+    func string(_ key: String) -> String? {
+        guard let value = values[key], !(value is NSNull) else { return nil }
+        if let text = value as? String { return text }
+        note(key, "a string")
+        return nil
+    }
+
+    /// A time: an RFC 3339 string (Go's `time.Time`), or a number of nanoseconds since the epoch (containerd's
+    /// CRI status, Go `encoding/json` of an int64). As RFC 3339, whole seconds; nil for zero.
+    func time(_ key: String) -> String? {
+        guard let value = values[key], !(value is NSNull) else { return nil }
+        if let text = value as? String {
+            if let nanoseconds = Int64(text) { return Self.rfc3339(nanoseconds: nanoseconds) }  // a proto int64 as text
+            return EngineMetadata.isZeroTime(text) ? nil : EngineMetadata.rfc3339Seconds(text)
+        }
+        if let number = value as? NSNumber, !Self.isBoolean(number) {
+            return Self.rfc3339(nanoseconds: number.int64Value)
+        }
+        note(key, "a time")
+        return nil
+    }
+
+    /// An integer field (a number, or a string of digits as protobuf's JSON writes 64-bit ones).
+    func integer(_ key: String) -> Int64? {
+        guard let value = values[key], !(value is NSNull) else { return nil }
+        if let number = value as? NSNumber, !Self.isBoolean(number) { return number.int64Value }
+        if let text = value as? String, let number = Int64(text) { return number }
+        note(key, "a number")
+        return nil
+    }
+
+    /// A nested object.
+    func object(_ key: String) -> LenientObject? {
+        guard let value = values[key], !(value is NSNull) else { return nil }
+        if let nested = value as? [String: Any] { return LenientObject(file: file, path: name(key), values: nested, issues: issues) }
+        note(key, "an object")
+        return nil
+    }
+
+    static func rfc3339(nanoseconds: Int64) -> String? {
+        guard nanoseconds > 0 else { return nil }
+        var seconds = time_t(nanoseconds / 1_000_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                      parts.tm_hour, parts.tm_min, parts.tm_sec)
+    }
+}
 
 /// `config.dump` in either shape: Podman's full libpod config, or the reduced checkpointctl `ContainerConfig`
 /// that CRI-O and containerd write. Only the keys Ferry uses; the rest is ignored.
-struct ConfigDump: Decodable {
+struct ConfigDump {
     var id: String?
     var name: String?
     var rootfsImage: String?
@@ -13,13 +142,19 @@ struct ConfigDump: Decodable {
     var runtime: String?
     var createdTime: String?
     var checkpointedTime: String?
-    var pod: String?
-    var namespace: String?
 
-    enum CodingKeys: String, CodingKey {
-        case id, name, rootfsImage, rootfsImageRef, rootfsImageName, rootfsImageID, runtime, createdTime
-        case checkpointedTime, pod, namespace
-        case rawImageName = "RawImageName"
+    init(_ object: LenientObject) {
+        id = object.string("id")
+        name = object.string("name")
+        rootfsImage = object.string("rootfsImage")
+        rootfsImageRef = object.string("rootfsImageRef")
+        rootfsImageName = object.string("rootfsImageName")
+        rootfsImageID = object.string("rootfsImageID")
+        rawImageName = object.string("RawImageName")
+        runtime = object.string("runtime")
+        createdTime = object.time("createdTime")
+        checkpointedTime = object.string("checkpointedTime")
+        if checkpointedTime == nil { checkpointedTime = object.time("checkpointedTime") }
     }
 }
 
@@ -29,20 +164,51 @@ struct SpecDump: Decodable {
     var mounts: [MountPoint]?
 }
 
-/// containerd's CRI `ContainerStatus` (`status.dump`).
-struct StatusDump: Decodable {
-    struct Metadata: Decodable { var name: String? }
-    struct Image: Decodable { var image: String? }
+/// containerd's CRI `ContainerStatus` (`status.dump`), as containerd's `CheckpointContainer` writes it: Go's
+/// `encoding/json` of the CRI message, so the proto field names as keys (`image_ref`, `created_at`,
+/// `metadata.attempt`, `mounts[].container_path`), times as numbers of nanoseconds since the epoch, `state` as a
+/// number (0 created, 1 running, 2 exited, 3 unknown), and zero values left out.
+struct StatusDump {
     var id: String?
-    var metadata: Metadata?
-    var image: Image?
+    var name: String?
+    var attempt: Int64?
+    var state: String?
+    var image: String?
     var imageRef: String?
     var createdAt: String?
+    var startedAt: String?
+    var finishedAt: String?
 
-    enum CodingKeys: String, CodingKey {
-        case id, metadata, image
-        case imageRef = "image_ref"
-        case createdAt = "created_at"
+    static let states = [0: "created", 1: "running", 2: "exited", 3: "unknown"]
+
+    init(_ object: LenientObject) {
+        id = object.string("id")
+        let metadata = object.object("metadata")
+        name = metadata?.string("name")
+        attempt = metadata?.integer("attempt")
+        if let number = object.values["state"] as? NSNumber, let known = Self.states[number.intValue] {
+            state = known
+        } else {
+            // protobuf's JSON mapping writes the enum's name; fold it to the same words.
+            state = object.string("state").map { $0.lowercased().replacingOccurrences(of: "container_", with: "") }
+        }
+        image = object.object("image")?.string("image")
+        imageRef = object.string("image_ref")
+        createdAt = object.time("created_at")
+        startedAt = object.time("started_at")
+        finishedAt = object.time("finished_at")
+    }
+}
+
+/// containerd's own container status (the `status` file): Go's `encoding/json` of containerstore's `Status`, field
+/// names as in Go, times as nanoseconds.
+struct ContainerdStatus {
+    var createdAt: String?
+    var startedAt: String?
+
+    init(_ object: LenientObject) {
+        createdAt = object.time("CreatedAt")
+        startedAt = object.time("StartedAt")
     }
 }
 
