@@ -1,3 +1,8 @@
+internal import Foundation
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
 /// Bounds and switches for reading a checkpoint archive.
 public struct CheckpointReadOptions: Sendable {
     /// Decode `checkpoint/` (process tree, files, sockets, memory; argv and environment from the pages).
@@ -55,6 +60,36 @@ public enum CheckpointReader {
             }
         }
         return try scan.manifest()
+    }
+
+    /// Reads the file at `path` as a checkpoint archive or, failing that, as a saved checkpoint image
+    /// (``ImageArchive``): its one layer is copied out to a private temporary file and read as the archive. Returns
+    /// the image too, for its annotations.
+    public static func readArchiveOrImage(path: String, options: CheckpointReadOptions = .init()) throws
+        -> (manifest: CheckpointManifest, image: ImageArchive?) {
+        do {
+            return (try read(path: path, options: options), nil)
+        } catch let error as CheckpointError where error.code == .notACheckpoint || error.code == .metadataMissing {
+            guard let image = try? ImageArchive.inspect(path: path) else { throw error }
+            let layer = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-layer-\(UUID().uuidString)").path
+            let fd = open(layer, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw CheckpointError(.archiveReadFailed, "cannot create a temporary file for the image's layer") }
+            defer { unlink(layer) }
+            do {
+                defer { close(fd) }
+                try ImageArchive.copyLayer(path: path, entry: image.layerEntry) { block in
+                    var offset = 0
+                    while offset < block.count {
+                        let written = write(fd, block.baseAddress! + offset, block.count - offset)
+                        guard written > 0 else { throw CheckpointError(.archiveReadFailed, "cannot write the image's layer (disk full?)") }
+                        offset += written
+                    }
+                }
+            }
+            var manifest = try read(path: layer, options: options)
+            manifest.sourceImage = image
+            return (manifest, image)
+        }
     }
 
     /// Streams the entries of an inner tar (`rootfs-diff.tar`, `devshm-checkpoint.tar`, `volumes/x.tar`) of the

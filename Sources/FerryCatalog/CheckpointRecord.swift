@@ -39,6 +39,8 @@ public struct CheckpointRecord: Codable, Sendable, Equatable {
     public var ociRepository: String?
     /// `sha256:…` of the archive's uncompressed tar (the image config's diff_id), once the registry needed it.
     public var uncompressedDigest: String?
+    /// For a checkpoint ingested as a saved checkpoint image: `{"format", "reference", "annotations"}` as JSON.
+    public var sourceImage: String?
 
     enum CodingKeys: String, CodingKey {
         case id, size, compression, engine, image, runtime, created, checkpointed, architecture, labels
@@ -62,6 +64,7 @@ public struct CheckpointRecord: Codable, Sendable, Equatable {
         case facts
         case ociRepository = "oci_repository"
         case uncompressedDigest = "uncompressed_digest"
+        case sourceImage = "source_image"
     }
 
     public init(

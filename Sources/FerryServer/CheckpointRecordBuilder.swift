@@ -44,7 +44,30 @@ enum CheckpointRecordBuilder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         record.facts = String(decoding: try encoder.encode(CheckpointFacts(manifest: manifest)), as: UTF8.self)
+        if let image = manifest.sourceImage {
+            record.sourceImage = String(decoding: try encoder.encode(SourceImage(image)), as: UTF8.self)
+        }
         return (record, inspection)
+    }
+
+    /// What a checkpoint image said about itself, bounded like the other catalog text.
+    struct SourceImage: Encodable {
+        var format: String
+        var reference: String?
+        var annotations: [String: String]
+
+        static let maximumAnnotations = 64
+
+        init(_ image: ImageArchive) {
+            func cut(_ text: String) -> String {
+                text.count <= maximumFieldCharacters ? text : String(text.prefix(maximumFieldCharacters - 1)) + "…"
+            }
+            format = image.format.rawValue
+            reference = image.reference.map(cut)
+            // Two long keys may cut to the same text: the first is kept.
+            annotations = Dictionary(image.annotations.sorted { $0.key < $1.key }.prefix(Self.maximumAnnotations)
+                .map { (cut($0.key), cut($0.value)) }, uniquingKeysWith: { first, _ in first })
+        }
     }
 
     /// Longest text kept in a catalog column (a container or pod name, an image reference); the inspection keeps

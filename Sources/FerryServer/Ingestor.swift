@@ -51,17 +51,30 @@ public struct Ingestor: Sendable {
     ///   `IngestLimitExceeded`.
     public func ingest(from source: any ByteSource, metadata: IngestMetadata) throws -> IngestResult {
         let started = Date()
-        let upload = try blobs.beginUpload()
+        var upload = try blobs.beginUpload()
         let tee = TeeSource(upstream: source, upload: upload, limit: maximumSize)
-        let manifest = try CheckpointReader.read(
-            source: tee,
-            reopen: {
-                // The second pass reads the bytes already on disk; finish pulling the upload first.
-                try tee.drain()
-                return try FileDescriptorSource(path: upload.path)
-            }
-        )
-        try tee.drain()
+        var manifest: CheckpointManifest
+        do {
+            manifest = try CheckpointReader.read(
+                source: tee,
+                reopen: {
+                    // The second pass reads the bytes already on disk; finish pulling the upload first.
+                    try tee.drain()
+                    return try FileDescriptorSource(path: upload.path)
+                }
+            )
+            try tee.drain()
+        } catch let error as CheckpointError where error.code == .notACheckpoint || error.code == .metadataMissing {
+            // Perhaps a saved checkpoint image: then its one layer is the checkpoint archive, and what is stored.
+            try tee.drain()
+            guard let image = try? ImageArchive.inspect(path: upload.path) else { throw error }
+            let layer = try blobs.beginUpload()
+            try ImageArchive.copyLayer(path: upload.path, entry: image.layerEntry) { try layer.write($0) }
+            upload.discard()
+            upload = layer
+            manifest = try CheckpointReader.read(path: layer.path)
+            manifest.sourceImage = image
+        }
         let digest = try upload.finish()
         // Validation runs on every upload; an archive with error findings is still catalogued (it may be evidence),
         // but its state says it is unfit to restore.

@@ -108,7 +108,8 @@ public struct CheckpointFacts: Codable, Sendable, Equatable {
     /// archive came from, when there was one (Podman writes the host facts only there); the manifest's `spec.dump`
     /// annotations are searched too.
     public init(manifest: CheckpointManifest, imageAnnotations: [String: String] = [:]) {
-        let annotations = manifest.annotations.merging(imageAnnotations) { _, image in image }
+        let annotations = manifest.annotations.merging(manifest.sourceImage?.annotations ?? [:]) { _, image in image }
+            .merging(imageAnnotations) { _, image in image }
         engine = manifest.engine
         architecture = manifest.criu?.architecture.flatMap { $0 == .unknown ? nil : $0.name }
             ?? ImageAnnotation.value(annotations, podman: "host.arch", checkpointctl: "host.arch")

@@ -14,7 +14,8 @@ enum ArchiveArguments {
                 return try CheckpointReader.read(
                     source: FileDescriptorSource(descriptor: 0, ownsDescriptor: false), options: options)
             }
-            return try CheckpointReader.read(path: path, options: options)
+            // A saved checkpoint image (oci-archive, docker-archive) is read through its one layer.
+            return try CheckpointReader.readArchiveOrImage(path: path, options: options).manifest
         } catch let error as CheckpointError {
             throw ArchiveFailure(archive: path, error: error)
         }

@@ -278,6 +278,9 @@ public struct CheckpointManifest: Sendable {
     public var hasDumpLog: Bool
     /// Metadata fields of an unexpected type, read as absent (each a warning finding).
     public var metadataIssues: [MetadataIssue] = []
+    /// The checkpoint image the archive came out of, when it was one (``ImageArchive``): its format and annotations
+    /// (Podman writes the dumping host's kernel, CRIU and cgroup version only there).
+    public var sourceImage: ImageArchive?
     /// containerd's `status.dump`: the container's state then (`running`, …), its restart count, and when it started.
     public var containerdState: ContainerdState?
 
