@@ -56,4 +56,47 @@ final class RealRuntimeImageTests {
             (cluster.count(node: .nodeB) ?? 0) > first
         }
     }
+
+    @Test("podman container checkpoint --create-image + podman save, pushed to Ferry, is inspected and restored on node-b by ferry migrate")
+    func savedImageRestores() throws {
+        try cluster.runCounter(node: .nodeA, name: "lab-counter")
+        let before = try LabCluster.waitFor("the counter on node-a to reach 10") {
+            cluster.count(node: .nodeA).flatMap { $0 >= 10 ? $0 : nil }
+        }
+        let image = "localhost/lab-counter-checkpoint:1"
+        let create = try cluster.podman(.nodeA, "container", "checkpoint", "--create-image", image, "lab-counter")
+        try #require(create.status == 0, "podman container checkpoint --create-image: \(create.stderr)")
+        for format in ["oci-archive", "docker-archive"] {
+            let saved = cluster.scratch.appendingPathComponent("lab-counter.\(format).tar").path
+            let save = try cluster.podman(.nodeA, "save", "--format", format, "-o", saved, image)
+            try #require(save.status == 0, "podman save: \(save.stderr)")
+
+            let inspect = try Fixtures.ferry(["inspect", saved])
+            #expect(inspect.status == 0 && inspect.stdout.contains("lab-counter"), "\(inspect.stderr)")
+            let push = try cluster.ferry("push", "--node", "node-a", saved)
+            try #require(push.status == 0, "ferry push \(format): \(push.stderr)")
+            let id = String(push.stdout.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("sha256:".count))
+            let checkpoint = try cluster.api("GET", "/api/v1/checkpoints/\(id)").json["checkpoint"] as? [String: Any]
+            let source = checkpoint?["source_image"] as? [String: Any]
+            #expect(source?["format"] as? String == format, "\(checkpoint ?? [:])")
+            if format == "oci-archive" {
+                // Podman writes the dumping host's facts only into the image's annotations.
+                let annotations = source?["annotations"] as? [String: String] ?? [:]
+                #expect(annotations["io.podman.annotations.checkpoint.runtime.name"] == "runc", "\(annotations)")
+                #expect(annotations["io.podman.annotations.checkpoint.host.kernel"] == (try? Fixtures.run("/bin/uname", ["-r"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+            }
+        }
+
+        // Restored from the catalogued image's layer through the agents: the counter carries on on node-b.
+        let ids = try cluster.api("GET", "/api/v1/checkpoints?container=lab-counter").json["items"] as? [[String: Any]] ?? []
+        let id = try #require(ids.first { ($0["source_image"] as? [String: Any])?["format"] as? String == "oci-archive" }?["id"] as? String)
+        let cli = try cluster.ferry("migrate", "--checkpoint", id, "--to", "node-b", "--wait", "--json", "--timeout", "120")
+        try #require(cli.status == 0, "ferry migrate: \(cli.stderr)\n\(cluster.diagnostics())")
+        #expect(cluster.runningContainers(node: .nodeB).contains("lab-counter"), "\(cluster.diagnostics())")
+        let first = try LabCluster.waitFor("lab-counter to answer on node-b", timeout: 10) { cluster.count(node: .nodeB) }
+        #expect(first >= before, "restored, not restarted: \(first) after \(before)")
+        try LabCluster.waitUntil("lab-counter to count past \(first) on node-b", timeout: 10) {
+            (cluster.count(node: .nodeB) ?? 0) > first
+        }
+    }
 }
