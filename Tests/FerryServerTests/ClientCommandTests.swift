@@ -38,6 +38,30 @@ struct ClientCommandTests {
         #expect(try Fixtures.ferry(["ls", "--json"] + common).stdout.contains(digest) == false)
     }
 
+    @Test("push takes a saved checkpoint image; image ref prints the pull reference, or says why there is none")
+    func imageReference() throws {
+        let server = try TestServer(tokens: true)
+        let common = ["--server", server.base, "--token", TestServer.writeToken]
+        let push = try Fixtures.ferry(["push"] + common + [Fixtures.archive("podman-checkpoint-image.oci.tar")])
+        #expect(push.status == 0, "\(push.stderr)")
+        let digest = push.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(digest == "sha256:ab7ee9f79b4eb16edb1a6865501fed35f133e55404050115b84c9140d549c81e", "the image's layer")
+        let id = String(digest.dropFirst(7))
+        let reference = try Fixtures.ferry(["image", "ref"] + common + [String(id.prefix(12))])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let api = try server.request("GET", "/api/v1/checkpoints/\(id)", token: TestServer.readToken)
+        #expect(reference.stdout == ((api.json["checkpoint"] as? [String: Any])?["oci_reference"] as? String ?? "?") + "\n")
+        #expect(reference.stdout.hasSuffix("/checkpoints/cd-ckptimg:\(id.prefix(12))\n"))
+
+        let xz = try Fixtures.write(try Fixtures.compress(try Fixtures.uncompressedBytes(of: "podman-counter-gzip.tar.gz"), with: "xz"), name: "c.tar.xz")
+        let xzID = String(try Fixtures.ferry(["push"] + common + [xz]).stdout.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst(7))
+        let none = try Fixtures.ferry(["image", "ref"] + common + [xzID])
+        #expect(none.status == 1 && none.stdout.isEmpty)
+        #expect(none.stderr.hasSuffix("[NO_IMAGE_REFERENCE]\n") && none.stderr.split(separator: "\n").count == 1, "\(none.stderr)")
+        let unknown = try Fixtures.ferry(["image", "ref"] + common + [String(repeating: "0", count: 12)])
+        #expect(unknown.status == 1 && unknown.stderr.contains("[CHECKPOINT_NOT_FOUND]"), "\(unknown.stderr)")
+    }
+
     @Test("get resumes a partial download with a Range request")
     func resume() throws {
         let server = try TestServer()
