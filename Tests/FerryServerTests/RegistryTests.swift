@@ -195,14 +195,24 @@ struct RegistryTests {
         let tags = try server.request("GET", "/v2/\(repository)/tags/list").json["tags"] as? [String] ?? []
         let results = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: results) }
-        let run = try Fixtures.run(suite, [], environment: ProcessInfo.processInfo.environment.merging([
-            "OCI_REGISTRY": registry(server), "OCI_TLS": "disabled", "OCI_REPO1": repository,
-            "OCI_API_PUSH": "false", "OCI_API_BLOBS_DELETE": "false", "OCI_API_MANIFESTS_DELETE": "false",
-            "OCI_API_TAGS_DELETE": "false", "OCI_API_REFERRER": "false",
-            "OCI_RO_DATA_TAGS": tags.joined(separator: " "), "OCI_RO_DATA_MANIFESTS": Array(Set(manifests)).sorted().joined(separator: " "),
-            "OCI_RO_DATA_BLOBS": Array(Set(blobs)).sorted().joined(separator: " "),
-            "OCI_FILTER_TEST": "OCI Conformance Test/read-only", "OCI_RESULTS_DIR": results.path,
-        ]) { $1 })
+        let manifestList = Array(Set(manifests)).sorted().joined(separator: " ")
+        let blobList = Array(Set(blobs)).sorted().joined(separator: " ")
+        var environment: [String: String] = ProcessInfo.processInfo.environment
+        environment["OCI_REGISTRY"] = registry(server)
+        environment["OCI_TLS"] = "disabled"
+        environment["OCI_REPO1"] = repository
+        for switchedOff in ["OCI_API_PUSH", "OCI_API_BLOBS_DELETE", "OCI_API_MANIFESTS_DELETE", "OCI_API_TAGS_DELETE"] {
+            environment[switchedOff] = "false"
+        }
+        environment["OCI_API_REFERRER"] = "true"
+        environment["OCI_RO_DATA_TAGS"] = tags.joined(separator: " ")
+        environment["OCI_RO_DATA_MANIFESTS"] = manifestList
+        environment["OCI_RO_DATA_BLOBS"] = blobList
+        // No checkpoint has referrers: the referrers API answers each manifest with an empty index.
+        environment["OCI_RO_DATA_REFERRERS"] = manifestList
+        environment["OCI_FILTER_TEST"] = "OCI Conformance Test/read-only"
+        environment["OCI_RESULTS_DIR"] = results.path
+        let run = try Fixtures.run(suite, [], environment: environment)
         print(run.stdout.split(separator: "\n").filter { $0.contains("Pass....") || $0.contains("FAIL....") || $0.contains("Result") }.joined(separator: "\n"))
         #expect(run.status == 0, "\(run.stdout.suffix(3000))\n\(run.stderr.suffix(2000))")
         #expect(run.stdout.contains("FAIL..........................:          0"))
