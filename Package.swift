@@ -89,7 +89,8 @@ let package = Package(
         // The node agent: registration and heartbeats, node facts, restore/checkpoint jobs, runtime drivers.
         .target(
             name: "FerryAgent",
-            dependencies: ["CheckpointArchive", "FerryHTTP", "FerryClient", "FerryValidation", "FerryAPI"],
+            dependencies: ["CheckpointArchive", "FerryHTTP", "FerryClient", "FerryValidation", "FerryAPI",
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // The command line: argument parsing only.

@@ -26,6 +26,13 @@ public struct AgentConfiguration: Sendable {
     public var factsFile: String?
     /// Download bandwidth limit in bytes per second; nil for none.
     public var maximumDownloadRate: Int64?
+    /// A directory whose checkpoint archives the agent uploads as they appear (``CheckpointCollector``); nil for none.
+    public var collectDirectory: String?
+    /// What happens to a collected file once the catalog has it: `keep` or `remove`.
+    public var afterUpload = "keep"
+
+    /// Where the kubelet writes the archives of `POST /checkpoint/…`: collected by default when it exists.
+    public static let kubeletCheckpointDirectory = "/var/lib/kubelet/checkpoints"
 
     /// The version the agent reports in heartbeats.
     public static let version = "ferry agent 0.1.0"
@@ -91,6 +98,15 @@ public struct AgentConfiguration: Sendable {
         }
         guard heartbeatInterval > 0, heartbeatInterval <= 3600 else {
             throw AgentConfigurationError("--heartbeat is between 0 and 3600 seconds")
+        }
+        guard CheckpointCollector.AfterUpload(rawValue: afterUpload) != nil else {
+            throw AgentConfigurationError("--after-upload is keep or remove, not \(afterUpload)")
+        }
+        if let collectDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: collectDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw AgentConfigurationError("--collect: \(collectDirectory) is not a directory")
+            }
         }
         if let maximumDownloadRate, maximumDownloadRate <= 0 {
             throw AgentConfigurationError("--max-download-rate is a positive number of bytes per second")

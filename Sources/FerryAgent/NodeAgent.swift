@@ -16,6 +16,7 @@ public final class NodeAgent: Sendable {
     private let heartbeat: Heartbeat
     private let reporter: JobReporter
     private let facts: FactsCollector
+    private let collector: CheckpointCollector?
     private let lock: WorkDirectoryLock
     private let log: @Sendable (String) -> Void
     /// The URL the service is told to call the agent at.
@@ -25,9 +26,10 @@ public final class NodeAgent: Sendable {
     public var port: UInt16 { server.port }
 
     private init(configuration: AgentConfiguration, server: HTTPServer, store: JobStore, heartbeat: Heartbeat,
-                 reporter: JobReporter, facts: FactsCollector, lock: WorkDirectoryLock, agentURL: String,
-                 log: @escaping @Sendable (String) -> Void) {
+                 reporter: JobReporter, facts: FactsCollector, collector: CheckpointCollector?, lock: WorkDirectoryLock,
+                 agentURL: String, log: @escaping @Sendable (String) -> Void) {
         self.facts = facts
+        self.collector = collector
         self.configuration = configuration
         self.server = server
         self.store = store
@@ -79,12 +81,18 @@ public final class NodeAgent: Sendable {
         let unfinished = store.unfinished()
         for job in unfinished { runner.start(job.id, resumed: true) }
         heartbeat.start()
+        let collector = configuration.collectDirectory.map { directory in
+            CheckpointCollector(directory: directory, workDirectory: configuration.workDirectory, client: client,
+                                node: configuration.node, afterUpload: CheckpointCollector.AfterUpload(rawValue: configuration.afterUpload) ?? .keep,
+                                log: log)
+        }
+        collector?.start()
         log("ferry agent \(configuration.node) serving on \(configuration.host):\(server.port) as \(agentURL), "
             + "driver \(configuration.driver.name), work directory \(configuration.workDirectory), "
             + "\(unfinished.count) job(s) resumed, reporting to \(configuration.server.absoluteString)"
             + (configuration.token == nil ? ", no token (loopback only)" : ""))
         return NodeAgent(configuration: configuration, server: server, store: store, heartbeat: heartbeat,
-                         reporter: reporter, facts: facts, lock: lock, agentURL: agentURL, log: log)
+                         reporter: reporter, facts: facts, collector: collector, lock: lock, agentURL: agentURL, log: log)
     }
 
     /// Stops accepting requests and heartbeating, interrupts downloads (they resume at the next start), gives a
@@ -92,6 +100,7 @@ public final class NodeAgent: Sendable {
     /// running then are resumed by the next start as ``JobRunner`` describes. Idempotent.
     public func stop(timeout: Double = 10) {
         heartbeat.stop()
+        collector?.stop()
         facts.stopWatching()
         server.shutdown(timeout: min(timeout, 5))
         let jobs = store.unfinished().compactMap { store.control($0.id) }

@@ -30,6 +30,8 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Seconds between heartbeats (default 5).") var heartbeat: Double?
     @Option(help: "A TargetFacts JSON file merged over the detected facts.") var factsFile: String?
     @Option(help: "Download limit in bytes per second, e.g. 500000 or 50M (default none).") var maxDownloadRate: String?
+    @Option(help: "Upload every checkpoint archive that appears in DIR, once (default: /var/lib/kubelet/checkpoints when it exists; 'none' for no collecting; $FERRY_COLLECT).") var collect: String?
+    @Option(help: "What to do with a collected file once the catalog has it: keep or remove (default keep; $FERRY_AFTER_UPLOAD).") var afterUpload: String?
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -58,6 +60,19 @@ struct AgentCommand: ParsableCommand {
             if let heartbeat { configuration.heartbeatInterval = heartbeat }
             configuration.factsFile = factsFile
             configuration.maximumDownloadRate = try maxDownloadRate.map(ServerConfiguration.parseSize)
+            switch collect ?? environment["FERRY_COLLECT"] {
+            case "none", "":
+                configuration.collectDirectory = nil
+            case let directory?:
+                configuration.collectDirectory = directory
+            case nil:
+                var isDirectory: ObjCBool = false
+                let kubelet = AgentConfiguration.kubeletCheckpointDirectory
+                if FileManager.default.fileExists(atPath: kubelet, isDirectory: &isDirectory), isDirectory.boolValue {
+                    configuration.collectDirectory = kubelet
+                }
+            }
+            configuration.afterUpload = afterUpload ?? environment["FERRY_AFTER_UPLOAD"] ?? "keep"
             try NodeAgent.run(configuration, log: ServeCommand.log)
         } catch {
             FileHandle.standardError.write(Data("ferry: \(error)\n".utf8))
