@@ -54,8 +54,25 @@ public struct AgentConfiguration: Sendable {
     }
 
     /// The driver `--driver NAME` asks for.
-    public static func driver(named name: String, restoreCommand: String?, checkpointCommand: String?) throws(AgentConfigurationError) -> any RuntimeDriver {
+    public static func driver(named name: String, restoreCommand: String?, checkpointCommand: String?,
+                              kubelet: KubeletEndpoint? = nil) throws(AgentConfigurationError) -> any RuntimeDriver {
+        if name != "kubelet", kubelet != nil {
+            throw AgentConfigurationError("--kubelet-url and its files go with --driver kubelet")
+        }
         switch name {
+        case "kubelet":
+            guard let kubelet else { throw AgentConfigurationError("--driver kubelet needs --kubelet-url https://HOST:10250") }
+            guard kubelet.url.scheme == "https" || kubelet.url.scheme == "http", kubelet.url.host != nil else {
+                throw AgentConfigurationError("--kubelet-url must be an https URL, not \(kubelet.url.absoluteString)")
+            }
+            for file in [kubelet.tokenFile, kubelet.certificateAuthorityFile, kubelet.clientCertificateFile, kubelet.clientKeyFile].compactMap({ $0 })
+            where !FileManager.default.isReadableFile(atPath: file) {
+                throw AgentConfigurationError("cannot read \(file)")
+            }
+            guard (kubelet.clientCertificateFile == nil) == (kubelet.clientKeyFile == nil) else {
+                throw AgentConfigurationError("--kubelet-cert-file and --kubelet-key-file go together")
+            }
+            return KubeletDriver(endpoint: kubelet)
         case "podman", "criu":
             guard restoreCommand == nil && checkpointCommand == nil else {
                 throw AgentConfigurationError("--restore-command and --checkpoint-command go with --driver command")
@@ -67,7 +84,7 @@ public struct AgentConfiguration: Sendable {
             }
             return CommandDriver(restore: restoreCommand, checkpoint: checkpointCommand)
         default:
-            throw AgentConfigurationError("--driver is podman, criu or command, not \(name)")
+            throw AgentConfigurationError("--driver is podman, criu, command or kubelet, not \(name)")
         }
     }
 

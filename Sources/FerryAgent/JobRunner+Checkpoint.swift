@@ -35,7 +35,8 @@ extension JobRunner {
                             : runtimeFailure("checkpoint", outcome)
                         store.update(job.id) { $0.containerRunning = running }
                         if !markIfInterruptedForGood(job.id, control, result: result) {
-                            store.fail(job.id, AgentError(.checkpointFailed, message), result: result)
+                            let code = driver.checkpointFailureCode(exitStatus: outcome.status) ?? .checkpointFailed
+                            store.fail(job.id, AgentError(code, message), result: result)
                         }
                         return
                     }
@@ -43,7 +44,7 @@ extension JobRunner {
                         job.state = .uploading
                         job.bytesTotal = self.fileSize(output)
                         job.result = result
-                        job.containerRunning = options.leaveRunning ? true : false
+                        job.containerRunning = options.leaveRunning || self.driver.checkpointLeavesContainerRunning
                         job.end("checkpoint")
                     }
                 } catch {

@@ -54,9 +54,17 @@ public protocol RuntimeDriver: Sendable {
 
     /// The runtime version in the output of `versionCommand`.
     func version(fromOutput output: String) -> String?
+
+    /// A stable code for a checkpoint command's exit status, more precise than `CHECKPOINT_FAILED`. Default: nil.
+    func checkpointFailureCode(exitStatus: Int32) -> AgentErrorCode?
+
+    /// Whether a checkpoint leaves the container running whatever the options (the kubelet's does). Default: false.
+    var checkpointLeavesContainerRunning: Bool { get }
 }
 
 extension RuntimeDriver {
+    public func checkpointFailureCode(exitStatus: Int32) -> AgentErrorCode? { nil }
+    public var checkpointLeavesContainerRunning: Bool { false }
     public func prepareRestore(archive: String, job: JobContext) throws(AgentError) {}
     public var canCheckpoint: Bool { true }
     public var rerunsInterruptedRestore: Bool { true }

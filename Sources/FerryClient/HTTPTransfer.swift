@@ -22,6 +22,20 @@ public struct TransferRequest: Sendable {
     public var stallTimeout: TimeInterval = 300
     /// The most body bytes kept in memory when the caller takes no `onBody` handler: a larger answer fails.
     public var maximumBodyBytes = 64 << 20
+    /// For https: the CA bundle the server's certificate must chain to (nil: the system's), and a client
+    /// certificate and key (PEM files) to present.
+    public var tls = TLSFiles()
+
+    public struct TLSFiles: Sendable {
+        public var certificateAuthority: String?
+        public var clientCertificate: String?
+        public var clientKey: String?
+        public init(certificateAuthority: String? = nil, clientCertificate: String? = nil, clientKey: String? = nil) {
+            self.certificateAuthority = certificateAuthority
+            self.clientCertificate = clientCertificate
+            self.clientKey = clientKey
+        }
+    }
 
     public init(method: String, url: URL, headers: [(name: String, value: String)] = [], body: Body = .none,
                 timeout: TimeInterval? = 30) {
@@ -119,6 +133,9 @@ public enum HTTPTransfer {
             set(ferry_curl_set_long(handle, CURLOPT_NOSIGNAL, 1))
             set(ferry_curl_set_long(handle, CURLOPT_FOLLOWLOCATION, 0))
             set(ferry_curl_set_pointer(handle, CURLOPT_ERRORBUFFER, errorPointer.baseAddress))
+            if let file = request.tls.certificateAuthority { set(ferry_curl_set_string(handle, CURLOPT_CAINFO, file)) }
+            if let file = request.tls.clientCertificate { set(ferry_curl_set_string(handle, CURLOPT_SSLCERT, file)) }
+            if let file = request.tls.clientKey { set(ferry_curl_set_string(handle, CURLOPT_SSLKEY, file)) }
             if let timeout = request.timeout {
                 set(ferry_curl_set_long(handle, CURLOPT_TIMEOUT_MS, milliseconds(timeout)))
             }
