@@ -93,6 +93,17 @@ public final class Catalog: Sendable {
         try wrap { try pool.read { try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM checkpoint WHERE oci_repository = ?)", arguments: [repository]) ?? false } }
     }
 
+    /// gzip and zstd checkpoints whose uncompressed digest is not recorded yet (at most `limit`).
+    public func checkpointsWithoutUncompressedDigest(limit: Int = 100_000) throws -> [CheckpointRecord] {
+        try wrap {
+            try pool.read { db in
+                try CheckpointRow.fetchAll(db, sql: """
+                    SELECT * FROM checkpoint WHERE uncompressed_digest IS NULL AND compression IN ('gzip', 'zstd') LIMIT ?
+                    """, arguments: [limit]).map(\.record)
+            }
+        }
+    }
+
     /// Records the uncompressed tar's digest of a checkpoint.
     public func setUncompressedDigest(_ id: String, _ digest: String) throws {
         try wrap { try pool.write { try $0.execute(sql: "UPDATE checkpoint SET uncompressed_digest = ? WHERE id = ?", arguments: [digest, id]) } }

@@ -20,6 +20,7 @@ public enum FerryServerMain {
         public var port: UInt16 { server.port }
         public func stop(timeout: Double = 30) {
             orchestrator.stop()
+            context.layerDigests?.stop()
             server.shutdown(timeout: timeout)
             lock.release()
         }
@@ -67,6 +68,8 @@ public enum FerryServerMain {
             nodes: NodeRegistry(timeout: configuration.nodeTimeout))
         context.reserve = SpaceReserve(dataDirectory: configuration.dataDirectory)
         context.minimumFreeBytes = configuration.minimumFreeBytes
+        let layerDigests = LayerDigestWorker(catalog: catalog, blobs: blobs, log: log)
+        context.layerDigests = layerDigests
         // The blob store against the catalog: a crash between a blob's rename and its row's insert leaves an orphan.
         let check = try StoreConsistency.check(catalog: catalog, blobs: blobs, repair: true)
         context.metrics.recordStoreCheck(orphansRemoved: check.orphanBlobs.count)
@@ -86,6 +89,7 @@ public enum FerryServerMain {
         catalog.registryHost = bound.effectiveRegistryHost
         // Unfinished migrations of an earlier run are picked up here.
         orchestrator.start()
+        layerDigests.enqueueMissing()
         log("ferry serving on \(configuration.host):\(server.port), data in \(configuration.dataDirectory), \(tokens.isEmpty ? "no tokens (loopback only)" : "tokens required")")
         return Running(server: server, context: context, orchestrator: orchestrator, lock: lock)
     }

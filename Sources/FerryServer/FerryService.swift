@@ -24,6 +24,8 @@ public struct FerryServiceContext: Sendable {
     public var reserve: SpaceReserve?
     /// Below this many free bytes `/readyz` says the service is not ready.
     public var minimumFreeBytes: Int64 = 256 << 20
+    /// Works out image diff_ids after ingest (nil: only on the first pull).
+    var layerDigests: LayerDigestWorker?
 
     public init(
         catalog: Catalog, blobs: BlobStore, tokens: TokenStore, maximumUploadSize: Int64, webRoot: String,
@@ -173,6 +175,7 @@ struct CheckpointAPI: Sendable {
         }
         context.metrics.recordIngest(
             outcome: result.created ? "created" : "duplicate", seconds: result.seconds, bytes: result.record.size)
+        context.layerDigests?.enqueue(result.record)
         context.log(
             "ingest \(result.created ? "created" : "duplicate") \(result.record.id.prefix(12)) \(result.record.size) bytes in \(String(format: "%.3f", result.seconds)) s by \(identity?.name ?? "anonymous")")
         let summary = try catalog { try context.catalog.summary(of: result.record.id) }

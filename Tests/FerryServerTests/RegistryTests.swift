@@ -123,6 +123,21 @@ struct RegistryTests {
         #expect(((push.json["errors"] as? [[String: Any]])?.first)?["code"] as? String == "UNSUPPORTED")
     }
 
+    @Test("a compressed checkpoint's diff_id is worked out in the background after ingest, before any pull")
+    func diffIDInBackground() throws {
+        let server = try TestServer()
+        let checkpoint = try upload(server, Self.zstdArchive)
+        let id = try #require(checkpoint["id"] as? String)
+        let database = server.dataDirectory.appendingPathComponent("data/catalog.sqlite").path
+        let tar = try Fixtures.write(try Fixtures.uncompressedBytes(of: "podman-counter-zstd.tar.zst"), name: "layer.tar")
+        let expected = "sha256:" + (try sha256(ofFile: tar))
+        try LabCluster.waitUntil("the diff_id to be recorded", timeout: 20, interval: 0.2) {
+            let query = try Fixtures.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('SELECT uncompressed_digest FROM checkpoint WHERE id=?', (sys.argv[2],)).fetchone()[0])", database, id])
+            return query.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == expected
+        }
+        #expect(!server.log.contains { $0.contains("GET /v2/") }, "no pull asked for it")
+    }
+
     @Test("unknown names, tags and blobs get the spec's error codes; tags page with n and last; blobs take Range")
     func protocolDetails() throws {
         let server = try TestServer()
