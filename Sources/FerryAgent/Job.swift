@@ -241,19 +241,25 @@ extension CheckpointOptions {
             var leaveRunning: Bool?
             var tcpEstablished: Bool?
             var keep: Bool?
+            var labels: String?
             enum CodingKeys: String, CodingKey {
-                case compress, keep
+                case compress, keep, labels
                 case leaveRunning = "leave_running"
                 case tcpEstablished = "tcp_established"
             }
         }
         guard let fields = try? JSONDecoder().decode(Fields.self, from: Data(json.utf8)) else {
-            throw AgentError(.invalidJob, "checkpoint options: compress is a string; leave_running, tcp_established and keep are true or false")
+            throw AgentError(.invalidJob, "checkpoint options: compress and labels are strings; leave_running, tcp_established and keep are true or false")
         }
         guard let compress = Compression(rawValue: fields.compress ?? "zstd") else {
             throw AgentError(.invalidJob, "checkpoint options: compress is zstd, gzip or none")
         }
         self.init(compress: compress, leaveRunning: fields.leaveRunning ?? false,
                   tcpEstablished: fields.tcpEstablished ?? false, keep: fields.keep ?? false, json: json)
+        // `K=V,K2=V2`, as the upload's labels query takes them (the service checks them).
+        labels = (fields.labels ?? "").split(separator: ",").reduce(into: [:]) { all, pair in
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { all[String(parts[0])] = String(parts[1]) }
+        }
     }
 }

@@ -55,7 +55,7 @@ extension JobRunner {
         }
         guard !markIfInterruptedForGood(job.id, control) else { return }
         guard !control.isInterrupted else { return }
-        upload(job.id, file: output, control: control)
+        upload(job.id, file: output, labels: options.labels, control: control)
         markIfInterruptedForGood(job.id, control)
     }
 
@@ -95,7 +95,7 @@ extension JobRunner {
         return (try? CheckpointReader.read(path: path)) != nil
     }
 
-    func upload(_ id: String, file: String, control: JobControl) {
+    func upload(_ id: String, file: String, labels: [String: String] = [:], control: JobControl) {
         guard FileManager.default.fileExists(atPath: file) else {
             store.fail(id, AgentError(.checkpointFailed, "the checkpoint archive is gone from the job directory"))
             return
@@ -105,7 +105,7 @@ extension JobRunner {
         var attempt = 0
         while true {
             do {
-                let answer = try client.push(file: URL(fileURLWithPath: file), node: node, labels: [:]) { sent, _ in
+                let answer = try client.push(file: URL(fileURLWithPath: file), node: node, labels: labels) { sent, _ in
                     store.update(id, persist: false) { $0.bytesDone = sent }
                 }
                 guard let checkpoint = (answer["checkpoint"] as? [String: Any])?["id"] as? String,

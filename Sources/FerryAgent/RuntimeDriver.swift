@@ -138,6 +138,8 @@ public struct CheckpointOptions: Sendable, Equatable {
     public var tcpEstablished: Bool
     /// `--keep`: keep the temporary checkpoint files.
     public var keep: Bool
+    /// Labels the archive is catalogued with.
+    public var labels: [String: String] = [:]
     /// The options object as compact JSON with sorted keys.
     public var json: String
 

@@ -20,6 +20,8 @@ public struct FerryServiceContext: Sendable {
     public var nodes: NodeRegistry
     /// The web page's signed-in browsers.
     public let sessions = SessionStore()
+    /// Checkpoints taken on nodes without a migration, as their agents report them.
+    let nodeCheckpoints = NodeCheckpoints()
     /// Space given up so deletes work on a full disk (nil: none kept).
     public var reserve: SpaceReserve?
     /// Below this many free bytes `/readyz` says the service is not ready.
@@ -56,6 +58,13 @@ public enum FerryService {
         }
         router.add("POST", "/api/v1/nodes/{name}/jobs/{id}/report") { request, parameters, body in
             try migrationAPI.report(request, node: parameters["name"] ?? "", jobID: parameters["id"] ?? "", body: body)
+        }
+        let nodeCheckpointAPI = NodeCheckpointAPI(api: api, registry: context.nodes)
+        router.add("POST", "/api/v1/nodes/{name}/checkpoints") { request, parameters, body in
+            try nodeCheckpointAPI.create(request, node: parameters["name"] ?? "", body: body)
+        }
+        router.add("GET", "/api/v1/nodes/{name}/checkpoints/{job}") { request, parameters, _ in
+            try nodeCheckpointAPI.detail(request, node: parameters["name"] ?? "", job: parameters["job"] ?? "")
         }
         router.add("GET", "/api/v1/nodes") { request, _, _ in try nodeAPI.list(request) }
         router.add("GET", "/api/v1/nodes/{name}") { request, parameters, _ in try nodeAPI.detail(request, name: parameters["name"] ?? "") }

@@ -143,6 +143,11 @@ struct MigrationAPI: Sendable {
         }
         // The path names the job (and the node token was checked against it); it wins over the body's `job.id`.
         report.job.id = jobID
+        if NodeCheckpoints.isStandalone(jobID) {
+            // A checkpoint without a migration: kept for its waiters; nothing to decide.
+            api.context.nodeCheckpoints.update(NodeCheckpointView(report.job, node: node))
+            return .json(JobVerdict(proceed: true, reason: nil))
+        }
         let verdict = try api.catalog { try orchestrator.report(report, from: node) }
         return .json(verdict)
     }

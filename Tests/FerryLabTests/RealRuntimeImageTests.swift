@@ -99,4 +99,21 @@ final class RealRuntimeImageTests {
             (cluster.count(node: .nodeB) ?? 0) > first
         }
     }
+
+    @Test("ferry checkpoint --node checkpoints a live counter through node-a's agent without moving it: catalogued with its labels, still counting")
+    func checkpointWithoutMoving() throws {
+        try cluster.runCounter(node: .nodeA, name: "lab-counter")
+        let before = try LabCluster.waitFor("the counter on node-a to reach 5") {
+            cluster.count(node: .nodeA).flatMap { $0 >= 5 ? $0 : nil }
+        }
+        let cli = try cluster.ferry("checkpoint", "--node", "node-a", "--leave-running", "--label", "case=forensic", "lab-counter")
+        try #require(cli.status == 0, "ferry checkpoint: \(cli.stderr)\n\(cluster.diagnostics())")
+        let id = String(cli.stdout.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("sha256:".count))
+        let checkpoint = try cluster.api("GET", "/api/v1/checkpoints/\(id)").json["checkpoint"] as? [String: Any]
+        #expect(checkpoint?["source_node"] as? String == "node-a")
+        #expect((checkpoint?["labels"] as? [String: String])?["case"] == "forensic")
+        #expect((checkpoint?["container"] as? [String: Any])?["name"] as? String == "lab-counter")
+        #expect(cluster.runningContainers(node: .nodeA).contains("lab-counter"), "--leave-running")
+        try LabCluster.waitUntil("the counter to go on past \(before)", timeout: 10) { (cluster.count(node: .nodeA) ?? 0) > before }
+    }
 }

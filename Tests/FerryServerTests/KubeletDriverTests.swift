@@ -141,5 +141,23 @@ final class KubeletDriverTests {
             return job["state"] as? String == "failed" ? job : nil
         }
         #expect((failed["error"] as? [String: Any])?["code"] as? String == "KUBELET_NOT_FOUND", "\(failed)")
+
+        // The same through the service, without a migration: ferry checkpoint --node, and the API it uses.
+        try LabCluster.waitUntil("node-a to be up", timeout: 30) {
+            let nodes = try server.request("GET", "/api/v1/nodes", token: TestServer.readToken)
+            return (nodes.json["items"] as? [[String: Any]] ?? []).contains { $0["name"] as? String == "node-a" && $0["up"] as? Bool == true }
+        }
+        let cli = try Fixtures.ferry(["checkpoint", "--server", server.base, "--token", TestServer.writeToken, "--node", "node-a",
+                                      "--label", "case=forensic", "shop/counter-7d9f8b6c5-x2kqz/counter"])
+        #expect(cli.status == 0, "\(cli.stderr)")
+        // The double hands out the same archive every time: the same bytes are the same checkpoint.
+        #expect(cli.stdout == "sha256:\(id)\n")
+        #expect(server.log.contains { $0.contains("checkpoint ckpt-") && $0.contains("handed to its agent") })
+        let refused = try Fixtures.ferry(["checkpoint", "--server", server.base, "--token", TestServer.writeToken, "--node", "node-a", "shop/pod/missing"])
+        #expect(refused.status == 1 && refused.stderr.hasSuffix("[KUBELET_NOT_FOUND]\n"), "\(refused.stderr)")
+        let readOnly = try Fixtures.ferry(["checkpoint", "--server", server.base, "--token", TestServer.readToken, "--node", "node-a", "shop/pod/counter"])
+        #expect(readOnly.status == 1 && readOnly.stderr.contains("[FORBIDDEN]"), "\(readOnly.stderr)")
+        let unknownNode = try Fixtures.ferry(["checkpoint", "--server", server.base, "--token", TestServer.writeToken, "--node", "node-z", "shop/pod/counter"])
+        #expect(unknownNode.status == 1 && unknownNode.stderr.contains("[NODE_NOT_FOUND]"), "\(unknownNode.stderr)")
     }
 }

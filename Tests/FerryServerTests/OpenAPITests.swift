@@ -80,6 +80,17 @@ struct OpenAPITests {
         _ = try record("POST", "/api/v1/nodes/node-a/jobs/mig-none/report", token: TestServer.nodeToken, upload: unknownReport, headers: ["Content-Type: application/json"]) // 404
         _ = try record("POST", "/api/v1/migrations/\(migrationID)/cancel")
         _ = try record("POST", "/api/v1/migrations/\(migrationID)/cancel")                              // 409
+        // Checkpoints without moving: node-a's agent URL leads nowhere here.
+        let nodeCheckpoint = try Fixtures.write(Array(#"{"container": "counter", "leave_running": true, "labels": {"case": "x"}}"#.utf8), name: "node-checkpoint.json")
+        let unreachable = try record("POST", "/api/v1/nodes/node-a/checkpoints", upload: nodeCheckpoint, headers: ["Content-Type: application/json"])
+        #expect(unreachable.status == 202 && (unreachable.json["error"] as? [String: Any])?["code"] as? String == "AGENT_UNREACHABLE", "\(unreachable.text)")
+        let failedJob = try #require(unreachable.json["job"] as? String)
+        _ = try record("GET", "/api/v1/nodes/node-a/checkpoints/\(failedJob)?wait=1")
+        _ = try record("POST", "/api/v1/nodes/node-z/checkpoints", upload: nodeCheckpoint, headers: ["Content-Type: application/json"])   // 404
+        _ = try record("POST", "/api/v1/nodes/node-a/checkpoints", upload: notJSON, headers: ["Content-Type: application/json"])          // 400
+        _ = try record("POST", "/api/v1/nodes/node-a/checkpoints", token: TestServer.readToken, upload: nodeCheckpoint, headers: ["Content-Type: application/json"]) // 403
+        _ = try record("GET", "/api/v1/nodes/node-a/checkpoints/ckpt-none")                              // 404
+        _ = try record("GET", "/api/v1/nodes/node-a/checkpoints/ckpt-none?wait=99")                      // 400
         _ = try record("GET", "/healthz", token: nil)
         _ = try record("GET", "/readyz", token: nil)
         _ = try record("GET", "/metrics")
