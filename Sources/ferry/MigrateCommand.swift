@@ -12,6 +12,8 @@ struct MigrateCommand: ParsableCommand {
         discussion: """
             ferry migrate --checkpoint ID --to NODE [options] [--wait]
             ferry migrate --container NAME --from NODE --to NODE [options] [--wait]
+            ferry migrate --checkpoint ID --to-kubernetes --node NODE [--namespace NS] [--pod-name NAME] \
+              [--pull-secret NAME] --manifest-only [--json]   (the Pod that restores it; kubectl apply -f - it)
             Exit status: 0 when the container runs on the target (with --wait; without it, when the migration was \
             accepted); 1 when the migration failed or was refused; 2 when the service could not be reached; 3 when \
             --timeout passed before the migration finished.
@@ -22,7 +24,13 @@ struct MigrateCommand: ParsableCommand {
     @Option(help: "A catalogued checkpoint (ID or unique prefix).") var checkpoint: String?
     @Option(help: "A running container to checkpoint first (with --from).") var container: String?
     @Option(help: "The node the container runs on.") var from: String?
-    @Option(help: "The node to restore on.") var to: String
+    @Option(help: "The node to restore on.") var to: String?
+    @Flag(help: "Restore into Kubernetes: a Pod whose image is the checkpoint's oci_reference (with --node).") var toKubernetes = false
+    @Option(help: "With --to-kubernetes: the Kubernetes node the Pod is pinned to.") var node: String?
+    @Option(help: "With --to-kubernetes: the Pod's namespace (default: the checkpointed pod's, else default).") var namespace: String?
+    @Option(help: "With --to-kubernetes: the Pod's name (default: the checkpointed pod's, with -restored).") var podName: String?
+    @Option(help: "With --to-kubernetes: an image pull secret holding a Ferry token for the registry.") var pullSecret: String?
+    @Flag(help: "With --to-kubernetes: print the Pod manifest (YAML; JSON with --json) instead of creating it.") var manifestOnly = false
     @Option(help: "Restore under this name (Podman drops the static IP and MAC then).") var name: String?
     @Flag(help: "Restore established TCP connections.") var tcpEstablished = false
     @Flag(help: "Restore with TCP connections closed.") var tcpClose = false
@@ -41,6 +49,17 @@ struct MigrateCommand: ParsableCommand {
     @Flag(help: "Print the migration as JSON on stdout.") var json = false
 
     func validate() throws {
+        if toKubernetes {
+            guard checkpoint != nil, container == nil, to == nil else {
+                throw ValidationError("--to-kubernetes restores a catalogued checkpoint: give --checkpoint ID, not --to or --container")
+            }
+            guard node != nil else { throw ValidationError("--to-kubernetes needs --node NODE, the node the Pod is pinned to") }
+            guard manifestOnly else {
+                throw ValidationError("creating the Pod through the Kubernetes API is not built yet: add --manifest-only and kubectl apply -f - the manifest")
+            }
+            return
+        }
+        guard to != nil else { throw ValidationError("give --to NODE (or --to-kubernetes --node NODE)") }
         guard (checkpoint == nil) != (container == nil) else {
             throw ValidationError("give --checkpoint ID, or --container NAME with --from NODE")
         }
@@ -51,6 +70,11 @@ struct MigrateCommand: ParsableCommand {
 
     func run() throws {
         let client = try serverOptions.client()
+        if toKubernetes, let checkpoint, let node {
+            try printRestorePod(client: client, checkpoint: checkpoint, node: node)
+            return
+        }
+        guard let to else { throw ValidationError("give --to NODE") }
         var options: [String: JSONScalar] = [
             "tcp_established": .bool(tcpEstablished), "tcp_close": .bool(tcpClose), "keep": .bool(keep),
             "ignore_static_ip": .bool(ignoreStaticIP), "ignore_static_mac": .bool(ignoreStaticMAC),
@@ -169,5 +193,29 @@ struct NodesCommand: ParsableCommand {
                     node["agent_url"] as? String ?? "", node["last_seen_at"] as? String ?? ""]
         }
         Output.write(InspectReport.table(header: ["NODE", "STATE", "DRIVER", "ARCH", "CRIU", "AGENT", "LAST SEEN"], rows: rows))
+    }
+}
+
+extension MigrateCommand {
+    /// `--to-kubernetes --manifest-only`: the Pod that restores the checkpoint.
+    private func printRestorePod(client: FerryClient, checkpoint: String, node: String) throws {
+        let summary = try runClient { try client.checkpoint(checkpoint) }
+        let record = summary["checkpoint"] as? [String: Any] ?? [:]
+        guard let id = record["id"] as? String, let reference = record["oci_reference"] as? String else {
+            FileHandle.standardError.write(Data("ferry: checkpoint \(checkpoint) is a \(record["compression"] as? String ?? "") archive, which no image layer type fits: Kubernetes cannot pull it [NO_IMAGE_REFERENCE]\n".utf8))
+            throw ExitCode(ClientExit.refused)
+        }
+        let pod = record["pod"] as? [String: Any] ?? [:]
+        let manifest = RestorePod(
+            checkpoint: id, reference: reference, container: (record["container"] as? [String: Any])?["name"] as? String ?? "restored",
+            originalPod: pod["name"] as? String, originalNamespace: pod["namespace"] as? String,
+            sourceNode: record["source_node"] as? String, node: node, podName: podName, namespace: namespace, pullSecret: pullSecret)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(manifest), as: UTF8.self))
+        } else {
+            print(manifest.yaml(), terminator: "")
+        }
     }
 }

@@ -62,6 +62,52 @@ struct ClientCommandTests {
         #expect(unknown.status == 1 && unknown.stderr.contains("[CHECKPOINT_NOT_FOUND]"), "\(unknown.stderr)")
     }
 
+    @Test("migrate --to-kubernetes --manifest-only prints the Pod that restores a checkpoint, field by field, as YAML and JSON")
+    func restorePodManifest() throws {
+        let server = try TestServer(tokens: true)
+        let common = ["--server", server.base, "--token", TestServer.writeToken]
+        let archive = Fixtures.archive("crio-checkpoint-counter-7d9f8b6c5-x2kqz_shop-counter-2026-11-25T05:00:00Z.tar")
+        let id = String(try Fixtures.ferry(["push"] + common + ["--node", "node-a", archive]).stdout.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst(7))
+        let reference = try Fixtures.ferry(["image", "ref"] + common + [id]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let arguments = ["migrate"] + common + ["--checkpoint", String(id.prefix(12)), "--to-kubernetes", "--node", "node-b",
+                                                 "--pull-secret", "ferry-registry", "--manifest-only"]
+        let json = try Fixtures.ferry(arguments + ["--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let pod = try #require(try JSONSerialization.jsonObject(with: json.stdoutData) as? [String: Any])
+        #expect(pod["apiVersion"] as? String == "v1" && pod["kind"] as? String == "Pod")
+        let metadata = pod["metadata"] as? [String: Any] ?? [:]
+        #expect(metadata["name"] as? String == "counter-7d9f8b6c5-x2kqz-restored")
+        #expect(metadata["namespace"] as? String == "shop")
+        #expect((metadata["annotations"] as? [String: String])?["ferry.io/checkpoint"] == "sha256:\(id)")
+        #expect((metadata["annotations"] as? [String: String])?["ferry.io/source-node"] == "node-a")
+        #expect((metadata["annotations"] as? [String: String])?["ferry.io/source-pod"] == "shop/counter-7d9f8b6c5-x2kqz")
+        let spec = pod["spec"] as? [String: Any] ?? [:]
+        #expect(spec["nodeName"] as? String == "node-b")
+        #expect(spec["restartPolicy"] as? String == "Never")
+        #expect((spec["imagePullSecrets"] as? [[String: String]]) == [["name": "ferry-registry"]])
+        let containers = spec["containers"] as? [[String: Any]] ?? []
+        #expect(containers.count == 1)
+        #expect(containers.first?["name"] as? String == "counter")
+        #expect(containers.first?["image"] as? String == reference)
+        // The YAML says the same (read back with PyYAML).
+        let yaml = try Fixtures.ferry(arguments)
+        #expect(yaml.status == 0)
+        let manifest = try Fixtures.write(Array(yaml.stdoutData), name: "pod.yaml")
+        let parsed = try Fixtures.run("/usr/bin/env", ["python3", "-c", "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", manifest])
+        #expect((try JSONSerialization.jsonObject(with: parsed.stdoutData) as? NSDictionary) == (pod as NSDictionary), "\(yaml.stdout)")
+        // Overrides, and what cannot be restored this way.
+        let renamed = try Fixtures.ferry(["migrate"] + common + ["--checkpoint", id, "--to-kubernetes", "--node", "n", "--namespace", "other",
+                                                                  "--pod-name", "again", "--manifest-only", "--json"])
+        let renamedPod = (try JSONSerialization.jsonObject(with: renamed.stdoutData) as? [String: Any])?["metadata"] as? [String: Any]
+        #expect(renamedPod?["name"] as? String == "again" && renamedPod?["namespace"] as? String == "other")
+        let notBuilt = try Fixtures.ferry(["migrate"] + common + ["--checkpoint", id, "--to-kubernetes", "--node", "n"])
+        #expect(notBuilt.status == 64 && notBuilt.stderr.contains("--manifest-only"), "\(notBuilt.stderr)")
+        let xz = try Fixtures.write(try Fixtures.compress(try Fixtures.uncompressedBytes(of: "podman-counter-gzip.tar.gz"), with: "xz"), name: "c.tar.xz")
+        let xzID = String(try Fixtures.ferry(["push"] + common + [xz]).stdout.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst(7))
+        let noImage = try Fixtures.ferry(["migrate"] + common + ["--checkpoint", xzID, "--to-kubernetes", "--node", "n", "--manifest-only"])
+        #expect(noImage.status == 1 && noImage.stderr.hasSuffix("[NO_IMAGE_REFERENCE]\n"), "\(noImage.stderr)")
+    }
+
     @Test("get resumes a partial download with a Range request")
     func resume() throws {
         let server = try TestServer()
