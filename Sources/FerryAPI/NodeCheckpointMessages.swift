@@ -61,3 +61,17 @@ public struct NodeCheckpointView: Codable, Sendable, Equatable {
                   checkpoint: status.checkpoint, containerRunning: status.containerRunning, error: status.error)
     }
 }
+
+/// How agents and the service name a container on a node.
+public enum ContainerReference {
+    /// A container name or ID (letters, digits, `_`, `.`, `-`, starting with a letter or digit, at most 253), or a
+    /// Kubernetes container as `NAMESPACE/POD/CONTAINER` of three such parts (the kubelet driver's).
+    public static func isValid(_ name: String) -> Bool {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 1 || parts.count == 3 else { return false }
+        return parts.allSatisfy { part in
+            guard let first = part.first, first.isASCII, first.isLetter || first.isNumber, part.utf8.count <= 253 else { return false }
+            return part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
+        }
+    }
+}

@@ -192,14 +192,7 @@ extension Job {
     /// Podman's rule for container and pod names, `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (IDs pass too). It also keeps a
     /// name from being read as a flag (`-x`) by the runtime.
     /// A container name or ID, or a Kubernetes container as `NAMESPACE/POD/CONTAINER` (the kubelet driver's).
-    static func isValidName(_ name: String) -> Bool {
-        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 1 || parts.count == 3, name.utf8.count <= 253 * 3 + 2 else { return false }
-        return parts.allSatisfy { part in
-            guard let first = part.first, first.isASCII, first.isLetter || first.isNumber, part.utf8.count <= 253 else { return false }
-            return part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
-        }
-    }
+    static func isValidName(_ name: String) -> Bool { ContainerReference.isValid(name) }
 }
 
 extension RuntimeRestoreOptions {

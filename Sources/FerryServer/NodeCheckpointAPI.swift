@@ -64,7 +64,7 @@ struct NodeCheckpointAPI: Sendable {
         } catch {
             throw HTTPError(.invalidCheckpointRequest, "the body must be {\"container\": NAME, \"leave_running\"?, \"tcp_established\"?, \"compress\"?, \"labels\"?}: \(error)")
         }
-        guard Self.isValidContainer(input.container) else {
+        guard ContainerReference.isValid(input.container) else {
             throw HTTPError(.invalidCheckpointRequest, "container is a name or ID (letters, digits, '_', '.', '-'), or NAMESPACE/POD/CONTAINER")
         }
         if let compress = input.compress, !["zstd", "gzip", "none"].contains(compress) {
@@ -152,12 +152,4 @@ struct NodeCheckpointAPI: Sendable {
         return .json(NodeCheckpointView(current, node: node))
     }
 
-    static func isValidContainer(_ name: String) -> Bool {
-        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 1 || parts.count == 3 else { return false }
-        return parts.allSatisfy { part in
-            guard let first = part.first, first.isASCII, first.isLetter || first.isNumber, part.utf8.count <= 253 else { return false }
-            return part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
-        }
-    }
 }
