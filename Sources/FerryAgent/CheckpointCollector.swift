@@ -11,9 +11,9 @@ import Foundation
 ///   (the kubelet writes the archive in place), and it reads to its end as a checkpoint archive; until then it is
 ///   looked at again on the next round. Its identity comes from the archive, read by the service, never from its
 ///   name.
-/// - It is uploaded with this node's name. The service's answer is its SHA-256; the file is hashed again here and
-///   must match, and still have the size and time it had, or the upload counts for nothing and the file is
-///   taken again. The catalog is content-addressed: uploading the same bytes twice makes one checkpoint.
+/// - It is uploaded with this node's name. The service's answer is its SHA-256; it must equal the hash taken in the
+///   completeness pass, and the file must still have the size and time it had, or the upload counts for nothing
+///   and the file is taken again. The catalog is content-addressed: uploading the same bytes twice makes one checkpoint.
 /// - What was collected is recorded in `WORK_DIR/collected.json` (written atomically) by device, inode, size and
 ///   time, so an agent restart does not collect a file twice; entries of files no longer there are dropped.
 /// - `afterUpload: .remove` deletes the file once the catalog has it (its digest confirmed with a `GET`).
@@ -121,11 +121,14 @@ final class CheckpointCollector: @unchecked Sendable {
             }
             guard Date().timeIntervalSince(since) >= settle else { continue }
             // Settled: complete only if it reads to its end as a checkpoint (a truncated one is still being written).
+            // The same pass hashes every byte, to compare with the service's digest after the upload.
             var options = CheckpointReadOptions()
             options.decodeProcesses = false
             options.readProcessMemory = false
+            let hashing: HashingSource
             do {
-                _ = try CheckpointReader.read(path: path, options: options)
+                hashing = HashingSource(try FileDescriptorSource(path: path))
+                _ = try CheckpointReader.read(source: hashing, options: options)
             } catch let error as CheckpointError where [.notACheckpoint, .metadataMissing, .metadataInvalid].contains(error.code) {
                 // Whole, but not a checkpoint: left alone until it changes.
                 log("collector: \(name) is not a checkpoint archive (\(error.code.rawValue)); left alone")
@@ -138,7 +141,7 @@ final class CheckpointCollector: @unchecked Sendable {
                 seen[name] = (identity, Date())
                 continue
             }
-            if let record = collect(path, name: name, identity: identity) {
+            if let record = collect(path, name: name, identity: identity, digest: hashing.digest) {
                 collected[name] = record
                 seen[name] = nil
                 changed = true
@@ -149,7 +152,7 @@ final class CheckpointCollector: @unchecked Sendable {
     }
 
     /// Uploads one file; the record once the service has exactly these bytes.
-    private func collect(_ path: String, name: String, identity: Identity) -> Record? {
+    private func collect(_ path: String, name: String, identity: Identity, digest: String) -> Record? {
         let answer: [String: Any]
         do {
             answer = try client.push(file: URL(fileURLWithPath: path), node: node, labels: [:], progress: nil)
@@ -166,8 +169,8 @@ final class CheckpointCollector: @unchecked Sendable {
             return nil
         }
         guard let checkpoint = (answer["checkpoint"] as? [String: Any])?["id"] as? String else { return nil }
-        // The service hashed what it received; the file must still be those bytes.
-        guard Self.identity(of: path) == identity, let local = Self.sha256(path), local == checkpoint else {
+        // The service hashed what it received: the bytes hashed here before the upload, if the file is unchanged.
+        guard Self.identity(of: path) == identity, digest == checkpoint else {
             log("collector: \(name) changed while it was uploaded; it is taken again")
             seen[name] = nil
             return nil
@@ -204,11 +207,22 @@ final class CheckpointCollector: @unchecked Sendable {
                         modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
     }
 
-    static func sha256(_ path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+}
+
+/// Passes a file's bytes to the archive reader and hashes every one of them: it never skips, so nothing the reader
+/// does not need escapes the hash.
+private final class HashingSource: ByteSource {
+    private let upstream: FileDescriptorSource
+    private var hasher = SHA256()
+
+    init(_ upstream: FileDescriptorSource) { self.upstream = upstream }
+
+    func nextChunk() throws -> UnsafeRawBufferPointer {
+        let chunk = try upstream.nextChunk()
+        hasher.update(bufferPointer: chunk)
+        return chunk
     }
+
+    /// The SHA-256 of the bytes read so far (all of them, once the reader is done), as lowercase hex.
+    var digest: String { hasher.finalize().map { String(format: "%02x", $0) }.joined() }
 }

@@ -95,7 +95,7 @@ extension JobRunner {
         return (try? CheckpointReader.read(path: path)) != nil
     }
 
-    func upload(_ id: String, file: String, labels: [String: String] = [:], control: JobControl) {
+    func upload(_ id: String, file: String, labels: [String: String], control: JobControl) {
         guard FileManager.default.fileExists(atPath: file) else {
             store.fail(id, AgentError(.checkpointFailed, "the checkpoint archive is gone from the job directory"))
             return

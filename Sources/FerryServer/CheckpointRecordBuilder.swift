@@ -59,9 +59,7 @@ enum CheckpointRecordBuilder {
         static let maximumAnnotations = 64
 
         init(_ image: ImageArchive) {
-            func cut(_ text: String) -> String {
-                text.count <= maximumFieldCharacters ? text : String(text.prefix(maximumFieldCharacters - 1)) + "…"
-            }
+            let cut = CheckpointRecordBuilder.cut
             format = image.format.rawValue
             reference = image.reference.map(cut)
             // Two long keys may cut to the same text: the first is kept.
@@ -78,10 +76,12 @@ enum CheckpointRecordBuilder {
 
     /// The record with its text fields and lists cut to the bounds above, so one list page stays small whatever
     /// the archives say (a page is at most 1000 rows of a few KiB).
+    /// A text cut to ``maximumFieldCharacters``, the cut marked with `…`.
+    static func cut(_ text: String) -> String {
+        text.count <= maximumFieldCharacters ? text : String(text.prefix(maximumFieldCharacters - 1)) + "…"
+    }
+
     static func capped(_ record: CheckpointRecord) -> CheckpointRecord {
-        func cut(_ text: String) -> String {
-            text.count <= maximumFieldCharacters ? text : String(text.prefix(maximumFieldCharacters - 1)) + "…"
-        }
         var record = record
         record.containerID = cut(record.containerID)
         record.containerName = cut(record.containerName)

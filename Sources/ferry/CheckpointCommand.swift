@@ -20,12 +20,7 @@ struct CheckpointCommand: ParsableCommand {
     @Flag(help: "Print the checkpoint job as JSON instead of the digest.") var json = false
 
     func run() throws {
-        var labelMap: [String: String] = [:]
-        for label in labels {
-            let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2 else { throw ValidationError("--label takes KEY=VALUE, not \(label)") }
-            labelMap[String(parts[0])] = String(parts[1])
-        }
+        let labelMap = try LabelArguments.parse(labels)
         let client = try serverOptions.client()
         let request = NodeCheckpointRequest(container: container, leaveRunning: leaveRunning ? true : nil,
                                             tcpEstablished: tcpEstablished ? true : nil, labels: labelMap.isEmpty ? nil : labelMap)

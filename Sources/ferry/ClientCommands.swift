@@ -77,16 +77,12 @@ struct PushCommand: ParsableCommand {
     @Flag(help: "Print the service's JSON answer instead of the digest.") var json = false
 
     func validate() throws {
-        for label in labels where !label.contains("=") { throw ValidationError("--label takes KEY=VALUE, not \(label)") }
+        _ = try LabelArguments.parse(labels)
     }
 
     func run() throws {
         let client = try serverOptions.client()
-        var labelMap: [String: String] = [:]
-        for label in labels {
-            let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            labelMap[String(parts[0])] = String(parts[1])
-        }
+        let labelMap = try LabelArguments.parse(labels)
         let progress = ProgressLine("uploaded")
         let answer = try runClient {
             try client.push(file: URL(fileURLWithPath: archive), node: node, labels: labelMap, progress: progress.update)
@@ -193,5 +189,18 @@ struct RemoveCommand: ParsableCommand {
     func run() throws {
         let client = try serverOptions.client()
         try runClient { try client.delete(id) }
+    }
+}
+
+/// `--label KEY=VALUE` options (repeatable), as `push` and `checkpoint` take them.
+enum LabelArguments {
+    static func parse(_ labels: [String]) throws -> [String: String] {
+        var map: [String: String] = [:]
+        for label in labels {
+            let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2 else { throw ValidationError("--label takes KEY=VALUE, not \(label)") }
+            map[String(parts[0])] = String(parts[1])
+        }
+        return map
     }
 }

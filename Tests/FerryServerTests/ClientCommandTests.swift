@@ -108,6 +108,16 @@ struct ClientCommandTests {
         #expect(noImage.status == 1 && noImage.stderr.hasSuffix("[NO_IMAGE_REFERENCE]\n"), "\(noImage.stderr)")
     }
 
+    @Test("a --label without '=' is a usage error for push and checkpoint, before anything is sent")
+    func malformedLabels() throws {
+        for arguments in [["push", "--server", "http://127.0.0.1:1", "--label", "novalue", Fixtures.archive("podman-counter-none.tar")],
+                          ["checkpoint", "--server", "http://127.0.0.1:1", "--node", "n", "--label", "novalue", "counter"]] {
+            let result = try Fixtures.ferry(arguments)
+            #expect(result.status == 64, "\(arguments[0]): \(result.stderr)")
+            #expect(result.stderr.contains("--label takes KEY=VALUE, not novalue"), "\(result.stderr)")
+        }
+    }
+
     @Test("get resumes a partial download with a Range request")
     func resume() throws {
         let server = try TestServer()
