@@ -31,7 +31,7 @@ final class AgentHarness {
         let records = directory.appendingPathComponent("records")
         try FileManager.default.createDirectory(at: records, withIntermediateDirectories: true)
         let restore = directory.appendingPathComponent("restore.sh")
-        try """
+        try Fixtures.writeScript("""
             #!/bin/sh
             archive="$1"; options="$2"; checkpoint="$3"; job="$4"
             echo run >> "\(records.path)/$job.runs"
@@ -44,16 +44,14 @@ final class AgentHarness {
             case "$options" in *'"sleep":true'*) sleep 30;; esac
             echo "restoring $job"
             echo "container-$job"
-            """.write(to: restore, atomically: true, encoding: .utf8)
-        chmod(restore.path, 0o755)
+            """, to: restore)
         restoreTemplate = "\(restore.path) {archive} {options_json} {checkpoint} {job} {name}"
         let checkpointScript = directory.appendingPathComponent("checkpoint.sh")
-        try """
+        try Fixtures.writeScript("""
             #!/bin/sh
             echo "checkpointing $1"
             cp "\(archive)" "$2"
-            """.write(to: checkpointScript, atomically: true, encoding: .utf8)
-        chmod(checkpointScript.path, 0o755)
+            """, to: checkpointScript)
         checkpointTemplate = "\(checkpointScript.path) {container} {output} {options_json}"
     }
 

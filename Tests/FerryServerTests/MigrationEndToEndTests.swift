@@ -34,7 +34,7 @@ final class MigrationEndToEndTests {
         records = directory.appendingPathComponent("restored.txt")
         // The "runtime": checks the archive it is given and records what it restored with which options.
         script = directory.appendingPathComponent("restore.sh")
-        try """
+        try Fixtures.writeScript("""
             #!/bin/sh
             set -e
             archive="$1"; options="$2"; node="$3"
@@ -46,18 +46,16 @@ final class MigrationEndToEndTests {
             case "$options" in *'"slow":true'*) sleep 3;; esac
             echo "$node $digest $options" >> "\(records.path)"
             echo "restored-container-id-$digest"
-            """.write(to: script, atomically: true, encoding: .utf8)
-        chmod(script.path, 0o755)
+            """, to: script)
         // The "runtime" of node-a's checkpoints: writes a real checkpoint archive where the agent asks.
         checkpointScript = directory.appendingPathComponent("checkpoint.sh")
-        try """
+        try Fixtures.writeScript("""
             #!/bin/sh
             set -e
             container="$1"; output="$2"
             [ "$container" = "web" ] || { echo "no such container: $container" >&2; exit 5; }
             cp "\(Fixtures.archive("podman-web-tcp.tar"))" "$output"
-            """.write(to: checkpointScript, atomically: true, encoding: .utf8)
-        chmod(checkpointScript.path, 0o755)
+            """, to: checkpointScript)
         try startService()
         try startAgent("node-a")
         try startAgent("node-b", facts: #"{"runtimes": ["runc"], "ips_in_use": ["10.89.0.42"]}"#)

@@ -106,6 +106,24 @@ public enum Fixtures {
             stderr: (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")
     }
 
+    /// Writes an executable script (0755) through a close-on-exec descriptor. A writable descriptor that a child
+    /// forked by another test thread inherits would make exec of the script fail with ETXTBSY for as long as that
+    /// child lives (Foundation's file writing does not set close-on-exec; an agent or service spawned meanwhile
+    /// keeps it for good).
+    public static func writeScript(_ text: String, to url: URL) throws {
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw FixtureError("cannot create \(url.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            guard written > 0 else { throw FixtureError("cannot write \(url.path)") }
+            offset += written
+        }
+        guard fchmod(fd, 0o755) == 0 else { throw FixtureError("cannot chmod \(url.path)") }
+    }
+
     /// Starts a program with its standard streams redirected to files; returns its pid.
     public static func spawn(_ executable: String, _ arguments: [String], stdin: String = "/dev/null",
                              stdout: String, stderr: String, environment: [String: String]? = nil) throws -> pid_t {

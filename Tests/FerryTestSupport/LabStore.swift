@@ -48,7 +48,7 @@ public struct LabStore: Sendable {
     public func create(image: String) throws {
         try FileManager.default.createDirectory(at: binDirectory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: agentWorkDirectory, withIntermediateDirectories: true)
-        try """
+        try Fixtures.writeScript("""
             #!/bin/sh
             # \(node) of a Ferry lab cluster: Podman with a store of its own.
             podman() { /usr/bin/podman --root \(storageRoot.path) --runroot \(runRoot.path) --runtime-flag root=\(runRoot.path)/runc "$@"; }
@@ -60,8 +60,7 @@ public struct LabStore: Sendable {
                 exit $status
             fi
             exec /usr/bin/podman --root \(storageRoot.path) --runroot \(runRoot.path) --runtime-flag root=\(runRoot.path)/runc "$@"
-            """.write(to: podmanWrapper, atomically: true, encoding: .utf8)
-        chmod(podmanWrapper.path, 0o755)
+            """, to: podmanWrapper)
         let archive = try LabImageCache.archive(of: image)
         let load = try podman(["load", "-q", "-i", archive])
         guard load.status == 0 else { throw FixtureError("\(node): podman load \(image) failed: \(load.stderr)") }
