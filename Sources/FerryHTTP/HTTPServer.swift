@@ -1,10 +1,12 @@
 import Foundation
+import Glibc
 
 /// An HTTP/1.1 server on libmicrohttpd that hands every request to one `HTTPHandler`.
 ///
-/// Threading: one thread per connection (libmicrohttpd's), so a handler that blocks on fsync or SQLite holds up only
-/// its own connection. Requests without a body are handled on the connection thread; requests with a body get a
-/// thread of their own that pulls the body through a bounded buffer while the connection thread feeds it.
+/// Threading: libmicrohttpd's worker pool (epoll, one thread per core) reads every connection, so idle and slow
+/// connections cost no thread. Handlers that may block (fsync, SQLite, long polls) run on a thread of their own per
+/// request while the connection is suspended; a request with a body has its handler pull the body through a bounded
+/// buffer that the worker fills. Only requests the handler marks `answersInline` run on a worker.
 ///
 /// Lifecycle: `init` → `start()` (binds; throws `HTTPServerError`) → `shutdown(timeout:)` (stops accepting, lets
 /// requests in flight finish, then stops). A server starts once. Dropping the last reference shuts it down at once.
@@ -36,6 +38,7 @@ public final class HTTPServer: Sendable {
     ///   PERMISSION_DENIED, BIND_FAILED, START_FAILED or ALREADY_STARTED.
     public func start() throws(HTTPServerError) {
         try lifecycle.start { () throws(HTTPServerError) -> Lifecycle.Running in
+            raiseDescriptorLimit(toFit: core.configuration.maximumConnections)
             let socket = try ListeningSocket.bind(host: host, port: requestedPort,
                                                   backlog: Int32(clamping: core.configuration.listenBacklog))
             // MHD keeps its own duplicate of the descriptor; ours closes when `socket` goes out of scope.
@@ -59,9 +62,9 @@ public final class HTTPServer: Sendable {
 
     /// Stops accepting connections (MHD_quiesce_daemon), lets requests in flight finish for up to `seconds`, then
     /// stops the daemon (MHD_stop_daemon), closing idle keep-alive connections. Responses sent meanwhile carry
-    /// `Connection: close`. When time runs out, requests with a body are failed (their `nextChunk()` throws
+    /// `Connection: close`. When time runs out, requests still in flight are failed (a `nextChunk()` throws
     /// SERVER_SHUTTING_DOWN, their connections close); a handler busy in its own work is still waited for, as
-    /// MHD_stop_daemon joins every connection thread.
+    /// libmicrohttpd cannot stop while its connection is suspended.
     /// Idempotent; concurrent callers return when the first one has finished.
     public func shutdown(timeout seconds: Double) {
         guard let running = lifecycle.beginStopping() else { return }
@@ -70,6 +73,9 @@ public final class HTTPServer: Sendable {
         if !core.requests.waitUntilIdle(deadline: Date(timeIntervalSinceNow: max(seconds, 0))) {
             core.log?("shutdown: \(core.requests.inFlight) request(s) still in flight after \(seconds)s; failing them")
             core.requests.failAll(with: .shuttingDown)
+        }
+        core.requests.waitUntilHandlersReturned { [log = core.log] count in
+            log?("shutdown: waiting for \(count) handler(s) still working")
         }
         running.daemon.stop()
         // MHD_stop_daemon has returned: no callback can run any more, so MHD's reference to the core can go.
@@ -165,4 +171,15 @@ private final class Lifecycle: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
     }
+}
+
+/// Raises the soft limit on open descriptors (often 1024) toward the hard limit, so `connections` connections plus
+/// the service's own files fit. Beyond the hard limit libmicrohttpd refuses connections when accept(2) fails.
+private func raiseDescriptorLimit(toFit connections: Int) {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+    let wanted = rlim_t(max(connections, 0) + 512)
+    guard limit.rlim_cur < wanted else { return }
+    limit.rlim_cur = min(wanted, limit.rlim_max)
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }

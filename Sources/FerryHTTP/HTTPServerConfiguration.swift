@@ -1,9 +1,11 @@
+import Foundation
+
 /// Limits and sizes of an `HTTPServer`. The defaults suit a catalog service on a small machine that receives
-/// multi-GiB uploads: thread-per-connection, 128 KiB of libmicrohttpd memory per connection, 2 MiB of upload
-/// buffer per request with a body.
+/// multi-GiB uploads: a pool of epoll worker threads (one per core), 128 KiB of libmicrohttpd memory per
+/// connection, 2 MiB of upload buffer per request with a body.
 public struct HTTPServerConfiguration: Sendable {
-    /// Connections open at once; libmicrohttpd refuses further ones. Each connection is a thread (an idle one
-    /// sleeps in `poll` and costs its stack's touched pages only).
+    /// Connections open at once; libmicrohttpd refuses further ones. An idle connection costs a descriptor and the
+    /// touched pages of its memory pool, no thread; the server raises its soft descriptor limit to fit.
     public var maximumConnections: Int
     /// Connections open at once from one IP address; 0 means no separate limit. This is what keeps one client
     /// (idle connections, slowloris) from taking the capacity every other client needs.
@@ -12,7 +14,7 @@ public struct HTTPServerConfiguration: Sendable {
     /// connection); once the header is in, `connectionTimeoutSeconds` applies. 0: the same as the connection timeout.
     public var headerTimeoutSeconds: Int
     /// Seconds of inactivity after which a connection is closed; 0 disables the timeout. Time a handler spends
-    /// blocked does not count: the server restarts the timer whenever it waited for the handler.
+    /// working does not count: the connection is suspended meanwhile, and libmicrohttpd restarts its timer on resume.
     public var connectionTimeoutSeconds: Int
     /// libmicrohttpd's memory pool per connection (request line, headers, read buffer). MHD clears the whole pool
     /// for each request, so larger is slower for small requests; 32–128 KiB is the measured sweet spot.
@@ -32,8 +34,11 @@ public struct HTTPServerConfiguration: Sendable {
     public var maximumDiscardedBodyBytes: Int64
     /// The `listen(2)` backlog.
     public var listenBacklog: Int
+    /// libmicrohttpd's worker threads, each with its own epoll set; 0: one per processor, at least two. Handlers
+    /// that may block run on threads of their own, so this many is enough however slow they are.
+    public var workerThreads: Int
 
-    public init(maximumConnections: Int = 1024,
+    public init(maximumConnections: Int = 4096,
                 maximumConnectionsPerIP: Int = 128,
                 headerTimeoutSeconds: Int = 10,
                 connectionTimeoutSeconds: Int = 60,
@@ -42,7 +47,8 @@ public struct HTTPServerConfiguration: Sendable {
                 uploadChunkBytes: Int = 256 * 1024,
                 uploadBufferBytes: Int = 2 * 1024 * 1024,
                 maximumDiscardedBodyBytes: Int64 = 1 << 30,
-                listenBacklog: Int = 128) {
+                listenBacklog: Int = 128,
+                workerThreads: Int = 0) {
         self.maximumConnections = maximumConnections
         self.maximumConnectionsPerIP = maximumConnectionsPerIP
         self.headerTimeoutSeconds = headerTimeoutSeconds
@@ -53,6 +59,12 @@ public struct HTTPServerConfiguration: Sendable {
         self.uploadBufferBytes = uploadBufferBytes
         self.maximumDiscardedBodyBytes = maximumDiscardedBodyBytes
         self.listenBacklog = listenBacklog
+        self.workerThreads = workerThreads
+    }
+
+    /// The worker pool's size as started.
+    var effectiveWorkerThreads: Int {
+        workerThreads > 0 ? workerThreads : max(2, ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// The timeout while a header arrives: the header timeout, never longer than the connection timeout.

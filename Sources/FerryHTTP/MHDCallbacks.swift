@@ -43,7 +43,7 @@ func mhdAccessHandler(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePoint
 }
 
 /// MHD_OPTION_NOTIFY_COMPLETED: the request is over (response sent, or the connection died). Must not block:
-/// it runs on a connection thread, or on the thread calling MHD_stop_daemon.
+/// it runs on the connection's worker thread.
 func mhdRequestCompleted(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?,
                          _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
                          _ termination: MHD_RequestTerminationCode) {
@@ -51,9 +51,13 @@ func mhdRequestCompleted(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePo
     conCls.pointee = nil
     // Balances the passRetained in mhdURILog (or the fallback in mhdAccessHandler).
     let context = Unmanaged<RequestContext>.fromOpaque(opaque).takeRetainedValue()
-    context.completed(termination: RequestTermination(termination))
-    // Back to the header timeout while the connection waits for its next request.
-    if let connection { ferry_mhd_restart_timeout(connection, UInt32(clamping: max(context.core.configuration.idleHeaderTimeoutSeconds, 0))) }
+    let ended = RequestTermination(termination)
+    context.completed(termination: ended)
+    // Back to the header timeout while a kept-alive connection waits for its next request (only then: a
+    // connection that ends is being torn down).
+    if ended == .completed, let connection {
+        ferry_mhd_restart_timeout(connection, UInt32(clamping: max(context.core.configuration.idleHeaderTimeoutSeconds, 0)))
+    }
 }
 
 /// MHD_OPTION_EXTERNAL_LOGGER: MHD's own diagnostics, formatted and passed to the server's log.

@@ -3,9 +3,10 @@ import Glibc
 
 /// Owns one `struct MHD_Daemon *` and stops it exactly once; also owns the listening descriptor MHD was given.
 ///
-/// Threading mode: one thread per connection plus MHD's internal listening thread, with poll() (select() cannot
-/// handle descriptors ≥ 1024) and an inter-thread channel (MHD_quiesce_daemon requires MHD_USE_ITC in this mode).
-/// Handlers may therefore block: each blocks only its own connection.
+/// Threading mode: a pool of worker threads, each with its own edge-triggered epoll set and share of the
+/// connections, that all accept on the one listening socket. Idle and slow connections cost no thread. Nothing may
+/// block a worker: requests whose handler may block run on threads of their own while their connection is
+/// suspended (MHD_ALLOW_SUSPEND_RESUME, which brings the inter-thread channel MHD_quiesce_daemon needs too).
 final class MHDDaemon {
     private var handle: OpaquePointer?
     /// MHD's listening descriptor, owned by MHD until `quiesce()` hands it back; closed by us after MHD_stop_daemon.
@@ -20,8 +21,8 @@ final class MHDDaemon {
         guard descriptor >= 0 else {
             throw HTTPServerError(code: .startFailed, message: "Cannot duplicate the listening socket.", systemError: errno)
         }
-        var flags = MHD_USE_THREAD_PER_CONNECTION.rawValue | MHD_USE_INTERNAL_POLLING_THREAD.rawValue
-            | MHD_USE_POLL.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
+        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
+            | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_ITC.rawValue | MHD_USE_ERROR_LOG.rawValue
         if socket.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
         let daemon = ferry_mhd_start_daemon(
             flags, descriptor,
@@ -33,7 +34,8 @@ final class MHDDaemon {
             UInt32(clamping: max(configuration.maximumConnections, 1)),
             // Connections start under the short header timeout; a request whose header is in gets the longer one.
             UInt32(clamping: max(configuration.idleHeaderTimeoutSeconds, 0)),
-            UInt32(clamping: max(configuration.maximumConnectionsPerIP, 0)))
+            UInt32(clamping: max(configuration.maximumConnectionsPerIP, 0)),
+            UInt32(clamping: configuration.effectiveWorkerThreads))
         guard let daemon else {
             throw HTTPServerError(code: .startFailed, message: "libmicrohttpd could not start (see the server log).")
         }
@@ -55,8 +57,8 @@ final class MHDDaemon {
         _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
     }
 
-    /// MHD_stop_daemon: closes every connection and joins every connection thread, so it waits for handlers that
-    /// are still running on those threads. Idempotent.
+    /// MHD_stop_daemon: closes every connection and joins the worker threads. No connection may be suspended
+    /// (MHD panics): the caller waits for that first. Idempotent.
     func stop() {
         guard let handle else { return }
         self.handle = nil

@@ -4,18 +4,27 @@ import Glibc
 
 /// The server's state for one request, from MHD's first sight of it (URI log callback) to the completed callback.
 ///
-/// Only MHD's callbacks touch it, and MHD calls those for one request one at a time, so it needs no lock and is not
-/// Sendable. What the handler thread shares with the connection thread lives in a `RequestExchange`.
+/// Only MHD's callbacks touch it, and MHD calls those for one request one at a time, on the worker thread that owns
+/// the connection, so it needs no lock and is not Sendable. Those callbacks never block: when the request has to
+/// wait (for its handler's answer, for room in its upload buffers, for a deadline) it suspends its connection and
+/// MHD calls the access handler again once woken. What the handler thread shares with the worker lives in a
+/// `RequestExchange`; the connection's suspend/wake in a `SuspendedConnection`.
 final class RequestContext {
     private enum Phase {
         /// Created; the access handler has not run yet.
         case new
+        /// A request with a body whose handler has started: waiting (until `deadline`, monotonic nanoseconds) to
+        /// learn whether the handler reads the body or answers from the header alone. MHD repeats its first call
+        /// after each wake while this lasts.
+        case decidingBody(deadline: UInt64, expectsContinue: Bool)
         /// Body bytes go to the handler thread through `exchange`.
         case streamingBody
         /// The response is decided; remaining body bytes are read and dropped.
         case discardingBody
-        /// No body: the handler runs on the final access-handler call.
+        /// No body (or its answer decided already): the work happens on the final access-handler call.
         case awaitingFinalCall
+        /// The whole request is in; the handler thread has not answered yet.
+        case awaitingResponse
         /// A response is queued.
         case responded
     }
@@ -26,6 +35,7 @@ final class RequestContext {
     private var phase = Phase.new
     private var request: HTTPRequest?
     private var exchange: RequestExchange?
+    private var suspendable: SuspendedConnection?
     /// A response decided before the handler ran (header limit).
     private var decidedResponse: HTTPResponse?
     /// The connection closes after this response: the request's framing was ambiguous, so what follows its body
@@ -34,6 +44,12 @@ final class RequestContext {
     private var status: Int?
     private var bodyBytesOut: Int64 = 0
     private var discardedBytes: Int64 = 0
+
+    /// How long a request with a body waits for its handler to say whether it reads the body: with
+    /// `Expect: 100-continue` the client waits for our "100 Continue" (curl gives up after 1 s and sends anyway);
+    /// without it, this is the silence after the header that shows the client sends no body.
+    private static let continueDecisionNanoseconds: UInt64 = 500_000_000
+    private static let quietClientNanoseconds: UInt64 = 50_000_000
 
     init(core: ServerCore, target: String) {
         self.core = core
@@ -45,14 +61,18 @@ final class RequestContext {
 
     /// One access-handler call; false asks MHD to close the connection.
     func access(connection: OpaquePointer, method: String, data: UnsafeRawPointer?, size: UnsafeMutablePointer<Int>) -> Bool {
-        if case .new = phase {
+        switch phase {
+        case .new:
             return begin(connection: connection, method: method)
+        case .decidingBody(let deadline, let expectsContinue):
+            // MHD repeats its first call after a wake.
+            return decideBody(connection: connection, deadline: deadline, expectsContinue: expectsContinue)
+        default:
+            break
         }
         let count = size.pointee
         if count > 0, let data {
-            // Everything offered is consumed (or dropped) before returning: MHD would call again at once otherwise.
-            size.pointee = 0
-            return receive(data, count: count, connection: connection)
+            return receive(data, count: count, size: size)
         }
         return finish(connection: connection)
     }
@@ -94,60 +114,109 @@ final class RequestContext {
             return true
         }
 
+        startOffThread(request, connection: connection) { exchange in
+            HTTPRequestBody(declaredLength: chunked ? nil : contentLength, exchange: exchange)
+        }
+        let expectsContinue = request.header("expect")?.lowercased() == "100-continue"
+        let wait = expectsContinue ? Self.continueDecisionNanoseconds : Self.quietClientNanoseconds
+        let deadline = monotonicNanoseconds() + wait
+        phase = .decidingBody(deadline: deadline, expectsContinue: expectsContinue)
+        return decideBody(connection: connection, deadline: deadline, expectsContinue: expectsContinue)
+    }
+
+    /// Runs the handler on a thread of its own (not MHD's workers, not the Swift concurrency pool: it may block on
+    /// the body, on disk, on SQLite), connected to this request through a new exchange. `makeBody` builds the
+    /// handler's body from the exchange, or returns nil for a request without one.
+    @discardableResult
+    private func startOffThread(_ request: HTTPRequest, connection: OpaquePointer,
+                                makeBody: (RequestExchange) -> HTTPRequestBody?) -> RequestExchange {
+        let suspendable = SuspendedConnection(connection, tracker: core.requests)
         let exchange = RequestExchange(bufferCapacity: core.configuration.uploadChunkBytes,
-                                       maximumBuffers: core.uploadBufferCount, counters: core.counters)
+                                       maximumBuffers: core.uploadBufferCount, counters: core.counters,
+                                       connection: suspendable)
+        self.suspendable = suspendable
         self.exchange = exchange
         core.requests.register(exchange)
-        let body = HTTPRequestBody(declaredLength: chunked ? nil : contentLength, exchange: exchange)
-        // A thread of its own, not the Swift concurrency pool: the handler blocks on the body and on disk.
+        let body = makeBody(exchange)
+        let name = body == nil ? "ferry-handler" : "ferry-upload"
+        let tracker = core.requests
+        tracker.handlerStarted()
         let thread = Thread { [handler = core.handler] in
+            // The kernel's name (what top and perf show); Foundation's Thread.name does not set it on Linux.
+            ferry_name_current_thread(name)
             let response = handler.handle(request, body: body)
             exchange.handlerReturned(response)
+            tracker.handlerFinished()
         }
-        thread.name = "ferry-http-body"
         thread.start()
-        phase = .streamingBody
+        return exchange
+    }
 
-        if request.header("expect")?.lowercased() == "100-continue" {
-            // The client waits for "100 Continue" before sending the body. If the handler answers without asking
-            // for the body (401, 413), answer now: the body is never sent and MHD closes the connection after.
-            // Clients stop waiting after a while (curl: 1 s) and send anyway; closing on a body in flight could
-            // reset the connection before the client reads the answer, so past half a second take the body
-            // (and discard it if the handler answers early after all).
-            let (early, waited) = exchange.awaitBodyDecision(deadline: Date(timeIntervalSinceNow: 0.5))
-            if waited { restartTimeout(connection) }
-            if let early { return queue(early, on: connection) }
-        } else {
-            // No Expect: a client sends its body straight after the header. A handler that answers from the
-            // header alone (413 for a declared length over the limit, 401) is answered at once when the client
-            // then sends nothing for a moment, as one that declares a body it never sends (it would otherwise
-            // wait for the timeout); MHD closes the connection after. With body bytes waiting, closing could reset
-            // the connection before the client reads the answer: the body is read and dropped first.
-            let (early, _) = exchange.awaitBodyDecision(deadline: Date(timeIntervalSinceNow: 0.05))
-            if let early, ferry_mhd_client_is_quiet(connection, 50) != 0 {
+    /// Whether the handler reads the body, decided before MHD sends "100 Continue" or reads the body.
+    ///
+    /// With `Expect: 100-continue`, a handler that answers without the body (401, 413) is answered at once: the
+    /// body is never sent and MHD closes the connection after. Past the deadline the body is taken (and discarded
+    /// if the handler answers early after all): closing on a body in flight could reset the connection before the
+    /// client reads the answer.
+    ///
+    /// Without Expect a client sends its body straight after the header. A handler that answers from the header
+    /// alone is answered at once when the client then sends nothing until the deadline, as one that declares a
+    /// body it never sends (it would otherwise wait for the timeout); MHD closes the connection after. With body
+    /// bytes waiting, they are read and dropped first, for the same reason.
+    private func decideBody(connection: OpaquePointer, deadline: UInt64, expectsContinue: Bool) -> Bool {
+        guard let exchange, let suspendable else { return false }
+        let now = monotonicNanoseconds()
+        switch exchange.bodyDecision() {
+        case .wanted:
+            phase = .streamingBody
+            return true
+        case .failed:
+            return false
+        case .answered(let response):
+            if expectsContinue { return queue(response, on: connection) }
+            if ferry_mhd_client_has_pending_bytes(connection) != 0 {
+                phase = .streamingBody
+                return true
+            }
+            if now >= deadline {
                 closeAfterResponse = true
-                return queue(early, on: connection)
+                return queue(response, on: connection)
+            }
+        case .undecided:
+            if now >= deadline {
+                phase = .streamingBody
+                return true
             }
         }
+        // Sleep until the handler decides or the deadline passes; MHD then repeats this first call.
+        suspendable.wake(after: Double(deadline - now) / 1e9, on: core.timers)
+        suspendable.suspend()
         return true
     }
 
-    /// A piece of the body. Blocks while the handler's upload buffers are full (back-pressure).
-    private func receive(_ data: UnsafeRawPointer, count: Int, connection: OpaquePointer) -> Bool {
-        core.counters.addBytesIn(count)
-        if case .streamingBody = phase, let exchange {
-            let (outcome, waited) = exchange.push(data, count: count)
-            if waited { restartTimeout(connection) }
+    /// A piece of the body. When the handler's upload buffers are full, what does not fit stays with MHD (in
+    /// `size`) and the connection sleeps until the handler frees a buffer (back-pressure).
+    private func receive(_ data: UnsafeRawPointer, count: Int, size: UnsafeMutablePointer<Int>) -> Bool {
+        var taken = 0
+        if case .streamingBody = phase, let exchange, let suspendable {
+            let (outcome, consumed) = exchange.offer(data, count: count)
+            core.counters.addBytesIn(consumed)
             switch outcome {
             case .accepted:
+                size.pointee = count - consumed
+                if consumed < count { suspendable.suspend() }
                 return true
             case .failed:
                 return false
             case .discarded:
+                taken = consumed
                 phase = .discardingBody
             }
         }
-        discardedBytes += Int64(count)
+        let dropped = count - taken
+        size.pointee = 0
+        core.counters.addBytesIn(dropped)
+        discardedBytes += Int64(dropped)
         if discardedBytes > core.configuration.maximumDiscardedBodyBytes {
             core.log?("\(logPrefix) reset after discarding \(discardedBytes) body bytes of an answered request")
             return false
@@ -155,29 +224,42 @@ final class RequestContext {
         return true
     }
 
-    /// The final call: the whole request is in. Queue the response (MHD accepts it now).
+    /// The final call: the whole request is in. Queue the response (MHD accepts it now), or sleep until the
+    /// handler thread has one (MHD repeats the final call after the wake).
     private func finish(connection: OpaquePointer) -> Bool {
         switch phase {
-        case .new, .responded:
+        case .new, .responded, .decidingBody:
             return true
+        case .awaitingResponse:
+            return collectResponse(on: connection)
         case .awaitingFinalCall, .discardingBody, .streamingBody:
             break
         }
         if let decidedResponse { return queue(decidedResponse, on: connection) }
         if let exchange {
             exchange.finishBody()
-            let (response, waited) = exchange.awaitResponse()
-            if waited { restartTimeout(connection) }
-            guard let response else { return false }
-            return queue(response, on: connection)
+            phase = .awaitingResponse
+            return collectResponse(on: connection)
         }
         guard let request else { return false }
-        let response = core.handler.handle(request, body: nil)
-        return queue(response, on: connection)
+        if core.handler.answersInline(request) {
+            return queue(core.handler.handle(request, body: nil), on: connection)
+        }
+        startOffThread(request, connection: connection) { _ in nil }
+        phase = .awaitingResponse
+        return collectResponse(on: connection)
     }
 
-    /// MHD measures inactivity across the time we block in the access handler; restart its timer after a wait so
-    /// a slow handler does not get its connection timed out the moment it returns.
+    private func collectResponse(on connection: OpaquePointer) -> Bool {
+        guard let exchange, let suspendable else { return false }
+        let (response, failed) = exchange.takeResponse()
+        if failed { return false }
+        if let response { return queue(response, on: connection) }
+        suspendable.suspend()
+        return true
+    }
+
+    /// Switches the connection from the header timeout to the connection timeout (MHD restarts the timer too).
     private func restartTimeout(_ connection: OpaquePointer) {
         let seconds = core.configuration.connectionTimeoutSeconds
         if seconds > 0 { ferry_mhd_restart_timeout(connection, UInt32(clamping: seconds)) }
@@ -247,6 +329,8 @@ final class RequestContext {
 
     /// MHD is done with the request. Never blocks.
     func completed(termination: RequestTermination) {
+        // First: MHD frees the connection after this returns, so nothing may wake it any more.
+        suspendable?.close()
         if let exchange {
             if termination != .completed {
                 exchange.fail(termination == .daemonShutdown ? .shuttingDown : .clientDisconnected)
@@ -331,4 +415,11 @@ func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// The calling thread's name as the kernel shows it.
+func currentThreadName() -> String {
+    var buffer = [CChar](repeating: 0, count: 32)
+    ferry_current_thread_name(&buffer)
+    return cStringBufferText(buffer)
 }

@@ -1,13 +1,15 @@
 import Foundation
 
-/// The meeting point of the three parties of a request with a body:
-/// libmicrohttpd's connection thread (produces body bytes, then waits for the response),
+/// The meeting point of the three parties of a request answered off libmicrohttpd's threads:
+/// the access handler on MHD's worker thread (produces body bytes, then collects the response; it never blocks —
+/// when it has to wait it suspends its connection and is woken through `connection`),
 /// the handler thread (consumes body bytes, then delivers the response),
 /// and the server (cancels everything when shutdown runs out of time).
 ///
 /// Body bytes travel through a bounded set of fixed-size buffers. The producer appends to the newest queued buffer
-/// while it has room (so a slow consumer gets large chunks) and waits when every buffer is in use: that wait is the
-/// upload's back-pressure. Buffers the consumer has finished with are reused.
+/// while it has room (so a slow consumer gets large chunks); when every buffer is in use it takes what fits and
+/// suspends the connection until the consumer frees a buffer: that is the upload's back-pressure (MHD stops reading
+/// the socket, TCP slows the client). Buffers the consumer has finished with are reused.
 final class RequestExchange: @unchecked Sendable {
     // @unchecked Sendable invariant: every `var` below is read and written only with `condition` locked. The bytes of
     // `held` are read by the consumer without the lock, which is safe because a held buffer is neither in `queue`
@@ -16,6 +18,8 @@ final class RequestExchange: @unchecked Sendable {
     private let bufferCapacity: Int
     private let maximumBuffers: Int
     private let counters: StatisticsCounters?
+    /// The connection to wake when the producer waits for something; nil for a body that is complete from the start.
+    private let connection: SuspendedConnection?
 
     private var queue: [ChunkBuffer] = []
     private var spare: [ChunkBuffer] = []
@@ -26,6 +30,8 @@ final class RequestExchange: @unchecked Sendable {
     private var consumerFinished = false
     private var response: HTTPResponse?
     private var delivered: Int64 = 0
+    /// The producer is about to suspend until the next change: a freed buffer, a decision, a response, a failure.
+    private var producerWaiting = false
 
     /// What became of bytes offered by the producer.
     enum PushOutcome {
@@ -37,11 +43,26 @@ final class RequestExchange: @unchecked Sendable {
         case failed
     }
 
-    /// - Parameter counters: where the bytes of allocated upload buffers are accounted (nil: nowhere).
-    init(bufferCapacity: Int, maximumBuffers: Int, counters: StatisticsCounters? = nil) {
+    /// What the producer learns about the handler's use of the body, for `Expect: 100-continue` and early answers.
+    enum BodyDecision {
+        /// The handler has neither asked for the body nor answered yet.
+        case undecided
+        /// The handler reads the body.
+        case wanted
+        /// The handler answered without reading the body.
+        case answered(HTTPResponse)
+        /// The request failed.
+        case failed
+    }
+
+    /// - Parameters:
+    ///   - counters: where the bytes of allocated upload buffers are accounted (nil: nowhere).
+    ///   - connection: woken whenever the producer waits and something it waits for happens.
+    init(bufferCapacity: Int, maximumBuffers: Int, counters: StatisticsCounters? = nil, connection: SuspendedConnection? = nil) {
         self.bufferCapacity = max(bufferCapacity, 4096)
         self.maximumBuffers = max(maximumBuffers, 2)
         self.counters = counters
+        self.connection = connection
     }
 
     /// An exchange whose body is already complete (for `HTTPRequestBody.buffered`).
@@ -62,18 +83,17 @@ final class RequestExchange: @unchecked Sendable {
         return delivered
     }
 
-    // MARK: Producer (connection thread)
+    // MARK: Producer (MHD's worker thread, inside the access handler; never blocks)
 
-    /// Copies `count` bytes into the queue, waiting while all buffers are full.
-    /// `waited` tells the caller it blocked (so it can restart the connection's inactivity timer).
-    func push(_ bytes: UnsafeRawPointer, count: Int) -> (outcome: PushOutcome, waited: Bool) {
+    /// Copies as many of `count` bytes as fit into the buffers and returns how many it took. When fewer than
+    /// `count` fit, the connection is woken as soon as the consumer frees a buffer: suspend it and offer the rest then.
+    func offer(_ bytes: UnsafeRawPointer, count: Int) -> (outcome: PushOutcome, consumed: Int) {
         condition.lock()
         defer { condition.unlock() }
         var offset = 0
-        var waited = false
         while offset < count {
-            if failure != nil { return (.failed, waited) }
-            if consumerFinished { return (.discarded, waited) }
+            if failure != nil { return (.failed, offset) }
+            if consumerFinished { return (.discarded, offset) }
             if let tail = queue.last, tail.count < bufferCapacity {
                 let n = min(bufferCapacity - tail.count, count - offset)
                 (tail.storage + tail.count).copyMemory(from: bytes + offset, byteCount: n)
@@ -83,14 +103,14 @@ final class RequestExchange: @unchecked Sendable {
             } else if queue.count + (held == nil ? 0 : 1) < maximumBuffers {
                 queue.append(spare.popLast() ?? ChunkBuffer(capacity: bufferCapacity, counters: counters))
             } else {
-                waited = true
-                condition.wait()
+                producerWaiting = true
+                break
             }
         }
-        return (.accepted, waited)
+        return (.accepted, offset)
     }
 
-    /// The last body byte has been pushed.
+    /// The last body byte has been offered.
     func finishBody() {
         condition.lock()
         bodyComplete = true
@@ -98,38 +118,44 @@ final class RequestExchange: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Fails the request: a consumer waiting for bytes of an incomplete body throws `error`, a producer stops,
-    /// and whoever waits for the response gives up. The first failure wins. Never blocks (safe in MHD's completed callback).
+    /// Fails the request: a consumer waiting for bytes of an incomplete body throws `error`, and the producer is
+    /// woken to give up. The first failure wins. Never blocks (safe in MHD's completed callback).
     func fail(_ error: HTTPError) {
         condition.lock()
         if failure == nil { failure = error }
         condition.broadcast()
+        wakeProducer()
         condition.unlock()
     }
 
-    /// For `Expect: 100-continue`: waits until the handler either asks for the body or answers without it, or until
-    /// `deadline`. Returns the response in the second case, so it can go out before the client sends the body.
-    func awaitBodyDecision(deadline: Date) -> (response: HTTPResponse?, waited: Bool) {
+    /// Whether the handler has asked for the body or answered without it. When undecided, the connection is woken
+    /// once it decides.
+    func bodyDecision() -> BodyDecision {
         condition.lock()
         defer { condition.unlock() }
-        var waited = false
-        while !consumerStarted && response == nil && failure == nil {
-            waited = true
-            if !condition.wait(until: deadline) { break }
-        }
-        return (consumerStarted ? nil : response, waited)
+        if consumerStarted { return .wanted }
+        if let response { return .answered(response) }
+        if failure != nil { return .failed }
+        producerWaiting = true
+        return .undecided
     }
 
-    /// Waits for the handler's response; nil when the request failed first (the connection should be closed).
-    func awaitResponse() -> (response: HTTPResponse?, waited: Bool) {
+    /// The handler's response; nil while it works (the connection is then woken when it answers or the request
+    /// fails). `failed` means the request failed first and the connection should be closed.
+    func takeResponse() -> (response: HTTPResponse?, failed: Bool) {
         condition.lock()
         defer { condition.unlock() }
-        var waited = false
-        while response == nil && failure == nil {
-            waited = true
-            condition.wait()
-        }
-        return (response, waited)
+        if let response { return (response, false) }
+        if failure != nil { return (nil, true) }
+        producerWaiting = true
+        return (nil, false)
+    }
+
+    /// Must be called with the lock held.
+    private func wakeProducer() {
+        guard producerWaiting else { return }
+        producerWaiting = false
+        connection?.wake()
     }
 
     // MARK: Consumer (handler thread)
@@ -141,6 +167,7 @@ final class RequestExchange: @unchecked Sendable {
         if !consumerStarted {
             consumerStarted = true
             condition.broadcast()
+            wakeProducer()
         }
         while queue.isEmpty && !bodyComplete && failure == nil && !consumerFinished {
             condition.wait()
@@ -150,8 +177,7 @@ final class RequestExchange: @unchecked Sendable {
         let buffer = queue.removeFirst()
         held = buffer
         delivered += Int64(buffer.count)
-        // The producer may be waiting for a free buffer slot; taking one off the queue does not free a slot
-        // (the held buffer still counts) but waking it is cheap and keeps the rule simple.
+        // Taking a buffer off the queue frees no slot (the held buffer still counts); recycling it next call does.
         condition.broadcast()
         return UnsafeRawBufferPointer(start: buffer.storage, count: buffer.count)
     }
@@ -165,6 +191,7 @@ final class RequestExchange: @unchecked Sendable {
         spare.removeAll()
         self.response = response
         condition.broadcast()
+        wakeProducer()
         condition.unlock()
     }
 
@@ -175,6 +202,7 @@ final class RequestExchange: @unchecked Sendable {
         buffer.count = 0
         spare.append(buffer)
         condition.broadcast()
+        wakeProducer()
     }
 }
 

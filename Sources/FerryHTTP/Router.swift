@@ -19,6 +19,7 @@ public struct Router: HTTPHandler {
 
     private var routes: [Route] = []
     private var fallback: Fallback?
+    private var fallbackInline = false
     private let errorLog: (@Sendable (String) -> Void)?
 
     /// - Parameter errorLog: receives the text of unexpected (non-`HTTPError`) errors thrown by handlers.
@@ -27,36 +28,65 @@ public struct Router: HTTPHandler {
     }
 
     /// Adds a route. `method` is matched exactly (upper case, e.g. "GET").
-    public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
-        routes.append(Route(method: method.uppercased(), pattern: RoutePattern(pattern), handler: handler))
+    /// - Parameter inline: the handler never blocks (see `HTTPHandler.answersInline`): it may run on a
+    ///   libmicrohttpd worker thread.
+    public mutating func add(_ method: String, _ pattern: String, inline: Bool = false, _ handler: @escaping Handler) {
+        routes.append(Route(method: method.uppercased(), pattern: RoutePattern(pattern), inline: inline, handler: handler))
     }
 
     /// Adds a route for `prefix` and everything below it; the part below is in `parameters["path"]` ("" for the
     /// prefix itself).
-    public mutating func addPrefix(_ method: String, _ prefix: String, _ handler: @escaping Handler) {
+    public mutating func addPrefix(_ method: String, _ prefix: String, inline: Bool = false, _ handler: @escaping Handler) {
         let base = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
-        add(method, base.isEmpty ? "/" : base) { request, parameters, body in
+        add(method, base.isEmpty ? "/" : base, inline: inline) { request, parameters, body in
             var parameters = parameters
             parameters["path"] = ""
             return try handler(request, parameters, body)
         }
-        add(method, base + "/{path...}", handler)
+        add(method, base + "/{path...}", inline: inline, handler)
     }
 
     /// Sets the handler for requests no route matches (e.g. the static files of a web page).
-    public mutating func setFallback(_ handler: @escaping Fallback) {
+    public mutating func setFallback(inline: Bool = false, _ handler: @escaping Fallback) {
         fallback = handler
+        fallbackInline = inline
     }
 
     public func handle(_ request: HTTPRequest, body: HTTPRequestBody?) -> HTTPResponse {
+        switch resolve(request) {
+        case .route(let route, let parameters):
+            return run(request) { try route.handler(request, parameters, body) }
+        case .fallback(let fallback):
+            return run(request) { try fallback(request, body) }
+        case .refused(let response):
+            return response
+        }
+    }
+
+    public func answersInline(_ request: HTTPRequest) -> Bool {
+        switch resolve(request) {
+        case .route(let route, _): route.inline
+        case .fallback: fallbackInline
+        case .refused: true
+        }
+    }
+
+    private enum Resolution {
+        case route(Route, [String: String])
+        case fallback(Fallback)
+        /// 404 or 405, answered without a handler.
+        case refused(HTTPResponse)
+    }
+
+    private func resolve(_ request: HTTPRequest) -> Resolution {
         let segments = request.rawPath.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         var matches: [(route: Route, parameters: [String: String])] = []
         for route in routes {
             if let parameters = route.pattern.match(segments) { matches.append((route, parameters)) }
         }
         guard !matches.isEmpty else {
-            guard let fallback else { return .error(.notFound()) }
-            return run(request) { try fallback(request, body) }
+            guard let fallback else { return .refused(.error(.notFound())) }
+            return .fallback(fallback)
         }
         let method = request.method.uppercased()
         var candidates = matches.filter { $0.route.method == method }
@@ -68,9 +98,9 @@ public struct Router: HTTPHandler {
             if allowed.contains("GET") { allowed.insert("HEAD") }
             var response = HTTPResponse.error(.methodNotAllowed(request.method))
             response.headers.append(("Allow", allowed.sorted().joined(separator: ", ")))
-            return response
+            return .refused(response)
         }
-        return run(request) { try best.route.handler(request, best.parameters, body) }
+        return .route(best.route, best.parameters)
     }
 
     private func run(_ request: HTTPRequest, _ body: () throws -> HTTPResponse) -> HTTPResponse {
@@ -88,6 +118,7 @@ public struct Router: HTTPHandler {
 private struct Route: Sendable {
     var method: String
     var pattern: RoutePattern
+    var inline: Bool
     var handler: Router.Handler
 }
 

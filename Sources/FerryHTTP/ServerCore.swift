@@ -8,6 +8,8 @@ final class ServerCore: Sendable {
     let log: (@Sendable (String) -> Void)?
     let counters = StatisticsCounters()
     let requests = RequestTracker()
+    /// Where deadlines of suspended connections fire (they only wake a connection, so one serial queue suffices).
+    let timers = DispatchQueue(label: "ferry-http-timers")
 
     init(handler: any HTTPHandler, configuration: HTTPServerConfiguration, log: (@Sendable (String) -> Void)?) {
         self.handler = handler
@@ -28,6 +30,8 @@ final class RequestTracker: @unchecked Sendable {
     private var count = 0
     private var exchanges: [ObjectIdentifier: RequestExchange] = [:]
     private var closing = false
+    private var suspended = 0
+    private var handlersRunning = 0
 
     func begin() {
         condition.lock()
@@ -48,7 +52,7 @@ final class RequestTracker: @unchecked Sendable {
         return count
     }
 
-    /// Remembers a request with a body, so a shutdown that runs out of time can fail it.
+    /// Remembers a request answered off MHD's threads, so a shutdown that runs out of time can fail it.
     func register(_ exchange: RequestExchange) {
         condition.lock()
         exchanges[ObjectIdentifier(exchange)] = exchange
@@ -74,6 +78,51 @@ final class RequestTracker: @unchecked Sendable {
         condition.unlock()
     }
 
+    func connectionSuspended() {
+        condition.lock()
+        suspended += 1
+        condition.unlock()
+    }
+
+    func connectionResumed() {
+        condition.lock()
+        suspended -= 1
+        if suspended == 0 { condition.broadcast() }
+        condition.unlock()
+    }
+
+    /// Connections suspended now (waiting for their handler or for room in their upload buffers).
+    var suspendedConnections: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return suspended
+    }
+
+    func handlerStarted() {
+        condition.lock()
+        handlersRunning += 1
+        condition.unlock()
+    }
+
+    func handlerFinished() {
+        condition.lock()
+        handlersRunning -= 1
+        if handlersRunning == 0 { condition.broadcast() }
+        condition.unlock()
+    }
+
+    /// Waits until no handler thread runs and no connection is suspended. MHD_stop_daemon must not run while a
+    /// connection is suspended (libmicrohttpd panics), and the service must not close what handlers use while one
+    /// still works. A handler busy in its own work is waited for, however long it takes; `log` hears about it
+    /// every 10 s.
+    func waitUntilHandlersReturned(log: ((Int) -> Void)?) {
+        condition.lock()
+        defer { condition.unlock() }
+        while suspended > 0 || handlersRunning > 0 {
+            if !condition.wait(until: Date(timeIntervalSinceNow: 10)) { log?(max(suspended, handlersRunning)) }
+        }
+    }
+
     /// Waits until no request is in flight or the deadline passes; true when drained.
     func waitUntilIdle(deadline: Date) -> Bool {
         condition.lock()
@@ -84,8 +133,8 @@ final class RequestTracker: @unchecked Sendable {
         return true
     }
 
-    /// Fails every request with a body still in flight: handlers blocked in `nextChunk()` throw, connection threads
-    /// waiting for a handler give up, so MHD_stop_daemon can join them.
+    /// Fails every request answered off MHD's threads that is still in flight: handlers blocked in `nextChunk()`
+    /// throw, and connections waiting for a handler are woken to give up.
     func failAll(with error: HTTPError) {
         condition.lock()
         let pending = Array(exchanges.values)

@@ -74,7 +74,8 @@ public enum FerryService {
         router.add("POST", "/api/v1/migrations/{id}/cancel") { request, parameters, _ in
             try migrationAPI.cancel(request, id: parameters["id"] ?? "")
         }
-        router.add("GET", "/healthz") { _, _, _ in .json(["status": "ok"]) }
+        // Inline: answered from memory on libmicrohttpd's worker thread (see HTTPHandler.answersInline).
+        router.add("GET", "/healthz", inline: true) { _, _, _ in .json(["status": "ok"]) }
         router.add("GET", "/readyz") { _, _, _ in api.ready() }
         router.add("GET", "/metrics") { request, _, _ in try api.metrics(request) }
         router.add("POST", "/api/v1/checkpoints") { request, _, body in try api.ingest(request, body: body) }

@@ -17,8 +17,8 @@ struct WebPages: Sendable {
             try page(request) { try detail(request, id: parameters["id"] ?? "") }
         }
         router.add("GET", "/migrations") { request, _, _ in try page(request) { try migrations(request) } }
-        router.add("GET", "/static/{file}") { request, parameters, _ in try staticFile(request, name: parameters["file"] ?? "") }
-        router.add("GET", "/login") { _, _, _ in html(title: "Sign in", content: loginForm(error: nil)) }
+        router.add("GET", "/static/{file}", inline: true) { request, parameters, _ in try staticFile(request, name: parameters["file"] ?? "") }
+        router.add("GET", "/login", inline: true) { _, _, _ in html(title: "Sign in", content: loginForm(error: nil)) }
         router.add("POST", "/login") { _, _, body in try login(body: body) }
     }
 
