@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // kubeconfig files are YAML.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries, wrapped once each by a Swift type in the target that imports them.
@@ -72,7 +74,8 @@ let package = Package(
         // A blocking client of the REST API for the CLI and node agents (streamed uploads, resumable downloads).
         .target(
             name: "FerryClient",
-            dependencies: ["CCurl", "FerryAPI", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CCurl", "FerryAPI", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         // The service: ingest, catalog API, downloads, web page, tokens.
@@ -143,8 +146,9 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryServerTests",
-            dependencies: ["FerryServer", "FerryAPI", "CheckpointArchive", "FerryCatalog", "FerryTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
-            // The kubelet double is a Python script the tests run, not a resource.
+            dependencies: ["FerryServer", "FerryAPI", "FerryClient", "CheckpointArchive", "FerryCatalog", "FerryTestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")],
+            // The kubelet and API server doubles are Python scripts the tests run, not resources.
             exclude: ["Doubles"],
             swiftSettings: swiftSettings
         ),

@@ -21,6 +21,8 @@ if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
     chromium fonts-dejavu-core                       # the web page test runs a real headless browser
     python3                                          # the OpenAPI check (scripts/openapi_check.py)
   )
+  # kubectl reads the generated Pod manifests into its typed Pod (KubernetesRestoreTests); any kubectl will do.
+  command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
   want_python_checker=yes
 fi
 if [ "${1:-}" = "--bench" ]; then

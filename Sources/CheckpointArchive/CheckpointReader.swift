@@ -382,7 +382,7 @@ struct CheckpointScan {
 
         let criu = options.decodeProcesses ? try images.assemble() : nil
 
-        return CheckpointManifest(
+        var manifest = CheckpointManifest(
             archive: ArchiveFacts(
                 compression: compression, storedSize: storedSize, entryCount: entryCount, rootEntries: rootEntries,
                 duplicateEntries: duplicateEntries, unsafePaths: unsafePaths, specialEntries: specialEntries,
@@ -409,5 +409,22 @@ struct CheckpointScan {
                                                    startedAt: $0.startedAt ?? containerdStatus?.startedAt, finishedAt: $0.finishedAt)
             }
         )
+        manifest.resources = Self.resources(specBytes)
+        return manifest
+    }
+
+    /// `linux.resources` of `spec.dump`, read leniently: a field of another type is left out, not a refusal.
+    static func resources(_ specBytes: [UInt8]) -> ContainerResources? {
+        let issues = LenientObject.IssueList()
+        guard let spec = try? LenientObject(bytes: specBytes, file: CheckpointLayout.specDump, issues: issues),
+              let resources = spec.object("linux")?.object("resources") else { return nil }
+        let memory = resources.object("memory")
+        let cpu = resources.object("cpu")
+        let found = ContainerResources(
+            memoryLimitBytes: memory?.integer("limit").flatMap { $0 > 0 ? $0 : nil },
+            cpuQuota: cpu?.integer("quota").flatMap { $0 > 0 ? $0 : nil },
+            cpuPeriod: cpu?.integer("period").flatMap { $0 > 0 ? $0 : nil },
+            cpuShares: cpu?.integer("shares").flatMap { $0 > 0 ? $0 : nil })
+        return found.isEmpty ? nil : found
     }
 }

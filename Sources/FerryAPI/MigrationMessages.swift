@@ -35,9 +35,13 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
     /// Preflight finding codes to accept anyway.
     public var waive: [String]?
     public var timeoutSeconds: Double?
+    /// Restore as this Pod in Kubernetes (`target` is then a Kubernetes node); needs `checkpoint`.
+    public var kubernetes: KubernetesTarget?
 
     public init(checkpoint: String? = nil, source: Source? = nil, target: String, options: [String: JSONScalar]? = nil,
-                checkpointOptions: [String: JSONScalar]? = nil, waive: [String]? = nil, timeoutSeconds: Double? = nil) {
+                checkpointOptions: [String: JSONScalar]? = nil, waive: [String]? = nil, timeoutSeconds: Double? = nil,
+                kubernetes: KubernetesTarget? = nil) {
+        self.kubernetes = kubernetes
         self.checkpoint = checkpoint
         self.source = source
         self.target = target
@@ -48,7 +52,7 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case checkpoint, source, target, options, waive
+        case checkpoint, source, target, options, waive, kubernetes
         case checkpointOptions = "checkpoint_options"
         case timeoutSeconds = "timeout_seconds"
     }
@@ -59,8 +63,12 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
     public var restore: [String: JSONScalar]
     public var checkpoint: [String: JSONScalar]
     public var waive: [String]
+    /// For a migration into Kubernetes: its Pod.
+    public var kubernetes: KubernetesTarget?
 
-    public init(restore: [String: JSONScalar] = [:], checkpoint: [String: JSONScalar] = [:], waive: [String] = []) {
+    public init(restore: [String: JSONScalar] = [:], checkpoint: [String: JSONScalar] = [:], waive: [String] = [],
+                kubernetes: KubernetesTarget? = nil) {
+        self.kubernetes = kubernetes
         self.restore = restore
         self.checkpoint = checkpoint
         self.waive = waive

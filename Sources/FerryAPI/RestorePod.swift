@@ -15,6 +15,29 @@ public struct RestorePod: Codable, Sendable, Equatable {
         public var name: String
         public var image: String
         public var imagePullPolicy: String
+        public var resources: Resources?
+    }
+
+    /// `limits` and `requests` as Kubernetes quantities (`"536870912"` bytes, `"500m"` CPU).
+    public struct Resources: Codable, Sendable, Equatable {
+        public var limits: [String: String]?
+        public var requests: [String: String]?
+    }
+
+    /// What the checkpointed container's OCI spec limited, as the Pod's resources: `memory.limit` → the memory
+    /// limit; `cpu.quota`/`cpu.period` → the CPU limit; `cpu.shares` → the CPU request (the kubelet writes 1024
+    /// shares per CPU requested). Nil when the spec set none.
+    public static func resources(memoryLimitBytes: Int64?, cpuQuota: Int64?, cpuPeriod: Int64?, cpuShares: Int64?) -> Resources? {
+        var limits: [String: String] = [:]
+        var requests: [String: String] = [:]
+        if let memory = memoryLimitBytes, memory > 0 { limits["memory"] = String(memory) }
+        if let quota = cpuQuota, let period = cpuPeriod, quota > 0, period > 0 {
+            limits["cpu"] = "\(max(1, quota * 1000 / period))m"
+        }
+        // 2 shares is the kubelet's value for no request at all.
+        if let shares = cpuShares, shares > 2 { requests["cpu"] = "\(max(1, shares * 1000 / 1024))m" }
+        if limits.isEmpty && requests.isEmpty { return nil }
+        return Resources(limits: limits.isEmpty ? nil : limits, requests: requests.isEmpty ? nil : requests)
     }
 
     public struct SecretReference: Codable, Sendable, Equatable {
@@ -39,17 +62,29 @@ public struct RestorePod: Codable, Sendable, Equatable {
     ///   - container: the checkpointed container's name (the Pod's container gets it too).
     ///   - podName: nil for `<the checkpointed pod, or the container>-restored`.
     ///   - namespace: nil for the checkpointed pod's namespace, else `default`.
+    ///   - labels: labels the archive recorded for the original pod; Ferry's own are added (and win).
+    ///   - resources: the original container's limits (`resources(memoryLimitBytes:…)`).
+    ///   - migration: the Ferry migration this Pod is the outcome of (annotation `ferry.io/migration`).
     public init(checkpoint id: String, reference: String, container: String, originalPod: String?, originalNamespace: String?,
-                sourceNode: String?, node: String, podName: String? = nil, namespace: String? = nil, pullSecret: String? = nil) {
+                sourceNode: String?, node: String, podName: String? = nil, namespace: String? = nil, pullSecret: String? = nil,
+                labels: [String: String] = [:], resources: Resources? = nil, migration: String? = nil) {
         let name = podName ?? Self.dnsLabel((originalPod ?? container) + "-restored")
         var annotations = ["ferry.io/checkpoint": "sha256:" + id, "ferry.io/image": reference]
         if let sourceNode { annotations["ferry.io/source-node"] = sourceNode }
         if let originalPod { annotations["ferry.io/source-pod"] = (originalNamespace.map { $0 + "/" } ?? "") + originalPod }
+        if let migration { annotations["ferry.io/migration"] = migration }
+        let ownLabels = ["app.kubernetes.io/managed-by": "ferry", "ferry.io/checkpoint": String(id.prefix(12))]
         metadata = Metadata(name: name, namespace: namespace ?? originalNamespace ?? "default",
-                            labels: ["app.kubernetes.io/managed-by": "ferry", "ferry.io/checkpoint": String(id.prefix(12))],
+                            labels: labels.merging(ownLabels) { _, ferry in ferry },
                             annotations: annotations)
         spec = Spec(nodeName: node, restartPolicy: "Never", imagePullSecrets: pullSecret.map { [SecretReference(name: $0)] },
-                    containers: [Container(name: Self.dnsLabel(container), image: reference, imagePullPolicy: "IfNotPresent")])
+                    containers: [Container(name: Self.dnsLabel(container), image: reference, imagePullPolicy: "IfNotPresent",
+                                           resources: resources)])
+    }
+
+    /// Whether `text` is already such a name (RFC 1123 label).
+    public static func isDNSLabel(_ text: String) -> Bool {
+        !text.isEmpty && dnsLabel(text) == text
     }
 
     /// A name Kubernetes takes for a pod or container: lowercase letters, digits and '-', at most 63, starting and
@@ -81,6 +116,14 @@ public struct RestorePod: Codable, Sendable, Equatable {
         for container in spec.containers {
             lines += ["  - name: \(Self.quoted(container.name))", "    image: \(Self.quoted(container.image))",
                       "    imagePullPolicy: \(Self.quoted(container.imagePullPolicy))"]
+            if let resources = container.resources {
+                lines.append("    resources:")
+                for (key, values) in [("limits", resources.limits), ("requests", resources.requests)] {
+                    guard let values else { continue }
+                    lines.append("      \(key):")
+                    lines += values.sorted { $0.key < $1.key }.map { "        \(Self.quoted($0.key)): \(Self.quoted($0.value))" }
+                }
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }

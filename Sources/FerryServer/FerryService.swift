@@ -71,6 +71,9 @@ public enum FerryService {
         router.add("POST", "/api/v1/migrations") { request, _, body in try migrationAPI.create(request, body: body) }
         router.add("GET", "/api/v1/migrations") { request, _, _ in try migrationAPI.list(request) }
         router.add("GET", "/api/v1/migrations/{id}") { request, parameters, _ in try migrationAPI.detail(request, id: parameters["id"] ?? "") }
+        router.add("POST", "/api/v1/migrations/{id}/outcome") { request, parameters, body in
+            try migrationAPI.outcome(request, id: parameters["id"] ?? "", body: body)
+        }
         router.add("POST", "/api/v1/migrations/{id}/cancel") { request, parameters, _ in
             try migrationAPI.cancel(request, id: parameters["id"] ?? "")
         }
@@ -296,6 +299,8 @@ struct CheckpointAPI: Sendable {
         let findings = try JSONEncoder.api.encode(try catalog { try context.catalog.findings(of: record.id) })
         var body = Array("{\"checkpoint\":".utf8) + Array(summary.utf8)
         body += Array(",\"findings\":".utf8) + Array(findings)
+        // What preflight judges a target by (CheckpointFacts; no secret values in it), null for old rows.
+        body += Array(",\"facts\":".utf8) + Array((record.facts ?? "null").utf8)
         var inspection = try catalog { try context.catalog.inspection(of: record.id) }
         if !SecretRedaction.allowsSecrets(identity, tokensConfigured: !context.tokens.isEmpty) {
             inspection = SecretRedaction.redactedInspection(inspection)

@@ -29,6 +29,14 @@ struct MigrationAPI: Sendable {
         guard (input.checkpoint == nil) != (input.source == nil) else {
             throw HTTPError(.invalidMigration, "give either checkpoint or source, not both or neither")
         }
+        if let kubernetes = input.kubernetes {
+            guard input.checkpoint != nil else {
+                throw HTTPError(.invalidMigration, "a migration into Kubernetes restores a catalogued checkpoint: give checkpoint, not source")
+            }
+            guard Self.isDNSLabel(kubernetes.namespace), Self.isDNSLabel(kubernetes.pod) else {
+                throw HTTPError(.invalidMigration, "kubernetes.namespace and kubernetes.pod are DNS labels: a-z, 0-9 and '-', at most 63")
+            }
+        }
         guard NodeAPI.isValidName(input.target) else {
             throw HTTPError(.invalidNode, "target is a node name")
         }
@@ -47,7 +55,8 @@ struct MigrationAPI: Sendable {
         guard timeout > 0, timeout <= 7 * 86400 else {
             throw HTTPError(.invalidMigration, "timeout_seconds is between 1 and 604800")
         }
-        let options = MigrationOptions(restore: input.options ?? [:], checkpoint: input.checkpointOptions ?? [:], waive: input.waive ?? [])
+        let options = MigrationOptions(restore: input.options ?? [:], checkpoint: input.checkpointOptions ?? [:], waive: input.waive ?? [],
+                                       kubernetes: input.kubernetes)
         let optionsText = String(decoding: try JSONEncoder.wire.encode(options), as: UTF8.self)
         // The same request retried gives the same migration: by Idempotency-Key, else by its content while unfinished.
         let explicitKey = request.header("idempotency-key")
@@ -55,10 +64,12 @@ struct MigrationAPI: Sendable {
         if let explicitKey { canonical = "key:" + explicitKey }
         let requestKey = SHA256.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
         let deadline = Catalog.timestamp(Date().addingTimeInterval(timeout))
-        let migration = MigrationRecord(
+        var migration = MigrationRecord(
             id: "mig-" + UUID().uuidString.lowercased(), requestKey: requestKey, explicitKey: explicitKey != nil,
             checkpointID: checkpointID, sourceNode: input.source?.node, sourceContainer: input.source?.container,
             targetNode: input.target, options: optionsText, deadlineAt: deadline)
+        // Nothing to check or move first: the Pod pulls the checkpoint image itself.
+        if input.kubernetes != nil { migration.state = .restoring }
         let (stored, created) = try api.catalog { try catalog.createMigration(migration) }
         if created {
             orchestrator.watch.changed()
@@ -113,6 +124,36 @@ struct MigrationAPI: Sendable {
             }
             _ = orchestrator.watch.wait(after: generation, until: deadline)
         }
+    }
+
+    /// `POST /api/v1/migrations/{id}/outcome`: the client that created a migration's Pod reports what became of it.
+    func outcome(_ request: HTTPRequest, id: String, body: HTTPRequestBody?) throws -> HTTPResponse {
+        try api.authorize(request, .write)
+        guard let body else { throw HTTPError(.bodyRequired, "send the outcome as JSON") }
+        let outcome: KubernetesOutcome
+        do {
+            outcome = try JSONDecoder().decode(KubernetesOutcome.self, from: Data(body.readAll(maximumBytes: 64 << 10)))
+        } catch {
+            throw HTTPError(.invalidMigration, "the body must be {succeeded, error: {code, message}, phase, pod_uid}: \(error)")
+        }
+        if let error = outcome.error, error.code.isEmpty || error.code.count > 64 || error.message.count > 4096 {
+            throw HTTPError(.invalidMigration, "error.code is 1 to 64 characters, error.message at most 4096")
+        }
+        let migration = try api.catalog { try catalog.migration(id) }
+        guard MigrationMachine.storedOptions(migration).kubernetes != nil else {
+            throw HTTPError(.invalidMigration, "only a migration into Kubernetes takes an outcome; the service follows the others itself")
+        }
+        guard !migration.state.isTerminal else {
+            throw HTTPError(.migrationFinished, "the migration has already \(migration.state.rawValue)")
+        }
+        let updated = orchestrator.handle(migration.id, .kubernetesOutcome(outcome))?.0 ?? migration
+        return .json(Self.view(updated, events: nil))
+    }
+
+    /// A Kubernetes namespace or pod name as Ferry creates them (RFC 1123 label).
+    static func isDNSLabel(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 63 && text.first != "-" && text.last != "-"
+            && text.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }
     }
 
     func cancel(_ request: HTTPRequest, id: String) throws -> HTTPResponse {

@@ -27,6 +27,8 @@ enum MigrationInput: Sendable {
     /// The agent refused a job (bad options, a driver that cannot do it).
     case jobRefused(node: String, jobID: String, code: String, message: String)
     case cancel
+    /// The client that created a migration's Pod says what became of it (migrations into Kubernetes only).
+    case kubernetesOutcome(KubernetesOutcome)
 }
 
 /// What the driver does for a migration after recording its new state.
@@ -101,7 +103,12 @@ struct MigrationMachine {
             }
             return t
         }
+        if let pod = storedOptions(m).kubernetes {
+            kubernetes(&t, input, pod: pod, env)
+            return t
+        }
         switch input {
+        case .kubernetesOutcome: return t
         case .tick: tick(&t, env)
         case .probed(let target, let source, let startedAt, let endedAt):
             guard m.state == .pending else { return t }
@@ -124,6 +131,39 @@ struct MigrationMachine {
             fail(&t, "CANCELLED", "cancelled by request", env)
         }
         return t
+    }
+
+    /// A migration into Kubernetes: recorded, not driven. Its client reports the Pod's outcome; without one by the
+    /// deadline (the client died, lost its connection) it fails, saying the Pod's fate is not known.
+    static func kubernetes(_ t: inout Transition, _ input: MigrationInput, pod: KubernetesTarget, _ env: Environment) {
+        let m = t.record
+        let name = "\(pod.namespace)/\(pod.pod)"
+        switch input {
+        case .kubernetesOutcome(let outcome):
+            if outcome.succeeded {
+                t.record.state = .succeeded
+                t.events.append((nil, "Pod \(name) runs on \(m.targetNode): restored"))
+            } else {
+                let failure = outcome.error ?? MigrationView.Failure(code: "POD_FAILED", message: "the Pod failed")
+                t.record.state = .failed
+                t.record.errorCode = failure.code
+                t.record.errorMessage = failure.message
+                t.events.append((nil, "\(failure.code): Pod \(name) on \(m.targetNode): \(failure.message)"))
+            }
+        case .cancel:
+            t.record.state = .cancelled
+            t.record.errorCode = "CANCELLED"
+            t.record.errorMessage = "cancelled by request; the Pod \(name), if created, is left to Kubernetes"
+            t.events.append((nil, "CANCELLED: cancelled by request"))
+        case .tick:
+            guard let deadline = Catalog.date(fromTimestamp: m.deadlineAt), env.now > deadline else { return }
+            t.record.state = .failed
+            t.record.errorCode = "KUBERNETES_OUTCOME_UNKNOWN"
+            t.record.errorMessage = "no outcome for Pod \(name) came by the deadline (\(m.deadlineAt)); look at the Pod itself"
+            t.events.append((nil, "KUBERNETES_OUTCOME_UNKNOWN: \(t.record.errorMessage ?? "")"))
+        default:
+            return
+        }
     }
 
     /// Whether the agent may go on with a job (the ``JobVerdict`` a report gets), judged on the migration as it is

@@ -1,4 +1,5 @@
 public import CheckpointArchive
+internal import Foundation
 
 /// What ``Preflight`` needs to know about a checkpoint, small enough to keep as JSON in a catalog row so a
 /// target can be checked without reading the archive again. JSON keys are snake_case.
@@ -41,6 +42,13 @@ public struct CheckpointFacts: Codable, Sendable, Equatable {
     public var imageID: String?
     /// As the user asked for it (`rootfsImage`, Podman `RawImageName`).
     public var imageRequested: String?
+    /// The base image pinned by digest (`name@sha256:…`), as a node can pull it: CRI-O's `ImageRef` annotation, or
+    /// `rootfsImageRef` when it is one. Nil when the archive names the base image by ID or tag only.
+    public var imageDigestReference: String?
+    /// Labels the runtime recorded on the container other than Kubernetes' own `io.kubernetes.*` (CRI-O's `Labels`).
+    public var labels: [String: String]?
+    /// The memory and CPU limits of the container's OCI spec.
+    public var resources: ContainerResources?
     public var networks: [Network]
     /// CRI-O `io.kubernetes.cri-o.IP.N`, in index order.
     public var podIPs: [String]
@@ -63,6 +71,8 @@ public struct CheckpointFacts: Codable, Sendable, Equatable {
         case containerName = "container_name"
         case imageID = "image_id"
         case imageRequested = "image_requested"
+        case imageDigestReference = "image_digest_reference"
+        case labels, resources
         case podIPs = "pod_ips"
         case hasEstablishedTCP = "has_established_tcp"
         case establishedTCPAddresses = "established_tcp_addresses"
@@ -70,6 +80,11 @@ public struct CheckpointFacts: Codable, Sendable, Equatable {
         case criuVersion = "criu_version"
         case hostKernel = "host_kernel"
         case cgroupVersion = "cgroup_version"
+    }
+
+    enum AnnotationNames {
+        static let crioImageRef = "io.kubernetes.cri-o.ImageRef"
+        static let crioLabels = "io.kubernetes.cri-o.Labels"
     }
 
     /// Podman `--create-image` annotations (`io.podman.annotations.checkpoint.*`) and their checkpointctl
@@ -104,6 +119,13 @@ public struct CheckpointFacts: Codable, Sendable, Equatable {
         self.tcpClose = tcpClose
     }
 
+    /// `name@sha256:<64 hex>`: a reference a registry resolves to exactly one image.
+    public static func isDigestReference(_ text: String) -> Bool {
+        guard let at = text.range(of: "@sha256:"), at.lowerBound > text.startIndex else { return false }
+        let hex = text[at.upperBound...]
+        return hex.count == 64 && hex.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+    }
+
     /// Gathers the facts from a manifest. `imageAnnotations` are the annotations of the OCI checkpoint image the
     /// archive came from, when there was one (Podman writes the host facts only there); the manifest's `spec.dump`
     /// annotations are searched too.
@@ -120,6 +142,15 @@ public struct CheckpointFacts: Codable, Sendable, Equatable {
         image = manifest.container.image
         imageID = manifest.container.imageID
         imageRequested = manifest.container.imageRequested
+        imageDigestReference = [manifest.annotations[AnnotationNames.crioImageRef], manifest.container.imageID,
+                                manifest.container.image]
+            .compactMap { $0 }.first { Self.isDigestReference($0) }
+        if let text = manifest.annotations[AnnotationNames.crioLabels],
+           let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
+            let recorded = object.compactMapValues { $0 as? String }.filter { !$0.key.hasPrefix("io.kubernetes.") }
+            labels = recorded.isEmpty ? nil : recorded
+        }
+        resources = manifest.resources
         networks = manifest.networks.map { network in
             Network(
                 name: network.name,

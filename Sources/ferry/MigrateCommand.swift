@@ -31,6 +31,8 @@ struct MigrateCommand: ParsableCommand {
     @Option(help: "With --to-kubernetes: the Pod's name (default: the checkpointed pod's, with -restored).") var podName: String?
     @Option(help: "With --to-kubernetes: an image pull secret holding a Ferry token for the registry.") var pullSecret: String?
     @Flag(help: "With --to-kubernetes: print the Pod manifest (YAML; JSON with --json) instead of creating it.") var manifestOnly = false
+    @Option(help: "With --to-kubernetes: the kubeconfig to use (default: $KUBECONFIG, the pod's service account, ~/.kube/config).") var kubeconfig: String?
+    @Option(help: "With --to-kubernetes: the kubeconfig context (default: its current-context).") var context: String?
     @Option(help: "Restore under this name (Podman drops the static IP and MAC then).") var name: String?
     @Flag(help: "Restore established TCP connections.") var tcpEstablished = false
     @Flag(help: "Restore with TCP connections closed.") var tcpClose = false
@@ -54,9 +56,9 @@ struct MigrateCommand: ParsableCommand {
                 throw ValidationError("--to-kubernetes restores a catalogued checkpoint: give --checkpoint ID, not --to or --container")
             }
             guard node != nil else { throw ValidationError("--to-kubernetes needs --node NODE, the node the Pod is pinned to") }
-            guard manifestOnly else {
-                throw ValidationError("creating the Pod through the Kubernetes API is not built yet: add --manifest-only and kubectl apply -f - the manifest")
-            }
+            if let podName, !RestorePod.isDNSLabel(podName) { throw ValidationError("--pod-name is a DNS label: a-z, 0-9 and '-', at most 63") }
+            if let namespace, !RestorePod.isDNSLabel(namespace) { throw ValidationError("--namespace is a DNS label: a-z, 0-9 and '-', at most 63") }
+            guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
             return
         }
         guard to != nil else { throw ValidationError("give --to NODE (or --to-kubernetes --node NODE)") }
@@ -71,7 +73,11 @@ struct MigrateCommand: ParsableCommand {
     func run() throws {
         let client = try serverOptions.client()
         if toKubernetes, let checkpoint, let node {
-            try printRestorePod(client: client, checkpoint: checkpoint, node: node)
+            if manifestOnly {
+                try printRestorePod(client: client, checkpoint: checkpoint, node: node)
+            } else {
+                try restoreInKubernetes(client: client, checkpoint: checkpoint, node: node)
+            }
             return
         }
         guard let to else { throw ValidationError("give --to NODE") }
@@ -124,7 +130,7 @@ struct MigrateCommand: ParsableCommand {
     }
 
     /// Prints the outcome and the phases; exits 1 unless the migration succeeded (or, without --wait, was accepted).
-    private func finish(_ migration: MigrationView) throws {
+    func finish(_ migration: MigrationView) throws {
         if json {
             printJSON(migration)
         } else {
@@ -153,7 +159,7 @@ struct MigrateCommand: ParsableCommand {
         }.joined(separator: ", ")
     }
 
-    private func progress(_ line: String) {
+    func progress(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
@@ -199,23 +205,45 @@ struct NodesCommand: ParsableCommand {
 extension MigrateCommand {
     /// `--to-kubernetes --manifest-only`: the Pod that restores the checkpoint.
     private func printRestorePod(client: FerryClient, checkpoint: String, node: String) throws {
+        let manifest = try restorePod(client: client, checkpoint: checkpoint, node: node, migration: nil).pod
+        if json {
+            print(String(decoding: try Self.manifestEncoder.encode(manifest), as: UTF8.self))
+        } else {
+            print(manifest.yaml(), terminator: "")
+        }
+    }
+
+    static var manifestEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// The Pod for a catalogued checkpoint, and what preflight needs of the checkpoint.
+    func restorePod(client: FerryClient, checkpoint: String, node: String,
+                    migration: String?) throws -> (pod: RestorePod, facts: KubernetesPreflight.Checkpoint) {
         let summary = try runClient { try client.checkpoint(checkpoint) }
         let record = summary["checkpoint"] as? [String: Any] ?? [:]
         guard let id = record["id"] as? String, let reference = record["oci_reference"] as? String else {
             FileHandle.standardError.write(Data("ferry: checkpoint \(checkpoint) is a \(record["compression"] as? String ?? "") archive, which no image layer type fits: Kubernetes cannot pull it [NO_IMAGE_REFERENCE]\n".utf8))
             throw ExitCode(ClientExit.refused)
         }
+        let facts = summary["facts"] as? [String: Any] ?? [:]
+        let limits = facts["resources"] as? [String: Any] ?? [:]
+        func number(_ key: String) -> Int64? { (limits[key] as? NSNumber)?.int64Value }
         let pod = record["pod"] as? [String: Any] ?? [:]
         let manifest = RestorePod(
             checkpoint: id, reference: reference, container: (record["container"] as? [String: Any])?["name"] as? String ?? "restored",
             originalPod: pod["name"] as? String, originalNamespace: pod["namespace"] as? String,
-            sourceNode: record["source_node"] as? String, node: node, podName: podName, namespace: namespace, pullSecret: pullSecret)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(manifest), as: UTF8.self))
-        } else {
-            print(manifest.yaml(), terminator: "")
-        }
+            sourceNode: record["source_node"] as? String, node: node, podName: podName, namespace: namespace, pullSecret: pullSecret,
+            labels: (facts["labels"] as? [String: String]) ?? [:],
+            resources: RestorePod.resources(memoryLimitBytes: number("memory_limit_bytes"), cpuQuota: number("cpu_quota"),
+                                            cpuPeriod: number("cpu_period"), cpuShares: number("cpu_shares")),
+            migration: migration)
+        let checkpointFacts = KubernetesPreflight.Checkpoint(
+            imageDigestReference: facts["image_digest_reference"] as? String, imageID: facts["image_id"] as? String,
+            image: facts["image"] as? String, architecture: facts["architecture"] as? String)
+        return (manifest, checkpointFacts)
     }
+
 }

@@ -100,8 +100,12 @@ struct ClientCommandTests {
                                                                   "--pod-name", "again", "--manifest-only", "--json"])
         let renamedPod = (try JSONSerialization.jsonObject(with: renamed.stdoutData) as? [String: Any])?["metadata"] as? [String: Any]
         #expect(renamedPod?["name"] as? String == "again" && renamedPod?["namespace"] as? String == "other")
-        let notBuilt = try Fixtures.ferry(["migrate"] + common + ["--checkpoint", id, "--to-kubernetes", "--node", "n"])
-        #expect(notBuilt.status == 64 && notBuilt.stderr.contains("--manifest-only"), "\(notBuilt.stderr)")
+        // Without --manifest-only the Pod is created through the Kubernetes API (KubernetesRestoreTests): with no
+        // usable kubeconfig that is one clear line.
+        let noCluster = try Fixtures.ferry(["migrate"] + common + ["--checkpoint", id, "--to-kubernetes", "--node", "n",
+                                                                    "--kubeconfig", "/nonexistent/kubeconfig"])
+        #expect(noCluster.status == 1 && noCluster.stderr.hasSuffix("[KUBECONFIG_INVALID]\n")
+                && noCluster.stderr.split(separator: "\n").count == 1, "\(noCluster.stderr)")
         let xz = try Fixtures.write(try Fixtures.compress(try Fixtures.uncompressedBytes(of: "podman-counter-gzip.tar.gz"), with: "xz"), name: "c.tar.xz")
         let xzID = String(try Fixtures.ferry(["push"] + common + [xz]).stdout.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst(7))
         let noImage = try Fixtures.ferry(["migrate"] + common + ["--checkpoint", xzID, "--to-kubernetes", "--node", "n", "--manifest-only"])

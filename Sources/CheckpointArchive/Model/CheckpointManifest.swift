@@ -39,6 +39,33 @@ public struct ContainerIdentity: Sendable, Equatable {
     public var statusID: String?
 }
 
+/// The limits the OCI spec (`spec.dump` `linux.resources`) put on the container; nil fields were not set.
+public struct ContainerResources: Sendable, Equatable, Codable {
+    /// `memory.limit`, bytes.
+    public var memoryLimitBytes: Int64?
+    /// `cpu.quota` microseconds per `cpu.period` microseconds: the CPU limit.
+    public var cpuQuota: Int64?
+    public var cpuPeriod: Int64?
+    /// `cpu.shares` (the kubelet writes 1024 per requested CPU, 2 for none).
+    public var cpuShares: Int64?
+
+    public init(memoryLimitBytes: Int64? = nil, cpuQuota: Int64? = nil, cpuPeriod: Int64? = nil, cpuShares: Int64? = nil) {
+        self.memoryLimitBytes = memoryLimitBytes
+        self.cpuQuota = cpuQuota
+        self.cpuPeriod = cpuPeriod
+        self.cpuShares = cpuShares
+    }
+
+    public var isEmpty: Bool { memoryLimitBytes == nil && cpuQuota == nil && cpuShares == nil }
+
+    enum CodingKeys: String, CodingKey {
+        case memoryLimitBytes = "memory_limit_bytes"
+        case cpuQuota = "cpu_quota"
+        case cpuPeriod = "cpu_period"
+        case cpuShares = "cpu_shares"
+    }
+}
+
 /// Kubernetes pod identity, present for CRI-O and containerd archives (and Podman pods' sandbox ID).
 public struct PodIdentity: Sendable, Equatable {
     public var name: String?
@@ -258,6 +285,8 @@ public struct CheckpointManifest: Sendable {
     public var pod: PodIdentity
     /// All `spec.dump` annotations.
     public var annotations: [String: String]
+    /// `spec.dump` `linux.resources` (memory and CPU), when any is set.
+    public var resources: ContainerResources?
     /// Podman `network.status`, sorted by network name.
     public var networks: [NetworkAttachment]
     /// CRI-O `io.kubernetes.cri-o.IP.N` in index order.
