@@ -136,12 +136,13 @@ struct MigrationAPI: Sendable {
         } catch {
             throw HTTPError(.invalidMigration, "the body must be {succeeded, error: {code, message}, phase, pod_uid}: \(error)")
         }
-        if let error = outcome.error, error.code.isEmpty || error.code.count > 64 || error.message.count > 4096 {
+        // Counted in code points, as JSON Schema's maxLength counts.
+        if let error = outcome.error, error.code.isEmpty || error.code.unicodeScalars.count > 64 || error.message.unicodeScalars.count > 4096 {
             throw HTTPError(.invalidMigration, "error.code is 1 to 64 characters, error.message at most 4096")
         }
         let migration = try api.catalog { try catalog.migration(id) }
         guard MigrationMachine.storedOptions(migration).kubernetes != nil else {
-            throw HTTPError(.invalidMigration, "only a migration into Kubernetes takes an outcome; the service follows the others itself")
+            throw HTTPError(.notKubernetesMigration, "only a migration into Kubernetes takes an outcome; the service follows the others itself")
         }
         guard !migration.state.isTerminal else {
             throw HTTPError(.migrationFinished, "the migration has already \(migration.state.rawValue)")

@@ -36,6 +36,7 @@ struct ServiceErrorCode: Hashable, Sendable {
     static let factsMissing = Self("FACTS_MISSING", 409, "The node has not reported the facts preflight needs.")
     static let migrationFinished = Self("MIGRATION_FINISHED", 409, "The migration has already ended.")
     static let nodeDown = Self("NODE_DOWN", 409, "The node has sent no heartbeat within `--node-timeout`.")
+    static let notKubernetesMigration = Self("NOT_A_KUBERNETES_MIGRATION", 409, "Only a migration into Kubernetes takes an outcome from its client.")
     static let blobMissing = Self("BLOB_MISSING", 410, "The catalog has the checkpoint but its archive is gone from the store.")
     // 413, 415, 416, 422, 431
     static let payloadTooLarge = Self("PAYLOAD_TOO_LARGE", 413, "The body is larger than the server takes.")
@@ -58,7 +59,7 @@ struct ServiceErrorCode: Hashable, Sendable {
         .bodyRequired, .invalidQuery, .invalidLabels, .invalidNode, .invalidPreflight, .invalidHeartbeat,
         .invalidMigration, .invalidReport, .invalidCheckpointRequest, .badRequest, .badFraming, .unauthorized,
         .forbidden, .notFound, .checkpointNotFound, .migrationNotFound, .nodeNotFound, .jobNotFound,
-        .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .blobMissing,
+        .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .notKubernetesMigration, .blobMissing,
         .payloadTooLarge, .unsupportedMediaType, .rangeNotSatisfiable, .requestHeadersTooLarge,
         .clientDisconnected, .internalError, .databaseFailed, .storageFailed, .databaseTooNew,
         .notReady, .lowDiskSpace, .serverShuttingDown, .storageFull,

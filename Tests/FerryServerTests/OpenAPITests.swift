@@ -78,6 +78,14 @@ struct OpenAPITests {
         _ = try record("POST", "/api/v1/nodes/node-a/jobs/\(migrationID)/report", token: nil, upload: report, headers: ["Content-Type: application/json"])            // 401
         let unknownReport = try Fixtures.write(Array(#"{"sent_at": "x", "job": {"id": "mig-none", "kind": "restore", "state": "downloading", "bytes_done": 0, "bytes_total": 0, "phases": [], "created_at": "x", "updated_at": "x"}}"#.utf8), name: "unknown.json")
         _ = try record("POST", "/api/v1/nodes/node-a/jobs/mig-none/report", token: TestServer.nodeToken, upload: unknownReport, headers: ["Content-Type: application/json"]) // 404
+        // An outcome belongs to a migration into Kubernetes: this one is not (409); one that is takes it (200).
+        let outcome = try Fixtures.write(Array(#"{"succeeded": true, "phase": "Running"}"#.utf8), name: "outcome.json")
+        _ = try record("POST", "/api/v1/migrations/\(migrationID)/outcome", upload: outcome, headers: ["Content-Type: application/json"]) // 409
+        let kubernetesBody = try Fixtures.write(Array(#"{"checkpoint": "\#(id)", "target": "node-k", "kubernetes": {"namespace": "shop", "pod": "counter-restored"}}"#.utf8), name: "k8s.json")
+        let kubernetes = try record("POST", "/api/v1/migrations", upload: kubernetesBody, headers: ["Content-Type: application/json"])
+        let kubernetesID = try #require(kubernetes.json["id"] as? String)
+        _ = try record("POST", "/api/v1/migrations/\(kubernetesID)/outcome", upload: outcome, headers: ["Content-Type: application/json"]) // 200
+        _ = try record("POST", "/api/v1/migrations/\(kubernetesID)/outcome", upload: notJSON, headers: ["Content-Type: application/json"]) // 400
         _ = try record("POST", "/api/v1/migrations/\(migrationID)/cancel")
         _ = try record("POST", "/api/v1/migrations/\(migrationID)/cancel")                              // 409
         // Checkpoints without moving: node-a's agent URL leads nowhere here.
