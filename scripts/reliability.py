@@ -30,14 +30,14 @@ def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 
 class Service:
-    def __init__(self, ferry, data):
-        self.ferry, self.data, self.port, self.process = ferry, data, free_port(), None
+    def __init__(self, ferry, data, extra=()):
+        self.ferry, self.data, self.port, self.process, self.extra = ferry, data, free_port(), None, list(extra)
 
     def start(self):
         log = open(os.path.join(os.path.dirname(self.data), "service.log"), "a")
         self.process = subprocess.Popen([self.ferry, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data,
                                          "--min-free-space", "2M",
-                                         "--migrations-dir", os.path.join(ROOT, "migrations"), "--web-root", os.path.join(ROOT, "web")],
+                                         "--migrations-dir", os.path.join(ROOT, "migrations"), "--web-root", os.path.join(ROOT, "web")] + self.extra,
                                         stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -139,11 +139,28 @@ def part_race(ferry, races, workdir):
     check(broken == 0, f"{broken} broken rows after {races} races")
     return {"races": races, "broken": broken}
 
-def part_connections(ferry, idle, slowloris, workdir):
+def threads(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line.split()[1] for line in f if line.startswith("Threads:")))
+
+def accepted(pid):
+    """TCP connections the service holds open (its socket descriptors, less the listening one)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"): count += 1
+        except OSError:
+            pass
+    return count - 1
+
+def part_connections(ferry, idle, slowloris, workdir, per_address=None):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, idle + slowloris + 256)), hard))
-    data = os.path.join(workdir, "connections", "data"); os.makedirs(os.path.dirname(data))
-    service = Service(ferry, data); service.start()
+    name = "connections" if per_address is None else f"connections-{per_address}"
+    data = os.path.join(workdir, name, "data"); os.makedirs(os.path.dirname(data))
+    extra = [] if per_address is None else ["--max-connections-per-address", str(per_address)]
+    service = Service(ferry, data, extra); service.start()
+    threads_before = threads(service.process.pid)
     sockets, stop = [], threading.Event()
     for _ in range(idle):
         try: sockets.append(socket.create_connection(("127.0.0.1", service.port), timeout=5))
@@ -160,6 +177,8 @@ def part_connections(ferry, idle, slowloris, workdir):
                 except OSError: pass
             stop.wait(1)
     dripper = threading.Thread(target=drip); dripper.start()
+    time.sleep(0.5)
+    held, threads_during = accepted(service.process.pid), threads(service.process.pid)
     times, errors = [], 0
     for _ in range(200):
         started = time.perf_counter()
@@ -177,7 +196,8 @@ def part_connections(ferry, idle, slowloris, workdir):
     p50, p99 = times[len(times) // 2] * 1000, times[int(len(times) * 0.99) - 1] * 1000
     check(errors == 0, f"{errors} /healthz requests failed beside the hostile connections")
     check(p99 < 50, f"/healthz p99 {p99:.1f} ms beside the hostile connections")
-    return {"idle": idle, "slowloris": slowloris, "opened": len(sockets) + len(slow), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "errors": errors}
+    return {"idle": idle, "slowloris": slowloris, "opened": len(sockets) + len(slow), "held": held,
+            "threads": f"{threads_before} → {threads_during}", "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "errors": errors}
 
 def part_disk_full(ferry, workdir):
     disk = os.path.join(workdir, "disk"); os.makedirs(disk)
@@ -353,6 +373,7 @@ def main():
         print("1. kill -9 during 50 parallel uploads", file=sys.stderr); crash = part_crash(args.ferry, args.rounds, workdir)
         print("2. delete racing upload", file=sys.stderr); race = part_race(args.ferry, args.races, workdir)
         print("3. idle and slowloris connections", file=sys.stderr); connections = part_connections(args.ferry, args.idle, args.slowloris, workdir)
+        unlimited = part_connections(args.ferry, args.idle, args.slowloris, workdir, per_address=0)
         print("4. disk full", file=sys.stderr); disk = part_disk_full(args.ferry, workdir)
         print("5. hostile requests and archives", file=sys.stderr); hostile = part_hostile(args.ferry, workdir)
     finally:
@@ -360,7 +381,8 @@ def main():
     print(f"| check | result |\n| --- | --- |")
     print(f"| kill -9 during 50 parallel uploads, {crash['rounds']} rounds | {crash['acknowledged']} uploads acknowledged, {crash['lost']} lost; the crashes left {crash['orphans_left_by_crashes']} orphan blob(s) and {crash['rows_without_blob_left_by_crashes']} row(s) without a blob, and after each restart fsck found 0 and 0 |")
     print(f"| delete racing an upload of the same archive, {race['races']} times | {race['broken']} broken rows |")
-    print(f"| {connections['idle']} idle + {connections['slowloris']} slowloris connections from 127.0.0.1 ({connections['opened']} opened) | /healthz from 127.0.0.2: p50 {connections['p50_ms']} ms, p99 {connections['p99_ms']} ms, {connections['errors']} errors in 200 |")
+    for title, c in [("", connections), (", no per-address limit", unlimited)]:
+        print(f"| {c['idle']} idle + {c['slowloris']} slowloris connections from 127.0.0.1{title} ({c['opened']} opened, {c['held']} held by the service; its threads {c['threads']}) | /healthz from 127.0.0.2: p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, {c['errors']} errors in 200 |")
     if disk:
         print(f"| disk full (24 MiB tmpfs) | upload {disk['upload_when_full']}, /readyz {disk['readyz_when_full']}, delete {disk['delete_when_full']}, upload after the delete {disk['upload_after_delete']} |")
     print(f"| {hostile['total']} hostile requests and archives | {hostile['passed']} got their expected status and code; the service {'stayed up' if hostile['alive'] else 'DIED'}; peak memory {hostile['peak_mib']} MiB (ceiling 256 MiB) |")

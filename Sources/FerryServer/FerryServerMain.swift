@@ -80,6 +80,8 @@ public enum FerryServerMain {
         let orchestrator = MigrationOrchestrator(context: context, registry: context.nodes)
         let server = HTTPServer(
             host: configuration.host, port: configuration.port,
+            configuration: HTTPServerConfiguration(maximumConnections: configuration.maximumConnections,
+                                                   maximumConnectionsPerIP: configuration.maximumConnectionsPerAddress),
             handler: FerryService.router(context, orchestrator: orchestrator), log: log)
         box.server = server
         try server.start()

@@ -19,6 +19,11 @@ public struct ServerConfiguration: Sendable {
     /// (the host name when listening on every address).
     public var registryHost: String?
 
+    /// Connections open at once, and from one client address (0: no separate limit). Behind a proxy or NAT every
+    /// client shares one address: raise the second or set it to 0 there.
+    public var maximumConnections = 4096
+    public var maximumConnectionsPerAddress = 128
+
     public init() {}
 
     /// The registry host the API names in `oci_reference`.

@@ -22,6 +22,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Folder of the web page's files (default: the ones built in).") var webRoot: String?
     @Option(help: "Seconds without a heartbeat after which a node is down (default 15).") var nodeTimeout: Double?
     @Option(help: "Free space below which /readyz reports LOW_DISK_SPACE, e.g. 1G (default 256M).") var minFreeSpace: String?
+    @Option(help: "Connections open at once (default 4096).") var maxConnections: Int?
+    @Option(help: "Connections open at once from one client address; 0: no separate limit, e.g. behind a proxy (default 128).") var maxConnectionsPerAddress: Int?
     @Option(help: "HOST:PORT nodes pull checkpoint images from, as oci_reference gives it (default: the listen address).") var registryHost: String?
 
     func run() throws {
@@ -40,6 +42,14 @@ struct ServeCommand: ParsableCommand {
                 configuration.minimumFreeBytes = try ServerConfiguration.parseSize(space)
             }
             configuration.registryHost = registryHost ?? environment["FERRY_REGISTRY_HOST"]
+            if let limit = maxConnections ?? environment["FERRY_MAX_CONNECTIONS"].flatMap(Int.init) {
+                guard limit > 0 else { throw ServerConfigurationError("--max-connections must be positive") }
+                configuration.maximumConnections = limit
+            }
+            if let limit = maxConnectionsPerAddress ?? environment["FERRY_MAX_CONNECTIONS_PER_ADDRESS"].flatMap(Int.init) {
+                guard limit >= 0 else { throw ServerConfigurationError("--max-connections-per-address is 0 (no limit) or more") }
+                configuration.maximumConnectionsPerAddress = limit
+            }
             if let timeout = nodeTimeout ?? environment["FERRY_NODE_TIMEOUT"].flatMap(Double.init) {
                 guard timeout > 0 else { throw ServerConfigurationError("--node-timeout must be positive") }
                 configuration.nodeTimeout = timeout

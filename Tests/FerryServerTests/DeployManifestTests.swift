@@ -60,4 +60,23 @@ struct DeployManifestTests {
         let help = try Fixtures.ferry(["serve", "--help"]).stdout
         for flag in arguments where flag.hasPrefix("--") { #expect(help.contains(flag), "ferry serve has no \(flag)") }
     }
+
+    @Test("the restorer may get nodes (and nodes/proxy), create and get pods in a bound namespace, and nothing else")
+    func restorer() throws {
+        let documents = try Self.documents("restorer.yaml")
+        let roles = documents.filter { $0["kind"] as? String == "ClusterRole" }
+        var grants: [String: [String]] = [:]
+        for role in roles {
+            for rule in role["rules"] as? [[String: Any]] ?? [] {
+                #expect(rule["apiGroups"] as? [String] == [""])
+                for resource in rule["resources"] as? [String] ?? [] { grants[resource, default: []] += rule["verbs"] as? [String] ?? [] }
+            }
+        }
+        #expect(grants == ["nodes": ["get"], "nodes/proxy": ["get"], "pods": ["create", "get"]], "\(grants)")
+        // Pods are granted per namespace (a RoleBinding), nodes cluster-wide.
+        let podBinding = documents.first { $0["kind"] as? String == "RoleBinding" }
+        #expect((podBinding?["roleRef"] as? [String: Any])?["name"] as? String == "ferry-restorer-pods")
+        let clusterBindings = documents.filter { $0["kind"] as? String == "ClusterRoleBinding" }
+        #expect(clusterBindings.map { ($0["roleRef"] as? [String: Any])?["name"] as? String } == ["ferry-restorer-nodes"])
+    }
 }

@@ -97,4 +97,50 @@ struct ServeCommandTests {
         #expect(listen.status == 1)
         #expect(listen.stderr.contains("--listen takes HOST:PORT"))
     }
+
+    @Test("--max-connections-per-address bounds one client's connections, others still get in; bad limits are refused")
+    func connectionLimits() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let port = try Self.freePort()
+        let child = try Fixtures.spawn(Fixtures.ferryBinary, [
+            "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", directory.appendingPathComponent("data").path,
+            "--max-connections-per-address", "3",
+            "--migrations-dir", Fixtures.repositoryRoot.appendingPathComponent("migrations").path,
+            "--web-root", Fixtures.repositoryRoot.appendingPathComponent("web").path,
+        ], stdout: directory.appendingPathComponent("out").path, stderr: directory.appendingPathComponent("log").path)
+        defer { kill(child, SIGTERM); _ = Fixtures.wait(child) }
+        var healthy = false
+        for _ in 0..<100 where !healthy {
+            healthy = try Fixtures.run("/usr/bin/curl", ["-sf", "--max-time", "2", "http://127.0.0.1:\(port)/healthz"]).status == 0
+            if !healthy { usleep(100_000) }
+        }
+        #expect(healthy)
+        // Three idle connections from 127.0.0.1 take its share; a fourth request from there is turned away,
+        // one from 127.0.0.2 is answered.
+        var idle: [Int32] = []
+        for _ in 0..<3 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            idle.append(fd)
+        }
+        defer { idle.forEach { close($0) } }
+        usleep(200_000)
+        let refused = try Fixtures.run("/usr/bin/curl", ["-s", "--max-time", "3", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/healthz"])
+        #expect(refused.stdout == "000", "the fourth connection from 127.0.0.1 is closed unanswered: \(refused.stdout)")
+        let other = try Fixtures.run("/usr/bin/curl", ["-s", "--max-time", "3", "--interface", "127.0.0.2", "-o", "/dev/null", "-w", "%{http_code}",
+                                                       "http://127.0.0.1:\(port)/healthz"])
+        #expect(other.stdout == "200")
+
+        let zero = try Fixtures.ferry(["serve", "--max-connections", "0", "--data-dir", try Fixtures.temporaryDirectory().path])
+        #expect(zero.status == 1 && zero.stderr.contains("--max-connections must be positive"), "\(zero.stderr)")
+        let negative = try Fixtures.ferry(["serve", "--max-connections-per-address", "-1", "--data-dir", try Fixtures.temporaryDirectory().path])
+        #expect(negative.status != 0, "\(negative.stderr)")
+    }
 }
