@@ -72,8 +72,11 @@ public final class HTTPServer: Sendable {
         running.daemon.quiesce()
         if !core.requests.waitUntilIdle(deadline: Date(timeIntervalSinceNow: max(seconds, 0))) {
             core.log?("shutdown: \(core.requests.inFlight) request(s) still in flight after \(seconds)s; failing them")
-            core.requests.failAll(with: .shuttingDown)
         }
+        // Kept-alive connections may still bring requests: from here they get 503 without a handler, and what is
+        // still in flight is failed (its waits end), so no connection stays suspended into MHD_stop_daemon.
+        core.requests.beginStopping()
+        core.requests.failAll(with: .shuttingDown)
         core.requests.waitUntilHandlersReturned { [log = core.log] count in
             log?("shutdown: waiting for \(count) handler(s) still working")
         }

@@ -114,8 +114,13 @@ final class RequestContext {
             return true
         }
 
-        startOffThread(request, connection: connection) { exchange in
+        guard startOffThread(request, connection: connection, makeBody: { exchange in
             HTTPRequestBody(declaredLength: chunked ? nil : contentLength, exchange: exchange)
+        }) != nil else {
+            decidedResponse = .error(.shuttingDown)
+            closeAfterResponse = true
+            phase = .discardingBody
+            return true
         }
         let expectsContinue = request.header("expect")?.lowercased() == "100-continue"
         let wait = expectsContinue ? Self.continueDecisionNanoseconds : Self.quietClientNanoseconds
@@ -126,21 +131,20 @@ final class RequestContext {
 
     /// Runs the handler on a thread of its own (not MHD's workers, not the Swift concurrency pool: it may block on
     /// the body, on disk, on SQLite), connected to this request through a new exchange. `makeBody` builds the
-    /// handler's body from the exchange, or returns nil for a request without one.
-    @discardableResult
+    /// handler's body from the exchange, or returns nil for a request without one. Nil when the server is stopping
+    /// and starts no handler any more.
     private func startOffThread(_ request: HTTPRequest, connection: OpaquePointer,
-                                makeBody: (RequestExchange) -> HTTPRequestBody?) -> RequestExchange {
+                                makeBody: (RequestExchange) -> HTTPRequestBody?) -> RequestExchange? {
         let suspendable = SuspendedConnection(connection, tracker: core.requests)
         let exchange = RequestExchange(bufferCapacity: core.configuration.uploadChunkBytes,
                                        maximumBuffers: core.uploadBufferCount, counters: core.counters,
                                        connection: suspendable)
+        guard core.requests.handlerStarted(exchange) else { return nil }
         self.suspendable = suspendable
         self.exchange = exchange
-        core.requests.register(exchange)
         let body = makeBody(exchange)
         let name = body == nil ? "ferry-handler" : "ferry-upload"
         let tracker = core.requests
-        tracker.handlerStarted()
         let thread = Thread { [handler = core.handler] in
             // The kernel's name (what top and perf show); Foundation's Thread.name does not set it on Linux.
             ferry_name_current_thread(name)
@@ -245,7 +249,10 @@ final class RequestContext {
         if core.handler.answersInline(request) {
             return queue(core.handler.handle(request, body: nil), on: connection)
         }
-        startOffThread(request, connection: connection) { _ in nil }
+        guard startOffThread(request, connection: connection, makeBody: { _ in nil }) != nil else {
+            closeAfterResponse = true
+            return queue(.error(.shuttingDown), on: connection)
+        }
         phase = .awaitingResponse
         return collectResponse(on: connection)
     }

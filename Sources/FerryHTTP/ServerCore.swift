@@ -32,6 +32,8 @@ final class RequestTracker: @unchecked Sendable {
     private var closing = false
     private var suspended = 0
     private var handlersRunning = 0
+    /// Set just before libmicrohttpd is stopped: no handler may start and no connection be suspended any more.
+    private var stopping = false
 
     func begin() {
         condition.lock()
@@ -50,13 +52,6 @@ final class RequestTracker: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return count
-    }
-
-    /// Remembers a request answered off MHD's threads, so a shutdown that runs out of time can fail it.
-    func register(_ exchange: RequestExchange) {
-        condition.lock()
-        exchanges[ObjectIdentifier(exchange)] = exchange
-        condition.unlock()
     }
 
     func unregister(_ exchange: RequestExchange) {
@@ -78,10 +73,13 @@ final class RequestTracker: @unchecked Sendable {
         condition.unlock()
     }
 
-    func connectionSuspended() {
+    /// Counts a connection about to be suspended; false once stopping (it must then not be suspended).
+    func connectionSuspended() -> Bool {
         condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { return false }
         suspended += 1
-        condition.unlock()
+        return true
     }
 
     func connectionResumed() {
@@ -98,10 +96,15 @@ final class RequestTracker: @unchecked Sendable {
         return suspended
     }
 
-    func handlerStarted() {
+    /// Counts a handler thread about to start and remembers its exchange, in one step so that a shutdown's
+    /// `failAll` cannot miss it; false once stopping (the request is then answered 503 at once).
+    func handlerStarted(_ exchange: RequestExchange) -> Bool {
         condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { return false }
         handlersRunning += 1
-        condition.unlock()
+        exchanges[ObjectIdentifier(exchange)] = exchange
+        return true
     }
 
     func handlerFinished() {
@@ -111,10 +114,18 @@ final class RequestTracker: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Waits until no handler thread runs and no connection is suspended. MHD_stop_daemon must not run while a
-    /// connection is suspended (libmicrohttpd panics), and the service must not close what handlers use while one
-    /// still works. A handler busy in its own work is waited for, however long it takes; `log` hears about it
-    /// every 10 s.
+    /// From now on no handler starts and no connection is suspended (a keep-alive client may still send a request
+    /// after the drain; it is answered 503 at once).
+    func beginStopping() {
+        condition.lock()
+        stopping = true
+        condition.unlock()
+    }
+
+    /// After `beginStopping`: waits until no handler thread runs and no connection is suspended. MHD_stop_daemon
+    /// must not run while a connection is suspended (libmicrohttpd panics), and the service must not close what
+    /// handlers use while one still works. A handler busy in its own work is waited for, however long it takes;
+    /// `log` hears about it every 10 s.
     func waitUntilHandlersReturned(log: ((Int) -> Void)?) {
         condition.lock()
         defer { condition.unlock() }

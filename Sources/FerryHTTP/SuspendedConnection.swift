@@ -50,8 +50,9 @@ final class SuspendedConnection: @unchecked Sendable {
             MHD_resume_connection(connection)
             return
         }
+        // Refused while the server stops: the connection stays on the loop and is closed with the daemon.
+        guard tracker.connectionSuspended() else { return }
         state = .suspended
-        tracker.connectionSuspended()
         MHD_suspend_connection(connection)
     }
 

@@ -124,4 +124,36 @@ struct WorkerPoolTests {
         // Failed by the shutdown: the connection is closed without a response.
         #expect(result.status == 0 || result.status == 503, "status \(result.status)")
     }
+
+    @Test("Once stopping, a request on a kept-alive connection gets 503 at once and suspends nothing, while shutdown waits for a handler still working")
+    func requestsAfterTheDrainAreRefused() throws {
+        let entered = Locked(0)
+        var router = Router()
+        router.add("GET", "/slow") { _, _, _ in
+            entered.withValue { $0 += 1 }
+            Thread.sleep(forTimeInterval: 1.5)
+            return .json(["done": "1"])
+        }
+        router.add("GET", "/healthz", inline: true) { _, _, _ in .json(["status": "ok"]) }
+        let server = HTTPServer(host: "127.0.0.1", port: 0, handler: router)
+        try server.start()
+        // A kept-alive connection, opened (and used once) before the shutdown.
+        let kept = try RawClient(port: server.port)
+        try kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(String(decoding: kept.readAvailable(seconds: 2), as: UTF8.self).contains("200 OK"))
+        let slow = try CurlProcess(["http://127.0.0.1:\(server.port)/slow"], maxTime: 10)
+        #expect(entered.wait(seconds: 5) { $0 == 1 } == 1)
+        let stopper = Thread { server.shutdown(timeout: 0.1) }
+        stopper.start()
+        Thread.sleep(forTimeInterval: 0.4)
+        // The drain (0.1 s) is over and the slow handler still works: a new request is refused, not suspended.
+        let started = Date()
+        try kept.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        let answer = String(decoding: kept.readAvailable(seconds: 2), as: UTF8.self)
+        #expect(answer.contains("503") && answer.contains("SERVER_SHUTTING_DOWN"), "\(answer)")
+        #expect(Date().timeIntervalSince(started) < 0.5)
+        #expect(entered.current == 1, "no handler started for the refused request")
+        _ = try slow.wait()
+        kept.close()
+    }
 }

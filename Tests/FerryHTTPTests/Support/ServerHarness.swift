@@ -169,6 +169,22 @@ final class RawClient {
         }
     }
 
+    /// What arrives until 0.2 s pass without a byte once something came (or the server closes, or `seconds` pass).
+    func readAvailable(seconds: Double) -> [UInt8] {
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let wait = result.isEmpty ? Int32(max(1, deadline.timeIntervalSinceNow * 1000)) : 200
+            guard poll(&descriptor, 1, wait) > 0 else { break }
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            result.append(contentsOf: buffer[..<count])
+        }
+        return result
+    }
+
     func close() {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
