@@ -51,3 +51,23 @@ printf '%-40s %9s %14s %9s MiB\n' "zstd -dc big.tar.zst" "$t_zcat" "$(ratio "$t_
 # The inspection must still be right on the grown archive: the environment lies behind the 1 GiB.
 "$ferry" inspect --ps-tree-env --format json "$work/big.tar" | grep -q '"SECRET_TOKEN": "hunter2"' \
   || { echo "bench: inspect of the big archive lost the environment" >&2; exit 1; }
+
+# Memory search (`memparse --search`, a literal) and checkpointctl beside it, with `cat` as the floor: all read the
+# same GiB. checkpointctl is the lab's (`../shared/lab/setup.sh` installs it); without it its rows say so.
+read -r t_cat m_cat < <(measure cat "$work/big.tar")
+read -r t_search m_search < <(measure "$ferry" memparse --pid 1 --search SECRET_TOKEN --context 10 "$work/big.tar")
+printf '%-40s %9s %14s %9s MiB\n' "cat big.tar" "$t_cat" "$(ratio "$t_cat" "$t_sha")" "$((m_cat / 1024))"
+printf '%-40s %9s %14s %9s MiB\n' "ferry memparse --search big.tar" "$t_search" "$(ratio "$t_search" "$t_sha")" "$((m_search / 1024))"
+if command -v checkpointctl >/dev/null 2>&1; then
+  read -r t_cc_search m_cc_search < <(measure checkpointctl memparse --pid 1 --search SECRET_TOKEN --context 10 "$work/big.tar")
+  read -r t_cc_inspect m_cc_inspect < <(measure checkpointctl inspect --all "$work/big.tar")
+  printf '%-40s %9s %14s %9s MiB\n' "checkpointctl memparse --search big.tar" "$t_cc_search" "$(ratio "$t_cc_search" "$t_sha")" "$((m_cc_search / 1024))"
+  printf '%-40s %9s %14s %9s MiB\n' "checkpointctl inspect --all big.tar" "$t_cc_inspect" "$(ratio "$t_cc_inspect" "$t_sha")" "$((m_cc_inspect / 1024))"
+  echo "ferry memparse --search is $(ratio "$t_search" "$t_cc_search")x checkpointctl's time, $(ratio "$t_search" "$t_cat")x cat's"
+  # Both must find the same match.
+  diff <("$ferry" memparse --pid 1 --search SECRET_TOKEN --context 10 "$work/big.tar") \
+       <(checkpointctl memparse --pid 1 --search SECRET_TOKEN --context 10 "$work/big.tar") >/dev/null \
+    || { echo "bench: ferry and checkpointctl memparse --search disagree on the big archive" >&2; exit 1; }
+else
+  echo "checkpointctl: not installed (run ../shared/lab/setup.sh); its rows are missing"
+fi

@@ -28,8 +28,11 @@ data = open(path, "rb").read()
 magic, body = data[:8], data[8:]                   # common magic + PAGEMAP magic
 head_len = struct.unpack("<I", body[:4])[0]
 head, rest = body[:4 + head_len], body[4 + head_len:]
-# pagemap_entry { vaddr=1: 0x10000000, nr_pages=5: pages, flags=4: PE_PRESENT }
-entry = b"\x08" + varint(0x10000000) + b"\x28" + varint(size_mib * 256) + b"\x20" + varint(4)
+# pagemap_entry { vaddr=1: 0x10000000, compat_nr_pages=2 (required), nr_pages=5: pages, flags=4: PE_PRESENT }.
+# CRIU writes compat_nr_pages too (the pre-4.0 field, a uint32); checkpointctl refuses an entry without it.
+pages = size_mib * 256
+entry = (b"\x08" + varint(0x10000000) + b"\x10" + varint(pages & 0xFFFFFFFF) + b"\x28" + varint(pages)
+         + b"\x20" + varint(4))
 open(path, "wb").write(magic + head + struct.pack("<I", len(entry)) + entry + rest)
 
 old = open(os.path.join(checkpoint, "pages-1.img"), "rb").read()

@@ -58,6 +58,32 @@ struct MemorySearchTests {
         #expect(try search(memory, pattern: "a.c", literal: false, chunkSize: 1024, piece: 3).count == 2)
     }
 
+    @Test("the raw-byte literal search finds exactly what the regular expression over the ?-mapped text finds")
+    func literalEqualsExpression() throws {
+        // Pseudo-random memory (fixed seed): every byte value, with needles planted, some across chunk boundaries,
+        // some overlapping, some next to unprintable bytes.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var memory = (0..<50_000).map { _ -> UInt8 in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        for (position, text) in [(100, "SECRET"), (1020, "SECRET"), (4090, "aaaa"), (7000, "a?b"), (9000, "SECRET_TOKEN=x"),
+                                 (20_000, "aaaaa"), (49_990, "SECRET")] {
+            memory.replaceSubrange(position..<position + text.utf8.count, with: Array(text.utf8))
+        }
+        memory[7001] = 0x07  // "a\u{7}b": the mapped text has "a?b" there too
+        for pattern in ["SECRET", "aa", "a?b", "?", "SECRET_TOKEN=x", "é", "", "\u{1}"] {
+            for (chunkSize, piece) in [(1024, 7), (4096, 4096), (1 << 20, 1000)] {
+                let literal = try search(memory, pattern: pattern, literal: true, context: 5, chunkSize: chunkSize, piece: piece)
+                let expression = pattern.isEmpty ? [] : try search(memory, pattern: NSRegularExpression.escapedPattern(for: pattern), literal: false,
+                                                                   context: 5, chunkSize: chunkSize, piece: piece)
+                #expect(literal == expression, "pattern \(pattern) chunk \(chunkSize) piece \(piece): \(literal.count) vs \(expression.count)")
+            }
+        }
+        #expect(try search(memory, pattern: "SECRET", chunkSize: 1024, piece: 7).count == 4)
+        #expect(try search(Array("aaaa".utf8), pattern: "aa", chunkSize: 1024, piece: 1).map(\.address) == [0x1000, 0x1002])
+    }
+
     @Test("an invalid regular expression is refused")
     func invalid() {
         #expect(throws: MemorySearchError.self) { try MemorySearch(pattern: "(", literal: false, context: 0) }
