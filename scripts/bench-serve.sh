@@ -85,6 +85,7 @@ stop_server
 python3 - "$work/data/catalog.sqlite" <<'PY'
 import sqlite3, sys, hashlib
 db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA cache_size = -400000")  # 400 MB: random IDs touch every index page; a small cache thrashes
 row = db.execute("SELECT * FROM checkpoint LIMIT 1").fetchone()
 columns = [c[1] for c in db.execute("PRAGMA table_info(checkpoint)")]
 rows = []

@@ -12,14 +12,23 @@ internal import Glibc
 public final class Catalog: Sendable {
     private let pool: DatabasePool
     public let path: String
+    private let statistics = PlannerStatistics()
+    /// A filtered list counts its matches up to this many (`CheckpointQuery.countCap`; smaller in tests).
+    let countCap: Int
     private let registryHostBox: RegistryHostBox
 
     /// Opens or creates the catalog at `path` and applies the migrations found in `migrationsDirectory`.
     /// `upTo` stops after the named migration (tests use it to build an older schema).
     /// `registryHost` (`HOST:PORT`) starts every `oci_reference` the API gives (SQL `ferry_registry_host()`).
-    public init(path: String, migrationsDirectory: String, upTo lastMigration: String? = nil,
-                registryHost: String = "127.0.0.1:8080") throws {
+    public convenience init(path: String, migrationsDirectory: String, upTo lastMigration: String? = nil,
+                            registryHost: String = "127.0.0.1:8080") throws {
+        try self.init(path: path, migrationsDirectory: migrationsDirectory, upTo: lastMigration, registryHost: registryHost,
+                      countCap: CheckpointQuery.countCap)
+    }
+
+    init(path: String, migrationsDirectory: String, upTo lastMigration: String?, registryHost: String, countCap: Int) throws {
         self.path = path
+        self.countCap = countCap
         let registryHostBox = RegistryHostBox(registryHost)
         self.registryHostBox = registryHostBox
         // Create the file 0600 first: SQLite gives its -wal and -shm files the database file's permissions.
@@ -47,6 +56,9 @@ public final class Catalog: Sendable {
             }
             try migrator.migrate(pool)
             try Self.nameRepositories(pool)
+            try pool.write { try statistics.refresh($0) }
+            // Connections read sqlite_stat1 when they open: readers opened before the ANALYZE plan without it.
+            pool.invalidateReadOnlyConnections()
         } catch let error as CatalogError {
             throw error
         } catch {
@@ -132,7 +144,9 @@ public final class Catalog: Sendable {
     public func insert(
         _ record: CheckpointRecord, inspection: String = "{}", findings: [FindingRecord] = []
     ) throws -> (record: CheckpointRecord, inserted: Bool) {
-        try wrap {
+        var refreshed = false
+        defer { if refreshed { pool.invalidateReadOnlyConnections() } }
+        return try wrap {
             try pool.write { db in
                 if let existing = try CheckpointRow.fetchOne(db, key: record.id) { return (existing.record, false) }
                 var row = record
@@ -147,6 +161,7 @@ public final class Catalog: Sendable {
                         message: finding.message, waiver: finding.waiver
                     ).insert(db)
                 }
+                refreshed = try statistics.refreshIfGrown(db)
                 return (row, true)
             }
         }
@@ -217,7 +232,8 @@ public final class Catalog: Sendable {
     public func totals() throws -> (count: Int, bytes: Int64) {
         try wrap {
             try pool.read { db in
-                let row = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(size), 0) FROM checkpoint")
+                // Kept by triggers (migration 0010): no row is counted.
+                let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT count, bytes FROM checkpoint_total WHERE only = 1"))
                 return (row?[0] ?? 0, row?[1] ?? 0)
             }
         }
@@ -228,13 +244,13 @@ public final class Catalog: Sendable {
         let page = try page(query, select: "*", from: "checkpoint") {
             try CheckpointRow(row: $0).record
         }
-        return CheckpointPage(items: page.items, nextCursor: page.nextCursor, total: page.total)
+        return CheckpointPage(items: page.items, nextCursor: page.nextCursor, total: page.total, totalExact: page.totalExact)
     }
 
     /// One page of checkpoints matching a query, each as the API's JSON description (the `checkpoint_summary` view).
     public func summaries(_ query: CheckpointQuery) throws -> CheckpointSummaryPage {
         let page = try page(query, select: "summary", from: "checkpoint_summary") { row -> String in row["summary"] }
-        return CheckpointSummaryPage(items: page.items, nextCursor: page.nextCursor, total: page.total)
+        return CheckpointSummaryPage(items: page.items, nextCursor: page.nextCursor, total: page.total, totalExact: page.totalExact)
     }
 
     /// The API's JSON description of one checkpoint.
@@ -249,88 +265,74 @@ public final class Catalog: Sendable {
     /// The shared query behind `list` and `summaries`: filters, keyset pagination, and the total.
     private func page<T>(
         _ query: CheckpointQuery, select: String, from table: String, decode: @escaping (Row) throws -> T
-    ) throws -> (items: [T], nextCursor: String?, total: Int) {
-        guard (1...CheckpointQuery.maximumLimit).contains(query.limit) else {
-            throw CatalogError(.invalidQuery, "limit must be between 1 and \(CheckpointQuery.maximumLimit)")
-        }
-        var conditions: [String] = []
-        var arguments: [any DatabaseValueConvertible] = []
-        func equal(_ column: String, _ value: String?) {
-            guard let value else { return }
-            conditions.append("\(column) = ?")
-            arguments.append(value)
-        }
-        equal("pod_namespace", query.namespace)
-        equal("pod_name", query.pod)
-        equal("container_name", query.container)
-        equal("engine", query.engine)
-        equal("source_node", query.node)
-        equal("image", query.image)
-        equal("validation_state", query.validationState)
-        if let after = query.uploadedAfter {
-            conditions.append("uploaded_at >= ?")
-            arguments.append(try Self.normalisedTime(after))
-        }
-        if let before = query.uploadedBefore {
-            conditions.append("uploaded_at < ?")
-            arguments.append(try Self.normalisedTime(before))
-        }
-        for word in (query.text ?? "").lowercased().split(separator: " ") where !word.isEmpty {
-            conditions.append("instr(search_text, ?) > 0")
-            arguments.append(String(word))
-        }
-        for (key, value) in query.labels.sorted(by: { $0.key < $1.key }) {
-            conditions.append("json_extract(labels, ?) = ?")
-            arguments.append("$.\"\(key.replacingOccurrences(of: "\"", with: ""))\"")
-            arguments.append(value)
-        }
-        let filterSQL = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let filterArguments = arguments
-
-        let column = query.sort.column
-        let numeric = query.sort == .size
-        let comparison = query.descending ? "<" : ">"
-        let direction = query.descending ? "DESC" : "ASC"
-        var pageConditions = conditions
-        if let cursorText = query.cursor {
-            let cursor = try PageCursor(decoding: cursorText)
-            guard cursor.sort == query.sort.rawValue, cursor.descending == query.descending else {
-                throw CatalogError(.invalidQuery, "the cursor belongs to another sort order")
-            }
-            pageConditions.append("(\(column), id) \(comparison) (?, ?)")
-            if numeric { arguments.append(cursor.number ?? 0) } else { arguments.append(cursor.text ?? "") }
-            arguments.append(cursor.id)
-        }
-        let pageSQL = pageConditions.isEmpty ? "" : "WHERE " + pageConditions.joined(separator: " AND ")
-        // The page's IDs first (an index walk), then the selection for those rows only: SQLite would otherwise
-        // build the selected columns of every row it sorts.
-        let sql = """
-            SELECT \(table).\(select == "*" ? "*" : select), page.id AS page_id, page.sort_value
-            FROM (SELECT id, \(column) AS sort_value FROM checkpoint \(pageSQL)
-                  ORDER BY \(column) \(direction), id \(direction) LIMIT \(query.limit + 1)) AS page
-            JOIN \(table) ON \(table).id = page.id
-            ORDER BY page.sort_value \(direction), page.id \(direction)
-            """
-        let pageArguments = arguments
+    ) throws -> (items: [T], nextCursor: String?, total: Int, totalExact: Bool) {
+        let prepared = try PreparedList(query, countCap: countCap)
         return try wrap {
             try pool.read { db in
-                let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(pageArguments))
-                let total = try Int.fetchOne(
-                    db, sql: "SELECT count(*) FROM checkpoint \(filterSQL)",
-                    arguments: StatementArguments(filterArguments)) ?? 0
+                let statements = try prepared.statements(select: select, from: table, db)
+                let rows = try Row.fetchAll(db.cachedStatement(sql: statements.page.sql),
+                                            arguments: StatementArguments(statements.page.arguments))
+                let counted = try Int.fetchOne(db.cachedStatement(sql: statements.count.sql),
+                                               arguments: StatementArguments(statements.count.arguments)) ?? 0
+                let exact = statements.countIsExact || counted <= countCap
+                let total = statements.countIsExact ? counted : min(counted, countCap)
                 let items = try rows.prefix(query.limit).map(decode)
                 var next: String?
                 if rows.count > query.limit, let last = rows.prefix(query.limit).last {
                     next = PageCursor(
                         sort: query.sort.rawValue, descending: query.descending,
-                        text: numeric ? nil : last["sort_value"], number: numeric ? last["sort_value"] : nil,
+                        text: prepared.numeric ? nil : last["sort_value"], number: prepared.numeric ? last["sort_value"] : nil,
                         id: last["page_id"]
                     ).encoded()
                 }
-                return (items, next, total)
+                return (items, next, total, exact)
             }
         }
     }
+
+    /// The query plans (EXPLAIN QUERY PLAN details) of a list's page and count statements, for tests that keep
+    /// every filter and sort on an index.
+    func plans(_ query: CheckpointQuery) throws -> (page: [String], count: [String]) {
+        let prepared = try PreparedList(query, countCap: countCap)
+        return try wrap {
+            try pool.read { db in
+                let statements = try prepared.statements(select: "summary", from: "checkpoint_summary", db)
+                func plan(_ statement: (sql: String, arguments: [any DatabaseValueConvertible])) throws -> [String] {
+                    try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + statement.sql,
+                                     arguments: StatementArguments(statement.arguments)).map { $0["detail"] }
+                }
+                return (try plan(statements.page), try plan(statements.count))
+            }
+        }
+    }
+
+    /// The words of `q` as conditions. A word of three characters or more that few checkpoints contain is looked up
+    /// in the trigram index (and the rows it names fetched by rowid); one that many contain (more than
+    /// `sparseMatches`) is checked on each row as the sort's index is walked instead, since a page of it is
+    /// found within the first rows; shorter words are always checked on the row.
+    static func addText(_ words: [String], to filter: inout SQLFilter, _ db: Database) throws {
+        for word in words {
+            if word.unicodeScalars.count >= 3 {
+                let phrase = phrases([word])
+                let found = try Int.fetchOne(
+                    db.cachedStatement(sql: "SELECT count(*) FROM (SELECT 1 FROM checkpoint_search WHERE checkpoint_search MATCH ? LIMIT \(sparseMatches + 1))"),
+                    arguments: [phrase]) ?? 0
+                if found <= sparseMatches {
+                    filter.add("rowid IN (SELECT rowid FROM checkpoint_search WHERE checkpoint_search MATCH ?)", phrase)
+                    continue
+                }
+            }
+            filter.add("instr(search_text, ?) > 0", word)
+        }
+    }
+
+    /// Words as an FTS5 query: each a quoted phrase (a substring, for the trigram tokenizer), all required.
+    static func phrases(_ words: [String]) -> String {
+        words.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
+    }
+
+    /// Up to this many matches a word is looked up in the trigram index; beyond, it is checked row by row.
+    static let sparseMatches = 2000
 
     /// Checks that a filter time is RFC 3339 and turns it into the form `uploaded_at` is stored in.
     static func normalisedTime(_ text: String) throws -> String {
@@ -392,5 +394,137 @@ private final class RegistryHostBox: @unchecked Sendable {
     var value: String {
         get { lock.lock(); defer { lock.unlock() }; return host }
         set { lock.lock(); host = newValue; lock.unlock() }
+    }
+}
+
+/// Keeps sqlite_stat1 (ANALYZE) in step with the catalog's size, so the planner knows how selective each filter
+/// is: at start-up, and whenever the catalog has doubled since. ANALYZE reads every index once (about 0.1 s per
+/// 100,000 checkpoints), so doubling keeps its total cost proportional to the inserts.
+final class PlannerStatistics: @unchecked Sendable {
+    // @unchecked Sendable invariant: `analyzedCount` is only touched inside `pool.write`, i.e. on SQLite's one writer.
+    private var analyzedCount = -1
+
+    func refresh(_ db: Database) throws {
+        try db.execute(sql: "ANALYZE")
+        // An older schema (tests open one with `upTo`) has no kept total.
+        guard try db.tableExists("checkpoint_total") else { return }
+        analyzedCount = try Int.fetchOne(db, sql: "SELECT count FROM checkpoint_total WHERE only = 1") ?? 0
+    }
+
+    /// True when it ran ANALYZE (the pool's readers must then be reopened to see the new statistics).
+    func refreshIfGrown(_ db: Database) throws -> Bool {
+        let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT count FROM checkpoint_total WHERE only = 1")) ?? 0
+        guard count >= 2 * max(analyzedCount, 0) + 64 else { return false }
+        try refresh(db)
+        return true
+    }
+}
+
+/// The WHERE clause of a catalog query, built condition by condition with its arguments.
+struct SQLFilter {
+    var conditions: [String] = []
+    var arguments: [any DatabaseValueConvertible] = []
+
+    mutating func equal(_ column: String, _ value: String?) {
+        guard let value else { return }
+        add("\(column) = ?", value)
+    }
+
+    mutating func add(_ condition: String, _ values: any DatabaseValueConvertible...) {
+        add(condition, values)
+    }
+
+    mutating func add(_ condition: String, _ values: [any DatabaseValueConvertible]) {
+        conditions.append(condition)
+        arguments.append(contentsOf: values)
+    }
+
+    var whereClause: String { conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ") }
+}
+
+/// A list query checked and turned into SQL: the filter's conditions (what can be decided without the database),
+/// then, inside a read, the words of `q` and the page and count statements.
+struct PreparedList {
+    let query: CheckpointQuery
+    let countCap: Int
+    var filter = SQLFilter()
+    let words: [String]
+    let numeric: Bool
+    var cursorCondition: (sql: String, arguments: [any DatabaseValueConvertible])?
+
+    struct Statements {
+        var page: (sql: String, arguments: [any DatabaseValueConvertible])
+        var count: (sql: String, arguments: [any DatabaseValueConvertible])
+        /// The count is the exact total (the trigger-kept one), not a capped count.
+        var countIsExact: Bool
+    }
+
+    init(_ query: CheckpointQuery, countCap: Int) throws {
+        guard (1...CheckpointQuery.maximumLimit).contains(query.limit) else {
+            throw CatalogError(.invalidQuery, "limit must be between 1 and \(CheckpointQuery.maximumLimit)")
+        }
+        self.query = query
+        self.countCap = countCap
+        filter.equal("pod_namespace", query.namespace)
+        filter.equal("pod_name", query.pod)
+        filter.equal("container_name", query.container)
+        filter.equal("engine", query.engine)
+        filter.equal("source_node", query.node)
+        filter.equal("image", query.image)
+        filter.equal("validation_state", query.validationState)
+        if let after = query.uploadedAfter {
+            filter.add("uploaded_at >= ?", try Catalog.normalisedTime(after))
+        }
+        if let before = query.uploadedBefore {
+            filter.add("uploaded_at < ?", try Catalog.normalisedTime(before))
+        }
+        for (key, value) in query.labels.sorted(by: { $0.key < $1.key }) {
+            filter.add("id IN (SELECT checkpoint_id FROM checkpoint_label WHERE key = ? AND value = ?)", key, value)
+        }
+        words = (query.text ?? "").lowercased().split(separator: " ").map(String.init).filter { !$0.isEmpty }
+        numeric = query.sort == .size
+        if let cursorText = query.cursor {
+            let cursor = try PageCursor(decoding: cursorText)
+            guard cursor.sort == query.sort.rawValue, cursor.descending == query.descending else {
+                throw CatalogError(.invalidQuery, "the cursor belongs to another sort order")
+            }
+            let value: any DatabaseValueConvertible = numeric ? (cursor.number ?? 0) : (cursor.text ?? "")
+            cursorCondition = ("(\(query.sort.column), id) \(query.descending ? "<" : ">") (?, ?)", [value, cursor.id])
+        }
+    }
+
+    func statements(select: String, from table: String, _ db: Database) throws -> Statements {
+        let otherConditions = filter.conditions.count
+        var filter = filter
+        try Catalog.addText(words, to: &filter, db)
+        var pageFilter = filter
+        if let cursorCondition { pageFilter.add(cursorCondition.sql, cursorCondition.arguments) }
+        let column = query.sort.column
+        let direction = query.descending ? "DESC" : "ASC"
+        // The page's IDs first (an index walk), then the selection for those rows only: SQLite would otherwise
+        // build the selected columns of every row it sorts.
+        let pageSQL = """
+            SELECT \(table).\(select == "*" ? "*" : select), page.id AS page_id, page.sort_value
+            FROM (SELECT id, \(column) AS sort_value FROM checkpoint \(pageFilter.whereClause)
+                  ORDER BY \(column) \(direction), id \(direction) LIMIT \(query.limit + 1)) AS page
+            JOIN \(table) ON \(table).id = page.id
+            ORDER BY page.sort_value \(direction), page.id \(direction)
+            """
+        // The unfiltered total is kept by triggers; a filtered one is counted up to a cap, so a filter that
+        // matches most of a large catalog costs a bounded count, not a pass over every match.
+        let count: (sql: String, arguments: [any DatabaseValueConvertible])
+        var exact = false
+        let textOnly = otherConditions == 0 && !words.isEmpty && words.allSatisfy { $0.unicodeScalars.count >= 3 }
+        if filter.conditions.isEmpty {
+            count = ("SELECT count FROM checkpoint_total WHERE only = 1", [])
+            exact = true
+        } else if textOnly {
+            // Only q, every word indexed: the trigram index counts (all words in one MATCH).
+            count = ("SELECT count(*) FROM (SELECT 1 FROM checkpoint_search WHERE checkpoint_search MATCH ? LIMIT \(countCap + 1))",
+                     [Catalog.phrases(words)])
+        } else {
+            count = ("SELECT count(*) FROM (SELECT 1 FROM checkpoint \(filter.whereClause) LIMIT \(countCap + 1))", filter.arguments)
+        }
+        return Statements(page: (pageSQL, pageFilter.arguments), count: count, countIsExact: exact)
     }
 }

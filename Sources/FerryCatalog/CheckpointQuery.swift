@@ -44,6 +44,8 @@ public struct CheckpointQuery: Sendable, Equatable {
     public var cursor: String?
 
     public static let maximumLimit = 1000
+    /// A filtered list counts its matches up to this many; past it, `total` is this and `totalExact` false.
+    public static let countCap = 10_000
 
     public init() {}
 }
@@ -53,8 +55,11 @@ public struct CheckpointPage: Sendable {
     public var items: [CheckpointRecord]
     /// Pass as `cursor` to get the next page; nil on the last page.
     public var nextCursor: String?
-    /// How many checkpoints match the filters, over all pages.
+    /// How many checkpoints match the filters, over all pages (at most `CheckpointQuery.countCap` for a filtered
+    /// list: see `totalExact`).
     public var total: Int
+    /// False when a filtered list matched more than `countCap` checkpoints and `total` is that cap.
+    public var totalExact: Bool
 }
 
 /// One page of results as the API's JSON text, one string per checkpoint.
@@ -62,6 +67,7 @@ public struct CheckpointSummaryPage: Sendable {
     public var items: [String]
     public var nextCursor: String?
     public var total: Int
+    public var totalExact: Bool
 }
 
 /// The position after the last row of a page: its sort value and ID, base64url JSON.

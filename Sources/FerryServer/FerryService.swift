@@ -246,7 +246,7 @@ struct CheckpointAPI: Sendable {
         let page = try catalog { try context.catalog.summaries(query) }
         // The summaries come out of SQLite as JSON text (the checkpoint_summary view); they are joined, not re-encoded.
         let next = page.nextCursor.map { "\"\($0)\"" } ?? "null"  // base64url: nothing to escape
-        return Self.jsonText("{\"items\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next),\"total\":\(page.total)}")
+        return Self.jsonText("{\"items\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next),\"total\":\(page.total),\"total_exact\":\(page.totalExact)}")
     }
 
     static func query(from request: HTTPRequest) throws -> CheckpointQuery {

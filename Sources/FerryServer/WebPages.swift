@@ -45,7 +45,8 @@ struct WebPages: Sendable {
         let page = try api.catalog { try context.catalog.list(query) }
         let parameters = request.query
 
-        var out = "<h1>Checkpoints <span class=\"muted\">(\(page.total))</span></h1>\n"
+        let total = page.totalExact ? "\(page.total)" : "\(page.total)+"
+        var out = "<h1>Checkpoints <span class=\"muted\">(\(total))</span></h1>\n"
         out += "<form class=\"filters\" method=\"get\" action=\"/\">\n"
         out += field("q", "Search", parameters["q"], placeholder: "name, ID, image, IP, label")
         out += field("namespace", "Namespace", parameters["namespace"])
@@ -112,7 +113,7 @@ struct WebPages: Sendable {
             link["cursor"] = next
             out += "<a rel=\"next\" href=\"/?\(queryString(link))\">Next page »</a>"
         }
-        out += "<span class=\"muted\">\(page.items.count) of \(page.total) shown</span></div>"
+        out += "<span class=\"muted\">\(page.items.count) of \(total) shown</span></div>"
         return ("Checkpoints", out)
     }
 
