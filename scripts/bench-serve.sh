@@ -108,6 +108,35 @@ p50() { awk '/ 50%/ {print $2}' <<<"$1"; }
 p99() { awk '/ 99%/ {print $2}' <<<"$1"; }
 total=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['total'])" "$work/www/list.json")
 
+# 4. Filters alone (best of 5 single requests), /healthz and the page under load, random 64 KiB ranges of the
+#    1 GiB archive, each beside nginx serving the same bytes.
+alone() {
+  local best=9 t
+  for _ in 1 2 3 4 5; do
+    t=$(curl -sS -f -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/api/v1/checkpoints?$1")
+    best=$(awk "BEGIN{print ($t < $best) ? $t : $best}")
+  done
+  awk "BEGIN{printf \"%.1f ms\", $best * 1000}"
+}
+t_q=$(alone "limit=50&q=counter")
+t_filter_sort=$(alone "limit=50&engine=Podman&sort=size")
+curl -sS -f "http://127.0.0.1:$port/" -o "$work/www/page.html"
+echo '{"status":"ok"}' >"$work/www/healthz.json"
+chmod 0644 "$work/www/page.html" "$work/www/healthz.json"
+healthz_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port/healthz")
+nginx_healthz_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$nginx_port/healthz.json")
+page_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port/")
+nginx_page_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$nginx_port/page.html")
+cat >"$work/range.lua" <<'LUA'
+math.randomseed(7)
+request = function()
+  local start = math.random(0, 1073741824 - 65536)
+  return wrk.format("GET", nil, {["Range"] = "bytes=" .. start .. "-" .. (start + 65535)})
+end
+LUA
+range_wrk=$(wrk -t2 -c64 -d10s --latency -s "$work/range.lua" "http://127.0.0.1:$port/api/v1/checkpoints/$id/archive")
+nginx_range_wrk=$(wrk -t2 -c64 -d10s --latency -s "$work/range.lua" "http://127.0.0.1:$nginx_port/big1.tar")
+
 mib=1024
 echo
 echo "ferry serve benchmark, $(nproc) cores, $(date -u +%Y-%m-%d)"
@@ -119,3 +148,10 @@ printf '%-58s %9ss %9ss  (nginx)\n' "download 1 GiB (curl -o /dev/null)" "$t_fer
 printf '%-58s %10s %10s  (nginx, same JSON)\n' "GET /api/v1/checkpoints?limit=50 with $total rows: req/s" "$(rps "$list_wrk")" "$(rps "$nginx_wrk")"
 printf '%-58s %10s %10s\n' "  latency p50" "$(p50 "$list_wrk")" "$(p50 "$nginx_wrk")"
 printf '%-58s %10s %10s\n' "  latency p99" "$(p99 "$list_wrk")" "$(p99 "$nginx_wrk")"
+printf '%-58s %10s\n' "  ?limit=50&q=counter alone" "$t_q"
+printf '%-58s %10s\n' "  ?limit=50&engine=Podman&sort=size alone" "$t_filter_sort"
+printf '%-58s %10s %10s  (nginx, same page)\n' "web page / at 64 connections: req/s" "$(rps "$page_wrk")" "$(rps "$nginx_page_wrk")"
+printf '%-58s %10s %10s\n' "  latency p99" "$(p99 "$page_wrk")" "$(p99 "$nginx_page_wrk")"
+printf '%-58s %10s %10s  (nginx, a static file)\n' "/healthz at 64 connections: req/s" "$(rps "$healthz_wrk")" "$(rps "$nginx_healthz_wrk")"
+printf '%-58s %10s %10s  (nginx, same file)\n' "random 64 KiB Range of the 1 GiB archive, 64 connections: req/s" "$(rps "$range_wrk")" "$(rps "$nginx_range_wrk")"
+printf '%-58s %10s %10s\n' "  latency p99" "$(p99 "$range_wrk")" "$(p99 "$nginx_range_wrk")"
