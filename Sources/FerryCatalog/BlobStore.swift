@@ -106,7 +106,9 @@ public final class BlobUpload: @unchecked Sendable {
     public let path: String
     public private(set) var bytesWritten: Int64 = 0
     private var fd: Int32
-    private var hasher = SHA256()
+    /// SHA-256 on a thread of its own, so hashing overlaps receiving, parsing and writing (it is half an ingest's
+    /// time when done in line).
+    private let hasher: BackgroundHasher
     private var digest: String?
     private var committed = false
 
@@ -116,9 +118,11 @@ public final class BlobUpload: @unchecked Sendable {
         guard fd >= 0 else {
             throw CatalogError(.storageFailed, "could not create an upload file: \(String(cString: strerror(errno)))")
         }
+        hasher = BackgroundHasher(writeback: fd)
     }
 
     deinit {
+        hasher.cancel()
         if fd >= 0 { close(fd) }
         if !committed { unlink(path) }
     }
@@ -136,7 +140,7 @@ public final class BlobUpload: @unchecked Sendable {
             }
             offset += written
         }
-        hasher.update(bufferPointer: bytes)
+        hasher.feed(bytes)
         bytesWritten += Int64(bytes.count)
     }
 
@@ -144,12 +148,14 @@ public final class BlobUpload: @unchecked Sendable {
     @discardableResult
     public func finish() throws -> String {
         if let digest { return digest }
+        // The hash thread first (it also starts writeback on the descriptor, which must stay open until it ends).
+        let sum = hasher.finish()
         guard fsync(fd) == 0 else {
             throw CatalogError(.storageFailed, "could not sync the upload: \(String(cString: strerror(errno)))")
         }
         close(fd)
         fd = -1
-        let hex = hasher.finalize().map { byte in
+        let hex = sum.map { byte in
             let digits = String(byte, radix: 16)
             return byte < 16 ? "0" + digits : digits
         }.joined()
@@ -159,6 +165,7 @@ public final class BlobUpload: @unchecked Sendable {
 
     /// Deletes the temporary file now.
     public func discard() {
+        hasher.cancel()
         if fd >= 0 { close(fd); fd = -1 }
         unlink(path)
         committed = true
@@ -166,6 +173,125 @@ public final class BlobUpload: @unchecked Sendable {
 
     fileprivate func markCommitted() { committed = true }
 }
+
+/// Computes a SHA-256 on its own thread from bytes handed over in 1 MiB buffers (at most four in flight, so memory
+/// stays at 5 MiB per upload and a slow hash slows the writer down rather than queueing). The thread starts with the
+/// first full buffer; a small upload is hashed by `finish` in line.
+///
+/// Every 8 MiB hashed it also asks the kernel to start writing those bytes of the file out
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, which does not wait), so the final fsync has only the tail to wait for.
+final class BackgroundHasher: @unchecked Sendable {
+    // @unchecked Sendable invariant: `pending`, `spare`, `ended` and `result` are only touched with `condition`
+    // locked; `filling` and `thread` belong to the feeding thread; `hasher` to the hashing thread until it ends.
+    private let condition = NSCondition()
+    private var pending: [[UInt8]] = []
+    private var spare: [[UInt8]] = []
+    private var ended = false
+    private var result: SHA256.Digest?
+    private var filling: [UInt8] = []
+    private var thread: Thread?
+    private var hasher = SHA256()
+    private let writeback: Int32
+    static let bufferBytes = 1 << 20
+    static let inFlight = 4
+    static let writebackBytes: Int64 = 8 << 20
+
+    /// - Parameter writeback: the file the bytes are written to (before they are fed), whose writeback to start.
+    init(writeback: Int32) {
+        self.writeback = writeback
+        filling.reserveCapacity(Self.bufferBytes)
+    }
+
+    /// Ends the thread without a digest (an upload discarded or dropped before `finish`). The thread holds this
+    /// object until it ends, so the upload must call this; idempotent.
+    func cancel() {
+        condition.lock()
+        ended = true
+        pending.removeAll()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func feed(_ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(Self.bufferBytes - filling.count, bytes.count - offset)
+            filling.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + n]))
+            offset += n
+            if filling.count == Self.bufferBytes { handOver() }
+        }
+    }
+
+    private func handOver() {
+        if thread == nil { start() }
+        condition.lock()
+        while pending.count >= Self.inFlight { condition.wait() }
+        pending.append(filling)
+        filling = spare.popLast() ?? []
+        condition.broadcast()
+        condition.unlock()
+        filling.removeAll(keepingCapacity: true)
+        if filling.capacity < Self.bufferBytes { filling.reserveCapacity(Self.bufferBytes) }
+    }
+
+    private func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "ferry-hash"
+        self.thread = thread
+        thread.start()
+    }
+
+    private func run() {
+        var local = SHA256()
+        var hashed: Int64 = 0
+        var flushed: Int64 = 0
+        while true {
+            condition.lock()
+            while pending.isEmpty && !ended { condition.wait() }
+            if pending.isEmpty && ended {
+                result = local.finalize()
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let buffer = pending.removeFirst()
+            condition.broadcast()
+            condition.unlock()
+            buffer.withUnsafeBytes { local.update(bufferPointer: $0) }
+            hashed += Int64(buffer.count)
+            if hashed - flushed >= Self.writebackBytes, let start = startWriteback {
+                _ = start(writeback, flushed, hashed - flushed, 2 /* SYNC_FILE_RANGE_WRITE */)
+                flushed = hashed
+            }
+            condition.lock()
+            if spare.count < 2 { spare.append(buffer) }
+            condition.unlock()
+        }
+    }
+
+    /// The digest of everything fed; waits for the thread.
+    func finish() -> SHA256.Digest {
+        guard thread != nil else {
+            filling.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            return hasher.finalize()
+        }
+        condition.lock()
+        if !filling.isEmpty { pending.append(filling) }
+        filling = []
+        ended = true
+        condition.broadcast()
+        while result == nil { condition.wait() }
+        let digest = result!
+        condition.unlock()
+        return digest
+    }
+}
+
+/// glibc's sync_file_range, looked up at run time: Swift's Glibc module leaves out GNU extensions. Nil if absent.
+private let startWriteback: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
+}()
 
 /// A lock per digest, from a fixed set of stripes (two digests may share one; that only serialises them).
 final class DigestLocks: Sendable {
