@@ -13,6 +13,7 @@ public final class Catalog: Sendable {
     private let pool: DatabasePool
     public let path: String
     private let statistics = PlannerStatistics()
+    private let generationBox = WriteGeneration()
     /// A filtered list counts its matches up to this many (`CheckpointQuery.countCap`; smaller in tests).
     let countCap: Int
     private let registryHostBox: RegistryHostBox
@@ -84,7 +85,11 @@ public final class Catalog: Sendable {
     /// The `HOST:PORT` every `oci_reference` starts with (set once the service knows its port).
     public var registryHost: String {
         get { registryHostBox.value }
-        set { registryHostBox.value = newValue }
+        set {
+            registryHostBox.value = newValue
+            // Every summary names it: what was read before is stale.
+            generationBox.advance()
+        }
     }
 
     /// The checkpoints of one registry repository, newest first, after the tag `after` (keyset on the tag order:
@@ -118,7 +123,7 @@ public final class Catalog: Sendable {
 
     /// Records the uncompressed tar's digest of a checkpoint.
     public func setUncompressedDigest(_ id: String, _ digest: String) throws {
-        try wrap { try pool.write { try $0.execute(sql: "UPDATE checkpoint SET uncompressed_digest = ? WHERE id = ?", arguments: [digest, id]) } }
+        try wrap { try changing { try pool.write { try $0.execute(sql: "UPDATE checkpoint SET uncompressed_digest = ? WHERE id = ?", arguments: [digest, id]) } } }
     }
 
     /// The `NNNN_name.sql` files of a directory, in order, as (identifier, SQL).
@@ -147,7 +152,7 @@ public final class Catalog: Sendable {
         var refreshed = false
         defer { if refreshed { pool.invalidateReadOnlyConnections() } }
         return try wrap {
-            try pool.write { db in
+            try changing { try pool.write { db in
                 if let existing = try CheckpointRow.fetchOne(db, key: record.id) { return (existing.record, false) }
                 var row = record
                 row.searchText = CheckpointRecord.searchText(for: record)
@@ -163,7 +168,7 @@ public final class Catalog: Sendable {
                 }
                 refreshed = try statistics.refreshIfGrown(db)
                 return (row, true)
-            }
+            } }
         }
     }
 
@@ -213,13 +218,13 @@ public final class Catalog: Sendable {
     /// Deletes a checkpoint row. Returns the deleted row.
     public func delete(_ id: String) throws -> CheckpointRecord {
         try wrap {
-            try pool.write { db in
+            try changing { try pool.write { db in
                 guard let row = try CheckpointRow.fetchOne(db, key: id) else {
                     throw CatalogError(.checkpointNotFound, "no checkpoint \(id)")
                 }
                 try row.delete(db)
                 return row.record
-            }
+            } }
         }
     }
 
@@ -362,7 +367,17 @@ public final class Catalog: Sendable {
     }
 
     func write<T>(_ body: (Database) throws -> T) throws -> T {
-        try wrap { try pool.write(body) }
+        try wrap { try changing { try pool.write(body) } }
+    }
+
+    /// Counts writes: a number that changes after every write to the catalog (successful or not), so a cache of
+    /// anything read from it knows when to read again.
+    public var generation: UInt64 { generationBox.value }
+
+    /// Runs a write and moves the generation on after it, whatever its outcome.
+    private func changing<T>(_ body: () throws -> T) rethrows -> T {
+        defer { generationBox.advance() }
+        return try body()
     }
 
     /// Turns GRDB's errors into `DATABASE_FAILED`, keeping SQLite's text as `underlying`.
@@ -526,5 +541,24 @@ struct PreparedList {
             count = ("SELECT count(*) FROM (SELECT 1 FROM checkpoint \(filter.whereClause) LIMIT \(countCap + 1))", filter.arguments)
         }
         return Statements(page: (pageSQL, pageFilter.arguments), count: count, countIsExact: exact)
+    }
+}
+
+/// A counter moved on after every write (`Catalog.generation`).
+final class WriteGeneration: @unchecked Sendable {
+    // @unchecked Sendable invariant: `count` is only touched with `lock` held.
+    private let lock = NSLock()
+    private var count: UInt64 = 0
+
+    var value: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
+
+    func advance() {
+        lock.lock()
+        count &+= 1
+        lock.unlock()
     }
 }

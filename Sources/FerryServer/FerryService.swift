@@ -28,6 +28,8 @@ public struct FerryServiceContext: Sendable {
     public var minimumFreeBytes: Int64 = 256 << 20
     /// Works out image diff_ids after ingest (nil: only on the first pull).
     var layerDigests: LayerDigestWorker?
+    /// Recent list answers, valid until the catalog's next write.
+    let listCache = ListCache()
 
     public init(
         catalog: Catalog, blobs: BlobStore, tokens: TokenStore, maximumUploadSize: Int64, webRoot: String,
@@ -242,11 +244,19 @@ struct CheckpointAPI: Sendable {
 
     func list(_ request: HTTPRequest) throws -> HTTPResponse {
         try authorize(request, .read)
+        let key = ListCache.key(request.query)
+        // Read before the query: a write that lands meanwhile makes this entry stale, never a stale one current.
+        let generation = context.catalog.generation
+        if let body = context.listCache.body(for: key, generation: generation) {
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
+        }
         let query = try Self.query(from: request)
         let page = try catalog { try context.catalog.summaries(query) }
         // The summaries come out of SQLite as JSON text (the checkpoint_summary view); they are joined, not re-encoded.
         let next = page.nextCursor.map { "\"\($0)\"" } ?? "null"  // base64url: nothing to escape
-        return Self.jsonText("{\"items\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next),\"total\":\(page.total),\"total_exact\":\(page.totalExact)}")
+        let body = Array("{\"items\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next),\"total\":\(page.total),\"total_exact\":\(page.totalExact)}".utf8)
+        context.listCache.store(body, for: key, generation: generation)
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
     }
 
     static func query(from request: HTTPRequest) throws -> CheckpointQuery {
