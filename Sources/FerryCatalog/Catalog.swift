@@ -370,8 +370,14 @@ public final class Catalog: Sendable {
         try wrap { try changing { try pool.write(body) } }
     }
 
-    /// Counts writes: a number that changes after every write to the catalog (successful or not), so a cache of
-    /// anything read from it knows when to read again.
+    /// A write to the node and migration tables only: it leaves `generation` alone (heartbeats arrive every second
+    /// and change no checkpoint).
+    func writeNodesAndMigrations<T>(_ body: (Database) throws -> T) throws -> T {
+        try wrap { try pool.write(body) }
+    }
+
+    /// Counts writes: a number that changes after every write to the checkpoint tables (successful or not), so a
+    /// cache of anything read from them knows when to read again.
     public var generation: UInt64 { generationBox.value }
 
     /// Runs a write and moves the generation on after it, whatever its outcome.

@@ -135,7 +135,7 @@ extension Catalog {
     public func recordHeartbeat(name: String, agentURL: String, driver: String?, facts: String, runtimeVersion: String?,
                                 freeDiskBytes: Int64?, version: String?) throws -> NodeRecord {
         let now = Catalog.timestamp()
-        return try write { db in
+        return try writeNodesAndMigrations { db in
             var node = try NodeRow.fetchOne(db, key: name)?.record ?? NodeRecord(
                 name: name, agentURL: agentURL, driver: driver, facts: facts, runtimeVersion: runtimeVersion,
                 freeDiskBytes: freeDiskBytes, version: version, firstSeenAt: now, lastSeenAt: now)
@@ -164,7 +164,7 @@ extension Catalog {
     /// Creates a migration, unless one with the same request key should answer instead: any migration with the
     /// same explicit Idempotency-Key, or an unfinished one for the same request. Returns it and whether it is new.
     public func createMigration(_ migration: MigrationRecord) throws -> (MigrationRecord, created: Bool) {
-        try write { db in
+        try writeNodesAndMigrations { db in
             let sameKey = try MigrationRow
                 .filter(sql: "request_key = ?", arguments: [migration.requestKey])
                 .order(sql: "created_at DESC")
@@ -208,7 +208,7 @@ extension Catalog {
     @discardableResult
     public func updateMigration(_ id: String, events: [(at: String?, message: String)] = [], changingFinished: Bool = false,
                                 _ change: (inout MigrationRecord) -> Void) throws -> MigrationRecord {
-        try write { db in
+        try writeNodesAndMigrations { db in
             guard var migration = try MigrationRow.fetchOne(db, key: id)?.record else {
                 throw CatalogError(.migrationNotFound, "no migration \(id)")
             }

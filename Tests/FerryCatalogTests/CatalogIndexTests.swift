@@ -182,6 +182,21 @@ final class CatalogIndexTests {
     }
 }
 
+extension CatalogIndexTests {
+    @Test("the write generation moves with checkpoint writes, not with heartbeats")
+    func generation() throws {
+        let start = catalog.generation
+        _ = try catalog.recordHeartbeat(name: "node-a", agentURL: "http://127.0.0.1:1", driver: "podman", facts: "{}",
+                                        runtimeVersion: nil, freeDiskBytes: nil, version: nil)
+        #expect(catalog.generation == start, "a heartbeat changes no checkpoint")
+        _ = try catalog.insert(Self.record(20_000))
+        #expect(catalog.generation != start)
+        let afterInsert = catalog.generation
+        _ = try catalog.delete(Self.record(20_000).id)
+        #expect(catalog.generation != afterInsert)
+    }
+}
+
 extension CheckpointQuery {
     /// The unfiltered query with this sort and limit.
     static func unfiltered(sort: SortKey, limit: Int) -> CheckpointQuery {

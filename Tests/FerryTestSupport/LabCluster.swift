@@ -56,6 +56,13 @@ public final class LabCluster {
     private var agents: [Node: pid_t] = [:]
     private var agentPorts: [Node: UInt16] = [:]
     private var tornDown = false
+    /// One cluster at a time in a test process. Every cluster's stores draw on the one host-local pool of the
+    /// `podman` network, and a restore asks for its container's old address back; host-local then hands out the
+    /// addresses after that one, so another cluster's new container could take an address a checkpoint had just
+    /// released for its restore, which then fails ("requested IP address … is not available", seen when the three
+    /// real-runtime suites ran side by side). A semaphore, not a lock: `tearDown` may run on another thread.
+    private static let exclusive = DispatchSemaphore(value: 1)
+    private var holdsExclusive = false
 
     /// Creates both stores and, unless `startProcesses` is false, starts the service and both agents and waits until
     /// both nodes are up.
@@ -77,6 +84,8 @@ public final class LabCluster {
             stores[node] = store
         }
         self.stores = stores
+        Self.exclusive.wait()
+        holdsExclusive = true
         do {
             try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
@@ -264,6 +273,10 @@ public final class LabCluster {
         }
         run.remove()
         for problem in leftovers { FileHandle.standardError.write(Data("LAB TEARDOWN: \(problem)\n".utf8)) }
+        if holdsExclusive {
+            holdsExclusive = false
+            Self.exclusive.signal()
+        }
         return leftovers
     }
 
