@@ -348,9 +348,10 @@ final class RequestContext {
         core.counters.finish(status: sent, bytesOut: sent == nil ? 0 : bodyBytesOut)
         core.requests.end()
         if let log = core.log {
-            let milliseconds = Double(monotonicNanoseconds() - startedAt) / 1_000_000
+            // Tenths of a millisecond, without printf-style formatting (this runs for every request).
+            let tenths = (monotonicNanoseconds() - startedAt + 50_000) / 100_000
             let outcome = sent.map(String.init) ?? "-"
-            var line = "\(logPrefix) \(outcome) \(sent == nil ? 0 : bodyBytesOut)B \(String(format: "%.1f", milliseconds))ms"
+            var line = "\(logPrefix) \(outcome) \(sent == nil ? 0 : bodyBytesOut)B \(tenths / 10).\(tenths % 10)ms"
             if termination != .completed {
                 line += " aborted: \(termination.logText)"
                 if let status { line += " (response \(status) not sent)" }
