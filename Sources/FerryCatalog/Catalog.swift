@@ -57,9 +57,10 @@ public final class Catalog: Sendable {
             }
             try migrator.migrate(pool)
             try Self.nameRepositories(pool)
-            try pool.write { try statistics.refresh($0) }
-            // Connections read sqlite_stat1 when they open: readers opened before the ANALYZE plan without it.
-            pool.invalidateReadOnlyConnections()
+            if try pool.write({ try statistics.refreshAtOpen($0) }) {
+                // Connections read sqlite_stat1 when they open: readers opened before the ANALYZE plan without it.
+                pool.invalidateReadOnlyConnections()
+            }
         } catch let error as CatalogError {
             throw error
         } catch {
@@ -419,8 +420,9 @@ private final class RegistryHostBox: @unchecked Sendable {
 }
 
 /// Keeps sqlite_stat1 (ANALYZE) in step with the catalog's size, so the planner knows how selective each filter
-/// is: at start-up, and whenever the catalog has doubled since. ANALYZE reads every index once (about 0.1 s per
-/// 100,000 checkpoints), so doubling keeps its total cost proportional to the inserts.
+/// is: whenever the catalog has doubled since the last ANALYZE (whose row count sqlite_stat1 keeps, so a restart
+/// does not analyse again). ANALYZE reads every index once (about 0.1 s per 100,000 checkpoints), so doubling keeps
+/// its total cost proportional to the inserts.
 final class PlannerStatistics: @unchecked Sendable {
     // @unchecked Sendable invariant: `analyzedCount` is only touched inside `pool.write`, i.e. on SQLite's one writer.
     private var analyzedCount = -1
@@ -430,6 +432,23 @@ final class PlannerStatistics: @unchecked Sendable {
         // An older schema (tests open one with `upTo`) has no kept total.
         guard try db.tableExists("checkpoint_total") else { return }
         analyzedCount = try Int.fetchOne(db, sql: "SELECT count FROM checkpoint_total WHERE only = 1") ?? 0
+    }
+
+    /// At open: takes the row count of the last ANALYZE from sqlite_stat1, and analyses only when there is none or
+    /// the catalog has doubled since. True when it ran ANALYZE.
+    func refreshAtOpen(_ db: Database) throws -> Bool {
+        guard try db.tableExists("checkpoint_total") else {
+            try refresh(db)
+            return true
+        }
+        if try db.tableExists("sqlite_stat1"),
+           let stat = try String.fetchOne(db, sql: "SELECT stat FROM sqlite_stat1 WHERE tbl = 'checkpoint' LIMIT 1"),
+           let rows = stat.split(separator: " ").first.flatMap({ Int($0) }) {
+            analyzedCount = rows
+            return try refreshIfGrown(db)
+        }
+        try refresh(db)
+        return true
     }
 
     /// True when it ran ANALYZE (the pool's readers must then be reopened to see the new statistics).

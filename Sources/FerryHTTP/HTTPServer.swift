@@ -6,7 +6,7 @@ import Glibc
 /// Threading: libmicrohttpd's worker pool (epoll, one thread per core) reads every connection, so idle and slow
 /// connections cost no thread. Handlers that may block (fsync, SQLite, long polls) run on a thread of their own per
 /// request while the connection is suspended; a request with a body has its handler pull the body through a bounded
-/// buffer that the worker fills. Only requests the handler marks `answersInline` run on a worker.
+/// buffer that the worker fills. Only requests whose route is inline run on a worker.
 ///
 /// Lifecycle: `init` → `start()` (binds; throws `HTTPServerError`) → `shutdown(timeout:)` (stops accepting, lets
 /// requests in flight finish, then stops). A server starts once. Dropping the last reference shuts it down at once.

@@ -114,7 +114,7 @@ final class RequestContext {
             return true
         }
 
-        guard startOffThread(request, connection: connection, makeBody: { exchange in
+        guard startOffThread(core.handler.route(request), connection: connection, makeBody: { exchange in
             HTTPRequestBody(declaredLength: chunked ? nil : contentLength, exchange: exchange)
         }) != nil else {
             decidedResponse = .error(.shuttingDown)
@@ -133,7 +133,7 @@ final class RequestContext {
     /// the body, on disk, on SQLite), connected to this request through a new exchange. `makeBody` builds the
     /// handler's body from the exchange, or returns nil for a request without one. Nil when the server is stopping
     /// and starts no handler any more.
-    private func startOffThread(_ request: HTTPRequest, connection: OpaquePointer,
+    private func startOffThread(_ route: HTTPRoute, connection: OpaquePointer,
                                 makeBody: (RequestExchange) -> HTTPRequestBody?) -> RequestExchange? {
         let suspendable = SuspendedConnection(connection, tracker: core.requests)
         let exchange = RequestExchange(bufferCapacity: core.configuration.uploadChunkBytes,
@@ -145,10 +145,10 @@ final class RequestContext {
         let body = makeBody(exchange)
         let name = body == nil ? "ferry-handler" : "ferry-upload"
         let tracker = core.requests
-        let thread = Thread { [handler = core.handler] in
+        let thread = Thread {
             // The kernel's name (what top and perf show); Foundation's Thread.name does not set it on Linux.
             ferry_name_current_thread(name)
-            let response = handler.handle(request, body: body)
+            let response = route.respond(body)
             exchange.handlerReturned(response)
             tracker.handlerFinished()
         }
@@ -246,10 +246,11 @@ final class RequestContext {
             return collectResponse(on: connection)
         }
         guard let request else { return false }
-        if core.handler.answersInline(request) {
-            return queue(core.handler.handle(request, body: nil), on: connection)
+        let route = core.handler.route(request)
+        if route.inline {
+            return queue(route.respond(nil), on: connection)
         }
-        guard startOffThread(request, connection: connection, makeBody: { _ in nil }) != nil else {
+        guard startOffThread(route, connection: connection, makeBody: { _ in nil }) != nil else {
             closeAfterResponse = true
             return queue(.error(.shuttingDown), on: connection)
         }

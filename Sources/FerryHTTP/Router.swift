@@ -28,7 +28,7 @@ public struct Router: HTTPHandler {
     }
 
     /// Adds a route. `method` is matched exactly (upper case, e.g. "GET").
-    /// - Parameter inline: the handler never blocks (see `HTTPHandler.answersInline`): it may run on a
+    /// - Parameter inline: the handler never blocks (see `HTTPRoute.inline`): it may run on a
     ///   libmicrohttpd worker thread.
     public mutating func add(_ method: String, _ pattern: String, inline: Bool = false, _ handler: @escaping Handler) {
         routes.append(Route(method: method.uppercased(), pattern: RoutePattern(pattern), inline: inline, handler: handler))
@@ -53,21 +53,18 @@ public struct Router: HTTPHandler {
     }
 
     public func handle(_ request: HTTPRequest, body: HTTPRequestBody?) -> HTTPResponse {
-        switch resolve(request) {
-        case .route(let route, let parameters):
-            return run(request) { try route.handler(request, parameters, body) }
-        case .fallback(let fallback):
-            return run(request) { try fallback(request, body) }
-        case .refused(let response):
-            return response
-        }
+        route(request).respond(body)
     }
 
-    public func answersInline(_ request: HTTPRequest) -> Bool {
+    /// The route for a request, matched once: the server runs it inline or on a thread of its own.
+    public func route(_ request: HTTPRequest) -> HTTPRoute {
         switch resolve(request) {
-        case .route(let route, _): route.inline
-        case .fallback: fallbackInline
-        case .refused: true
+        case .route(let route, let parameters):
+            return HTTPRoute(inline: route.inline) { body in run(request) { try route.handler(request, parameters, body) } }
+        case .fallback(let fallback):
+            return HTTPRoute(inline: fallbackInline) { body in run(request) { try fallback(request, body) } }
+        case .refused(let response):
+            return HTTPRoute(inline: true) { _ in response }
         }
     }
 

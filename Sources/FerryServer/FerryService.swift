@@ -79,7 +79,7 @@ public enum FerryService {
         router.add("POST", "/api/v1/migrations/{id}/cancel") { request, parameters, _ in
             try migrationAPI.cancel(request, id: parameters["id"] ?? "")
         }
-        // Inline: answered from memory on libmicrohttpd's worker thread (see HTTPHandler.answersInline).
+        // Inline: answered from memory on libmicrohttpd's worker thread (see HTTPRoute.inline).
         router.add("GET", "/healthz", inline: true) { _, _, _ in .json(["status": "ok"]) }
         router.add("GET", "/readyz") { _, _, _ in api.ready() }
         router.add("GET", "/metrics") { request, _, _ in try api.metrics(request) }

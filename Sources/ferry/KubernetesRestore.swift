@@ -24,7 +24,9 @@ extension MigrateCommand {
         let kubernetes = KubernetesClient(credentials: credentials)
 
         // Preflight: nothing is recorded or created unless the node can restore this checkpoint.
-        let draft = try restorePod(client: client, checkpoint: checkpoint, node: node, migration: nil)
+        // Read once: the draft (for preflight and the Pod's name) and the Pod itself come from the same answer.
+        let summary = try checkpointSummary(client: client, checkpoint: checkpoint)
+        let draft = try restorePod(summary, node: node, migration: nil)
         let nodeObject: KubernetesObjects.Node
         do {
             nodeObject = try kubernetes.node(node)
@@ -54,7 +56,7 @@ extension MigrateCommand {
                               idempotencyKey: idempotencyKey)
         }
         if migration.state.isTerminal { return try finish(migration) }
-        let pod = try restorePod(client: client, checkpoint: checkpoint, node: node, migration: migration.id).pod
+        let pod = try restorePod(summary, node: node, migration: migration.id).pod
         let name = "\(target.namespace)/\(target.pod)"
 
         do {

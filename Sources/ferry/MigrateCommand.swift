@@ -205,7 +205,7 @@ struct NodesCommand: ParsableCommand {
 extension MigrateCommand {
     /// `--to-kubernetes --manifest-only`: the Pod that restores the checkpoint.
     private func printRestorePod(client: FerryClient, checkpoint: String, node: String) throws {
-        let manifest = try restorePod(client: client, checkpoint: checkpoint, node: node, migration: nil).pod
+        let manifest = try restorePod(checkpointSummary(client: client, checkpoint: checkpoint), node: node, migration: nil).pod
         if json {
             print(String(decoding: try Self.manifestEncoder.encode(manifest), as: UTF8.self))
         } else {
@@ -219,13 +219,17 @@ extension MigrateCommand {
         return encoder
     }
 
-    /// The Pod for a catalogued checkpoint, and what preflight needs of the checkpoint.
-    func restorePod(client: FerryClient, checkpoint: String, node: String,
+    /// `GET /api/v1/checkpoints/{id}`: the checkpoint, its facts and its inspection.
+    func checkpointSummary(client: FerryClient, checkpoint: String) throws -> [String: Any] {
+        try runClient { try client.checkpoint(checkpoint) }
+    }
+
+    /// The Pod for a catalogued checkpoint (from its `checkpointSummary`), and what preflight needs of it.
+    func restorePod(_ summary: [String: Any], node: String,
                     migration: String?) throws -> (pod: RestorePod, facts: KubernetesPreflight.Checkpoint) {
-        let summary = try runClient { try client.checkpoint(checkpoint) }
         let record = summary["checkpoint"] as? [String: Any] ?? [:]
         guard let id = record["id"] as? String, let reference = record["oci_reference"] as? String else {
-            FileHandle.standardError.write(Data("ferry: checkpoint \(checkpoint) is a \(record["compression"] as? String ?? "") archive, which no image layer type fits: Kubernetes cannot pull it [NO_IMAGE_REFERENCE]\n".utf8))
+            FileHandle.standardError.write(Data("ferry: checkpoint \(checkpoint ?? "") is a \(record["compression"] as? String ?? "") archive, which no image layer type fits: Kubernetes cannot pull it [NO_IMAGE_REFERENCE]\n".utf8))
             throw ExitCode(ClientExit.refused)
         }
         let facts = summary["facts"] as? [String: Any] ?? [:]

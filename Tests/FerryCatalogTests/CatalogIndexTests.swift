@@ -8,6 +8,7 @@ import Testing
 @Suite("catalog indexes", .serialized)
 final class CatalogIndexTests {
     let catalog: Catalog
+    let path: String
     var records: [CheckpointRecord] = []
     static let count = 600
     static let cap = 50
@@ -32,7 +33,8 @@ final class CatalogIndexTests {
 
     init() throws {
         let directory = try Fixtures.temporaryDirectory()
-        catalog = try Catalog(path: directory.appendingPathComponent("catalog.sqlite").path,
+        path = directory.appendingPathComponent("catalog.sqlite").path
+        catalog = try Catalog(path: path,
                               migrationsDirectory: Fixtures.repositoryRoot.appendingPathComponent("migrations").path,
                               upTo: nil, registryHost: "127.0.0.1:8080", countCap: Self.cap)
         for index in 0..<Self.count {
@@ -183,6 +185,17 @@ final class CatalogIndexTests {
 }
 
 extension CatalogIndexTests {
+    @Test("a reopened catalog plans with the statistics of the last ANALYZE: a filter matching most rows walks the sort's index")
+    func statisticsSurviveReopening() throws {
+        let reopened = try Catalog(path: path, migrationsDirectory: Fixtures.repositoryRoot.appendingPathComponent("migrations").path)
+        var query = CheckpointQuery()
+        query.engine = "Podman"  // three rows in five
+        query.sort = .size
+        let plan = try reopened.plans(query).page
+        // Without sqlite_stat1 SQLite takes the engine index and sorts every Podman row in a temporary B-tree.
+        #expect(plan.contains { $0.contains("USING INDEX checkpoint_on_size") }, "\(plan)")
+    }
+
     @Test("the write generation moves with checkpoint writes, not with heartbeats")
     func generation() throws {
         let start = catalog.generation
