@@ -42,18 +42,7 @@ final class KubeletDriverTests {
 
     /// A CA, a server certificate for 127.0.0.1 signed by it, and a client certificate (CN=system:node-admin).
     func makeCertificates() throws {
-        func openssl(_ arguments: [String]) throws {
-            let result = try Fixtures.run("/usr/bin/openssl", arguments)
-            guard result.status == 0 else { throw FixtureError("openssl \(arguments.first ?? ""): \(result.stderr)") }
-        }
-        let d = directory.path
-        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(d)/ca.key", "-out", "\(d)/ca.pem", "-days", "2", "-subj", "/CN=kubelet-test-ca"])
-        try "subjectAltName=IP:127.0.0.1\n".write(toFile: "\(d)/san.ext", atomically: true, encoding: .utf8)
-        for (name, subject, extensions) in [("server", "/CN=127.0.0.1", ["-extfile", "\(d)/san.ext"]), ("client", "/CN=system:node-admin", [])] {
-            try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(d)/\(name).key", "-out", "\(d)/\(name).csr", "-subj", subject])
-            try openssl(["x509", "-req", "-in", "\(d)/\(name).csr", "-CA", "\(d)/ca.pem", "-CAkey", "\(d)/ca.key", "-CAcreateserial",
-                         "-out", "\(d)/\(name).pem", "-days", "2"] + extensions)
-        }
+        try TestCertificates.make(in: directory, authority: "kubelet-test-ca", clientCommonName: "system:node-admin")
     }
 
     var url: String { "https://127.0.0.1:\(port)" }

@@ -59,18 +59,7 @@ final class KubernetesRestoreTests {
 
     /// A CA, the double's certificate for 127.0.0.1, and a client certificate (CN=ferry-client).
     func makeCertificates() throws {
-        func openssl(_ arguments: [String]) throws {
-            let result = try Fixtures.run("/usr/bin/openssl", arguments)
-            guard result.status == 0 else { throw FixtureError("openssl \(arguments.first ?? ""): \(result.stderr)") }
-        }
-        let d = directory.path
-        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(d)/ca.key", "-out", "\(d)/ca.pem", "-days", "2", "-subj", "/CN=apiserver-test-ca"])
-        try "subjectAltName=IP:127.0.0.1\n".write(toFile: "\(d)/san.ext", atomically: true, encoding: .utf8)
-        for (name, subject, extensions) in [("server", "/CN=127.0.0.1", ["-extfile", "\(d)/san.ext"]), ("client", "/CN=ferry-client", [])] {
-            try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(d)/\(name).key", "-out", "\(d)/\(name).csr", "-subj", subject])
-            try openssl(["x509", "-req", "-in", "\(d)/\(name).csr", "-CA", "\(d)/ca.pem", "-CAkey", "\(d)/ca.key", "-CAcreateserial",
-                         "-out", "\(d)/\(name).pem", "-days", "2"] + extensions)
-        }
+        try TestCertificates.make(in: directory, authority: "apiserver-test-ca", clientCommonName: "ferry-client")
     }
 
     /// A kubeconfig whose current context points at the double, the CA inline (`certificate-authority-data`).

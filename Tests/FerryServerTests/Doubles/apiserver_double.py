@@ -27,7 +27,8 @@ memory only.
 
 Usage: apiserver_double.py PORT_FILE CERT KEY CA TOKEN NODES BEHAVIOUR LOG
 """
-import datetime, http.server, json, os, re, ssl, sys, threading, uuid
+import datetime, http.server, json, re, sys, threading, uuid
+import tls_server
 
 port_file, cert, key, ca, token, nodes_file, behaviour_file, log = sys.argv[1:9]
 FORBIDDEN_TOKEN = "forbidden-token"
@@ -221,13 +222,4 @@ def advance(pod):
         pod["status"] = {"phase": "Pending", "containerStatuses": waiting("ContainerCreating")}
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), APIServer)
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(cert, key)
-context.load_verify_locations(ca)
-context.verify_mode = ssl.CERT_OPTIONAL
-server.socket = context.wrap_socket(server.socket, server_side=True)
-with open(port_file + ".partial", "w") as f:
-    f.write(str(server.server_address[1]))
-os.rename(port_file + ".partial", port_file)
-server.serve_forever()
+tls_server.serve(APIServer, port_file, cert, key, ca)

@@ -13,7 +13,8 @@ Every request is appended to LOG as one JSON line (method, path, query, auth kin
 
 Usage: kubelet_double.py PORT_FILE CERT KEY CA TOKEN ARCHIVE CHECKPOINT_DIR LOG
 """
-import datetime, http.server, json, os, shutil, ssl, sys, time, urllib.parse
+import datetime, http.server, json, os, shutil, sys, time, urllib.parse
+import tls_server
 
 port_file, cert, key, ca, token, archive, checkpoint_dir, log = sys.argv[1:9]
 FORBIDDEN_TOKEN = "forbidden-token"
@@ -64,13 +65,4 @@ class Kubelet(http.server.BaseHTTPRequestHandler):
         pass
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Kubelet)
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(cert, key)
-context.load_verify_locations(ca)
-context.verify_mode = ssl.CERT_OPTIONAL
-server.socket = context.wrap_socket(server.socket, server_side=True)
-with open(port_file + ".partial", "w") as f:
-    f.write(str(server.server_address[1]))
-os.rename(port_file + ".partial", port_file)
-server.serve_forever()
+tls_server.serve(Kubelet, port_file, cert, key, ca)
