@@ -18,6 +18,9 @@ public struct HTTPStatistics: Sendable, Equatable {
     public var bytesIn: Int64 = 0
     /// Response body bytes of completely sent responses (none for HEAD and 304).
     public var bytesOut: Int64 = 0
+    /// Requests whose handler ran on a thread of its own (the rest were answered inline on a worker thread, from
+    /// memory: see `HTTPRoute.inline`).
+    public var handlerThreads: Int64 = 0
     /// Requests being handled now.
     public var inFlight: Int = 0
     /// Memory held right now by upload buffers (at most `HTTPServerConfiguration.uploadBufferBytes` per request
@@ -51,13 +54,19 @@ final class StatisticsCounters: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// A finished request: `status` nil when no response went out completely.
     func addUploadBufferBytes(_ count: Int) {
         lock.lock()
         values.uploadBufferBytes += Int64(count)
         lock.unlock()
     }
 
+    func addHandlerThread() {
+        lock.lock()
+        values.handlerThreads += 1
+        lock.unlock()
+    }
+
+    /// A finished request: `status` nil when no response went out completely.
     func finish(status: Int?, bytesOut: Int64) {
         lock.lock()
         defer { lock.unlock() }

@@ -140,6 +140,7 @@ final class RequestContext {
                                        maximumBuffers: core.uploadBufferCount, counters: core.counters,
                                        connection: suspendable)
         guard core.requests.handlerStarted(exchange) else { return nil }
+        core.counters.addHandlerThread()
         self.suspendable = suspendable
         self.exchange = exchange
         let body = makeBody(exchange)

@@ -14,6 +14,9 @@
 public struct Router: HTTPHandler {
     /// A route's handler: the request, the pattern's parameters, and the body (nil when there is none).
     public typealias Handler = @Sendable (HTTPRequest, _ parameters: [String: String], HTTPRequestBody?) throws -> HTTPResponse
+    /// A route's answer from memory: the response when it can be given without blocking (a cache hit), else nil and
+    /// the route's handler runs on a thread of its own.
+    public typealias MemoryAnswer = @Sendable (HTTPRequest, _ parameters: [String: String]) throws -> HTTPResponse?
     /// The handler for paths no route matches.
     public typealias Fallback = @Sendable (HTTPRequest, HTTPRequestBody?) throws -> HTTPResponse
 
@@ -31,7 +34,14 @@ public struct Router: HTTPHandler {
     /// - Parameter inline: the handler never blocks (see `HTTPRoute.inline`): it may run on a
     ///   libmicrohttpd worker thread.
     public mutating func add(_ method: String, _ pattern: String, inline: Bool = false, _ handler: @escaping Handler) {
-        routes.append(Route(method: method.uppercased(), pattern: RoutePattern(pattern), inline: inline, handler: handler))
+        routes.append(Route(method: method.uppercased(), pattern: RoutePattern(pattern), inline: inline, fromMemory: nil, handler: handler))
+    }
+
+    /// Adds a route that first tries `fromMemory` on the worker thread that read the request: a response from it is
+    /// sent at once (no thread start, no suspend); nil runs `handler` on a thread of its own, as for any route.
+    /// `fromMemory` must not block (see `HTTPRoute.inline`); what it throws is answered like a handler's error.
+    public mutating func add(_ method: String, _ pattern: String, fromMemory: @escaping MemoryAnswer, _ handler: @escaping Handler) {
+        routes.append(Route(method: method.uppercased(), pattern: RoutePattern(pattern), inline: false, fromMemory: fromMemory, handler: handler))
     }
 
     /// Adds a route for `prefix` and everything below it; the part below is in `parameters["path"]` ("" for the
@@ -44,6 +54,17 @@ public struct Router: HTTPHandler {
             return try handler(request, parameters, body)
         }
         add(method, base + "/{path...}", inline: inline, handler)
+    }
+
+    /// `addPrefix` with an answer from memory tried first for the paths below the prefix (see `add(_:_:fromMemory:_:)`).
+    public mutating func addPrefix(_ method: String, _ prefix: String, fromMemory: @escaping MemoryAnswer, _ handler: @escaping Handler) {
+        let base = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        add(method, base.isEmpty ? "/" : base) { request, parameters, body in
+            var parameters = parameters
+            parameters["path"] = ""
+            return try handler(request, parameters, body)
+        }
+        add(method, base + "/{path...}", fromMemory: fromMemory, handler)
     }
 
     /// Sets the handler for requests no route matches (e.g. the static files of a web page).
@@ -60,6 +81,9 @@ public struct Router: HTTPHandler {
     public func route(_ request: HTTPRequest) -> HTTPRoute {
         switch resolve(request) {
         case .route(let route, let parameters):
+            if let fromMemory = route.fromMemory, let response = answerFromMemory(request, { try fromMemory(request, parameters) }) {
+                return HTTPRoute(inline: true) { _ in response }
+            }
             return HTTPRoute(inline: route.inline) { body in run(request) { try route.handler(request, parameters, body) } }
         case .fallback(let fallback):
             return HTTPRoute(inline: fallbackInline) { body in run(request) { try fallback(request, body) } }
@@ -100,6 +124,14 @@ public struct Router: HTTPHandler {
         return .route(best.route, best.parameters)
     }
 
+    private func answerFromMemory(_ request: HTTPRequest, _ answer: () throws -> HTTPResponse?) -> HTTPResponse? {
+        do {
+            return try answer()
+        } catch {
+            return run(request) { throw error }
+        }
+    }
+
     private func run(_ request: HTTPRequest, _ body: () throws -> HTTPResponse) -> HTTPResponse {
         do {
             return try body()
@@ -116,6 +148,7 @@ private struct Route: Sendable {
     var method: String
     var pattern: RoutePattern
     var inline: Bool
+    var fromMemory: Router.MemoryAnswer?
     var handler: Router.Handler
 }
 

@@ -28,8 +28,12 @@ public struct FerryServiceContext: Sendable {
     public var minimumFreeBytes: Int64 = 256 << 20
     /// Works out image diff_ids after ingest (nil: only on the first pull).
     var layerDigests: LayerDigestWorker?
-    /// Recent list answers, valid until the catalog's next write.
-    let listCache = ListCache()
+    /// Recent list answers, valid until the catalog's next checkpoint write.
+    let listCache = GenerationCache<[UInt8]>()
+    /// Recent renderings of the web page's list, likewise.
+    let pageCache = GenerationCache<[UInt8]>(maximumEntries: 64, maximumBytes: 8 << 20)
+    /// Where the archives asked for live, by the ID (or prefix, or registry digest) asked with, likewise.
+    let archiveLocations = GenerationCache<ArchiveLocation>(maximumEntries: 4096, maximumCost: 4096, maximumEntryCost: 1) { _ in 1 }
 
     public init(
         catalog: Catalog, blobs: BlobStore, tokens: TokenStore, maximumUploadSize: Int64, webRoot: String,
@@ -84,14 +88,18 @@ public enum FerryService {
         router.add("GET", "/readyz") { _, _, _ in api.ready() }
         router.add("GET", "/metrics") { request, _, _ in try api.metrics(request) }
         router.add("POST", "/api/v1/checkpoints") { request, _, body in try api.ingest(request, body: body) }
-        router.add("GET", "/api/v1/checkpoints") { request, _, _ in try api.list(request) }
+        router.add("GET", "/api/v1/checkpoints", fromMemory: { request, _ in try api.cachedList(request) }) { request, _, _ in
+            try api.list(request)
+        }
         router.add("GET", "/api/v1/checkpoints/{id}") { request, parameters, _ in
             try api.detail(request, id: parameters["id"] ?? "")
         }
         router.add("DELETE", "/api/v1/checkpoints/{id}") { request, parameters, _ in
             try api.delete(request, id: parameters["id"] ?? "")
         }
-        router.add("GET", "/api/v1/checkpoints/{id}/archive") { request, parameters, _ in
+        router.add("GET", "/api/v1/checkpoints/{id}/archive", fromMemory: { request, parameters in
+            try api.cachedArchive(request, id: parameters["id"] ?? "")
+        }) { request, parameters, _ in
             try api.archive(request, id: parameters["id"] ?? "")
         }
         router.add("GET", "/api/v1/checkpoints/{id}/findings") { request, parameters, _ in
@@ -104,6 +112,14 @@ public enum FerryService {
         WebPages(context: context, api: api).register(in: &router)
         return router
     }
+}
+
+/// Where a catalogued archive is stored, and what its response headers need.
+struct ArchiveLocation: Sendable {
+    var id: String
+    var path: String
+    var compression: String
+    var containerName: String
 }
 
 /// The handlers of `/api/v1/checkpoints`.
@@ -242,12 +258,20 @@ struct CheckpointAPI: Sendable {
 
     // MARK: Read
 
+    /// The list from the cache, on the worker thread; nil when it must be read from the catalog.
+    func cachedList(_ request: HTTPRequest) throws -> HTTPResponse? {
+        try authorize(request, .read)
+        let key = GenerationCache<[UInt8]>.key(request.query)
+        guard let body = context.listCache.value(for: key, generation: context.catalog.generation) else { return nil }
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
+    }
+
     func list(_ request: HTTPRequest) throws -> HTTPResponse {
         try authorize(request, .read)
-        let key = ListCache.key(request.query)
+        let key = GenerationCache<[UInt8]>.key(request.query)
         // Read before the query: a write that lands meanwhile makes this entry stale, never a stale one current.
         let generation = context.catalog.generation
-        if let body = context.listCache.body(for: key, generation: generation) {
+        if let body = context.listCache.value(for: key, generation: generation) {
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
         }
         let query = try Self.query(from: request)
@@ -319,21 +343,37 @@ struct CheckpointAPI: Sendable {
         return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
     }
 
+    /// The archive from a known location, on the worker thread; nil when the catalog must be asked (not cached,
+    /// or the file is gone, which the catalog path reports as BLOB_MISSING).
+    func cachedArchive(_ request: HTTPRequest, id: String) throws -> HTTPResponse? {
+        try authorize(request, .read)
+        guard let location = context.archiveLocations.value(for: id, generation: context.catalog.generation),
+              access(location.path, F_OK) == 0 else { return nil }
+        return archive(request, at: location)
+    }
+
     func archive(_ request: HTTPRequest, id: String) throws -> HTTPResponse {
         try authorize(request, .read)
+        let generation = context.catalog.generation
         let record = try catalog { try context.catalog.checkpoint(id) }
         guard context.blobs.contains(record.id) else {
             throw HTTPError(.blobMissing,
                             "the catalog has checkpoint \(record.id.prefix(12)) but its archive is gone from the store; upload the same archive again to restore it")
         }
-        let path = context.blobs.path(for: record.id)
-        let filename = "\(record.containerName)-\(record.id.prefix(12)).\(Self.extensionFor(record.compression))"
+        let location = ArchiveLocation(id: record.id, path: context.blobs.path(for: record.id),
+                                       compression: record.compression, containerName: record.containerName)
+        context.archiveLocations.store(location, for: id, generation: generation)
+        return archive(request, at: location)
+    }
+
+    private func archive(_ request: HTTPRequest, at location: ArchiveLocation) -> HTTPResponse {
+        let filename = "\(location.containerName)-\(location.id.prefix(12)).\(Self.extensionFor(location.compression))"
         return .file(
-            path: path, request: request, etag: "\"sha256:\(record.id)\"",
-            contentType: Self.contentType(record.compression),
+            path: location.path, request: request, etag: "\"sha256:\(location.id)\"",
+            contentType: Self.contentType(location.compression),
             extraHeaders: [
-                ("Docker-Content-Digest", "sha256:\(record.id)"),
-                ("Digest", "sha-256=\(Self.base64(hex: record.id))"),
+                ("Docker-Content-Digest", "sha256:\(location.id)"),
+                ("Digest", "sha-256=\(Self.base64(hex: location.id))"),
                 ("Content-Disposition", "attachment; filename=\"\(filename)\""),
             ])
     }
@@ -460,6 +500,8 @@ struct CheckpointAPI: Sendable {
         out += "ferry_http_sent_bytes_total \(http.bytesOut)\n"
         out += "# HELP ferry_http_requests_in_flight Requests being handled.\n# TYPE ferry_http_requests_in_flight gauge\n"
         out += "ferry_http_requests_in_flight \(http.inFlight)\n"
+        out += "# HELP ferry_http_handler_threads_total Requests answered on a thread of their own rather than from memory on a worker thread.\n# TYPE ferry_http_handler_threads_total counter\n"
+        out += "ferry_http_handler_threads_total \(http.handlerThreads)\n"
         return out
     }
 

@@ -18,7 +18,9 @@ struct RegistryAPI: Sendable {
     var context: FerryServiceContext { api.context }
 
     func register(in router: inout Router) {
-        router.addPrefix("GET", "/v2") { request, parameters, _ in respond { try pull(request, path: parameters["path"] ?? "") } }
+        router.addPrefix("GET", "/v2", fromMemory: { request, parameters in cachedBlob(request, path: parameters["path"] ?? "") }) { request, parameters, _ in
+            respond { try pull(request, path: parameters["path"] ?? "") }
+        }
         for method in ["POST", "PUT", "PATCH", "DELETE"] {
             router.addPrefix(method, "/v2") { request, _, _ in
                 respond {
@@ -147,17 +149,40 @@ struct RegistryAPI: Sendable {
                                             ("ETag", "\"\(digest)\""), Self.apiVersion], body: .bytes(bytes))
     }
 
+    /// A layer blob from a known location, on the worker thread; nil for anything else, or when the catalog must
+    /// be asked.
+    private func cachedBlob(_ request: HTTPRequest, path: String) -> HTTPResponse? {
+        guard path.contains("/blobs/sha256:") else { return nil }
+        do {
+            try authorize(request)
+        } catch {
+            return respond { throw error }
+        }
+        guard let location = context.archiveLocations.value(for: "v2/" + path, generation: context.catalog.generation),
+              access(location.path, F_OK) == 0 else { return nil }
+        return layer(request, at: location)
+    }
+
+    private func layer(_ request: HTTPRequest, at location: ArchiveLocation) -> HTTPResponse {
+        let digest = "sha256:" + location.id
+        return .file(path: location.path, request: request, etag: "\"\(digest)\"",
+                     contentType: "application/octet-stream", extraHeaders: [("Docker-Content-Digest", digest), Self.apiVersion])
+    }
+
     private func blob(_ request: HTTPRequest, repository: String, digest: String) throws -> HTTPResponse {
         guard digest.hasPrefix("sha256:"), digest.count == 71, digest.dropFirst(7).allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
             if digest.contains(":") { throw RegistryError(.blobUnknown, "\(repository) has no blob \(digest.prefix(80))") }
             throw RegistryError(.digestInvalid, "\(digest.prefix(80)) is not a digest")
         }
         let hex = String(digest.dropFirst(7))
+        let generation = context.catalog.generation
         let records = try repositoryCheckpoints(repository)
         if let record = records.first(where: { $0.id == hex }) {
             guard context.blobs.contains(record.id) else { throw RegistryError(.blobUnknown, "the archive of \(record.id.prefix(12)) is gone from the store") }
-            return .file(path: context.blobs.path(for: record.id), request: request, etag: "\"\(digest)\"",
-                         contentType: "application/octet-stream", extraHeaders: [("Docker-Content-Digest", digest), Self.apiVersion])
+            let location = ArchiveLocation(id: record.id, path: context.blobs.path(for: record.id),
+                                           compression: record.compression, containerName: record.containerName)
+            context.archiveLocations.store(location, for: "v2/\(repository)/blobs/\(digest)", generation: generation)
+            return layer(request, at: location)
         }
         for record in records where record.uncompressedDigest != nil || record.compression == "none" {
             let image = try self.image(record)

@@ -12,7 +12,7 @@ struct WebPages: Sendable {
     let api: CheckpointAPI
 
     func register(in router: inout Router) {
-        router.add("GET", "/") { request, _, _ in try page(request) { try listing(request) } }
+        router.add("GET", "/", fromMemory: { request, _ in cachedListing(request) }) { request, _, _ in try listingPage(request) }
         router.add("GET", "/checkpoints/{id}") { request, parameters, _ in
             try page(request) { try detail(request, id: parameters["id"] ?? "") }
         }
@@ -37,6 +37,27 @@ struct WebPages: Sendable {
             response.status = 404
             return response
         }
+    }
+
+    /// The list page from the cache, on the worker thread; nil when it must be rendered (or the browser must sign in).
+    private func cachedListing(_ request: HTTPRequest) -> HTTPResponse? {
+        do {
+            try api.authorize(request, .read)
+        } catch {
+            return nil
+        }
+        let key = GenerationCache<[UInt8]>.key(request.query)
+        return context.pageCache.value(for: key, generation: context.catalog.generation).map(html(body:))
+    }
+
+    private func listingPage(_ request: HTTPRequest) throws -> HTTPResponse {
+        // Read before the query: a write that lands meanwhile makes this entry stale, never a stale one current.
+        let generation = context.catalog.generation
+        let response = try page(request) { try listing(request) }
+        if response.status == 200, case .bytes(let body) = response.body {
+            context.pageCache.store(body, for: GenerationCache<[UInt8]>.key(request.query), generation: generation)
+        }
+        return response
     }
 
     private func listing(_ request: HTTPRequest) throws -> (String, String) {
@@ -433,11 +454,15 @@ struct WebPages: Sendable {
             ?? "<!doctype html><title>{{title}}</title>{{content}}"
         let page = layout.replacingOccurrences(of: "{{title}}", with: escape(title))
             .replacingOccurrences(of: "{{content}}", with: content)
-        return HTTPResponse(status: 200, headers: [
+        return html(body: Array(page.utf8))
+    }
+
+    private func html(body: [UInt8]) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [
             ("Content-Type", "text/html; charset=utf-8"),
             ("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'"),
             ("X-Content-Type-Options", "nosniff"),
-        ], body: .bytes(Array(page.utf8)))
+        ], body: .bytes(body))
     }
 
     private func field(_ name: String, _ title: String, _ value: String?, placeholder: String = "") -> String {

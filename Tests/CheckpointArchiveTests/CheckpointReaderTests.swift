@@ -139,6 +139,44 @@ struct CheckpointReaderTests {
         #expect(manifest.criu?.root?.environment?.contains("SECRET_TOKEN=hunter2") == true)
     }
 
+    /// A file source that counts the bytes it streams, with or without reads in place.
+    final class CountingSource: ByteSource {
+        let file: FileDescriptorSource
+        let inPlace: Bool
+        var streamed = 0
+        init(path: String, inPlace: Bool) throws {
+            file = try FileDescriptorSource(path: path, chunkSize: 4096)
+            self.inPlace = inPlace
+        }
+        func nextChunk() throws -> UnsafeRawBufferPointer {
+            let chunk = try file.nextChunk()
+            streamed += chunk.count
+            return chunk
+        }
+        func skip(_ count: Int64) throws -> Int64 { try file.skip(count) }
+        func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+            inPlace ? try file.positionalRead(at: offset, into: buffer) : nil
+        }
+    }
+
+    @Test("a plain tar file's memory pages are read in place: the same argv and environments, the pages not streamed")
+    func pagesReadInPlace() throws {
+        let path = Fixtures.archive("podman-counter-none.tar")
+        let inPlace = try CountingSource(path: path, inPlace: true)
+        let streamed = try CountingSource(path: path, inPlace: false)
+        let fast = try CheckpointReader.read(source: inPlace)
+        let slow = try CheckpointReader.read(source: streamed)
+        let processes = try #require(slow.criu?.processes)
+        #expect(processes.count >= 2)
+        #expect(fast.criu?.processes.map(\.cmdline) == processes.map(\.cmdline))
+        #expect(fast.criu?.processes.map(\.environment) == processes.map(\.environment))
+        #expect(fast.criu?.root?.environment?.contains("SECRET_TOKEN=hunter2") == true)
+        // pages-1.img and pages-2.img hold 140 KiB; read in place, only the pages holding argv and environment
+        // (a few KiB) are read, and the entries are skipped with lseek.
+        #expect(inPlace.streamed + 100_000 < streamed.streamed, "streamed \(inPlace.streamed) vs \(streamed.streamed) bytes")
+        #expect(fast.sizes.memoryPages == slow.sizes.memoryPages)
+    }
+
     @Test("pages before their page map are read in a second pass from a file")
     func pagesFirst() throws {
         // Move every mm-*/pagemap-* image behind the pages-*.img files.

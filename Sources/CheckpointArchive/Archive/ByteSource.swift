@@ -14,10 +14,15 @@ public protocol ByteSource: AnyObject {
     /// Skips up to `count` bytes without handing them over, returning how many were skipped. Sources that cannot
     /// skip cheaply return 0 and libarchive reads through instead.
     func skip(_ count: Int64) throws -> Int64
+
+    /// Reads up to `buffer.count` bytes at `offset` from where the stream began, without moving the stream, and
+    /// returns how many it read (0 at the end); nil for sources that cannot (pipes, uploads, entries).
+    func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int?
 }
 
 extension ByteSource {
     public func skip(_ count: Int64) throws -> Int64 { 0 }
+    public func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int? { nil }
 }
 
 /// Reads a file descriptor in fixed chunks. Regular files are skipped with `lseek`, so entries that Ferry does not
@@ -27,6 +32,8 @@ public final class FileDescriptorSource: ByteSource {
     private let ownsDescriptor: Bool
     private let seekable: Bool
     private let buffer: UnsafeMutableRawBufferPointer
+    /// The file offset the stream began at.
+    private let start: Int64
 
     /// Opens `path` read-only. Throws ``CheckpointError`` `FILE_NOT_FOUND` when it is missing or not a regular file.
     public convenience init(path: String, chunkSize: Int = 1 << 16) throws {
@@ -50,6 +57,7 @@ public final class FileDescriptorSource: ByteSource {
         self.ownsDescriptor = ownsDescriptor
         var info = stat()
         self.seekable = fstat(descriptor, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        self.start = seekable ? Int64(lseek(descriptor, 0, SEEK_CUR)) : 0
         self.buffer = .allocate(byteCount: chunkSize, alignment: 16)
     }
 
@@ -76,5 +84,15 @@ public final class FileDescriptorSource: ByteSource {
         let step = min(count, Int64(info.st_size) - Int64(here))
         guard step > 0, lseek(fd, off_t(step), SEEK_CUR) >= 0 else { return 0 }
         return step
+    }
+
+    public func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        guard seekable, start >= 0, offset >= 0 else { return nil }
+        while true {
+            let count = pread(fd, buffer.baseAddress, buffer.count, off_t(start + offset))
+            if count >= 0 { return count }
+            if errno == EINTR { continue }
+            throw CheckpointError(.archiveReadFailed, "read failed: \(String(cString: strerror(errno)))")
+        }
     }
 }
