@@ -22,11 +22,16 @@ test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# Each script prints its own table; the summary at the end puts every figure beside its reference.
 bench:
 	@scripts/install-deps.sh --bench
-	scripts/bench-inspect.sh
-	scripts/bench-serve.sh
-	scripts/bench-migrate.sh
+	@summary=$$(mktemp); trap 'rm -f $$summary' EXIT; \
+	echo "| measure | ferry | reference, same run |" >$$summary; echo "| --- | --- | --- |" >>$$summary; \
+	BENCH_SUMMARY=$$summary scripts/bench-inspect.sh && \
+	BENCH_SUMMARY=$$summary scripts/bench-serve.sh && \
+	BENCH_SUMMARY=$$summary scripts/bench-migrate.sh --rounds 5 && \
+	BENCH_SUMMARY=$$summary scripts/bench-migrate.sh --rounds 3 --memory 1024 --skip-build && \
+	echo && echo "Summary ($$(nproc) cores, $$(date -u +%Y-%m-%d)):" && echo && cat $$summary
 
 clean:
 	rm -rf .build

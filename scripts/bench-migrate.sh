@@ -8,7 +8,9 @@
 # timed) the exited source container is removed, because a restore refuses a name and ID still present, and the
 # script waits until the source node's heartbeat no longer lists it, or ferry's preflight would refuse the move back.
 #
-# Usage: scripts/bench-migrate.sh [--rounds N] [--idle S] [--skip-build]     (ROUNDS=N works too; default 10)
+# Usage: scripts/bench-migrate.sh [--rounds N] [--idle S] [--memory MIB] [--skip-build]   (ROUNDS=N works too; default 10)
+#   --memory MIB: the container's pid 1 also holds MIB of memory (random bytes, base64-encoded: about as compressible
+#   as a real heap), so each move checkpoints, ships and restores that much. BENCH_SUMMARY=FILE appends the summary row.
 #   --idle S: seconds both nodes stay quiet before every move, manual or ferry (default 2), as a node is before a
 #   migration in real use; with 0 each move starts right after the previous one's clean-up.
 # Needs root and the lab: bash ../shared/lab/setup.sh. Prints per-round times, min and median per direction, the
@@ -21,18 +23,21 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 rounds=${ROUNDS:-10}
 idle=2
+memory=0
 build=1
 while (($#)); do
   case $1 in
     --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
     --rounds=*) rounds=${1#--rounds=}; shift ;;
     --idle) idle=${2:?--idle needs seconds}; shift 2 ;;
+    --memory) memory=${2:?--memory needs MiB}; shift 2 ;;
     --skip-build) build=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench-migrate: unknown argument $1" >&2; exit 64 ;;
   esac
 done
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "bench-migrate: --rounds must be a positive number" >&2; exit 64; }
+[[ $memory =~ ^[0-9]+$ ]] || { echo "bench-migrate: --memory must be a number of MiB" >&2; exit 64; }
 
 lab=${FERRY_LAB_DIR:-../shared/lab}
 [[ $(id -u) == 0 ]] || { echo "bench-migrate: run as root (Podman stores under /var/lib and /run)" >&2; exit 1; }
@@ -137,7 +142,8 @@ done
 # Checks that the container runs on `node` and counts on from at least `previous`; prints the count.
 check_running() {
   local node=$1 previous=$2 count=""
-  for _ in $(seq 100); do
+  # With --memory the first count comes once the memory is filled (about 10 s per GiB here).
+  for _ in $(seq $((100 + memory))); do
     count=$(podman_on "$node" exec "$container" cat /tmp/count 2>/dev/null || true)
     [[ -n $count ]] && break; sleep 0.1
   done
@@ -145,8 +151,10 @@ check_running() {
   echo "$count"
 }
 
+hold=""
+((memory > 0)) && hold="x=\$(head -c $((memory * 1024 * 1024 * 3 / 4)) /dev/urandom | base64 -w 0); "
 podman_on node-a run -d --name "$container" --conmon-pidfile "$rundir/pids/$container.conmon.pid" \
-  --pidfile "$rundir/pids/$container.pid" "$image" sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done' >/dev/null
+  --pidfile "$rundir/pids/$container.pid" "$image" sh -c "${hold}"'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done' >/dev/null
 last=$(check_running node-a 1)
 
 manual_move() {
@@ -250,3 +258,16 @@ echo "| \`ferry migrate --container C --from A --to B --wait\` | A→B | ${fab_m
 echo "| \`ferry migrate\` | B→A | ${fba_min} s | ${fba_med} s | $(ratio "$fba_med" "$mba_med")× |"
 echo "| the same migrations as the service recorded them (\`created_at\` → \`finished_at\`) | A→B | ${sab_min} s | ${sab_med} s | $(ratio "$sab_med" "$mab_med")× |"
 echo "| (service-side) | B→A | ${sba_min} s | ${sba_med} s | $(ratio "$sba_med" "$mba_med")× |"
+
+# The summary row: the container is stopped for the whole manual pipeline, and for a ferry migration from its
+# checkpoint to its restore (the service-side time less the preflight, while it still runs).
+preflight_ms=$(api "/api/v1/migrations?limit=$((rounds * 2))" | jq '[.items[].phases[] | select(.name == "preflight") | .duration_ms // 0] | sort | .[length / 2 | floor]')
+what="live busybox counter"
+((memory > 0)) && what="container holding $memory MiB"
+manual_med=$(stat_median "${manual_ab[@]}" "${manual_ba[@]}")
+service_med=$(stat_median "${service_ab[@]}" "${service_ba[@]}")
+downtime=$(awk -v s="$service_med" -v p="$preflight_ms" 'BEGIN { printf "%.3f", s - p / 1000 }')
+size_text="$((size / 1024)) KiB"
+((size >= 10 * 1048576)) && size_text="$((size / 1048576)) MiB"
+echo "| migration of a $what ($size_text zstd archive), median of $((rounds * 2)): downtime (checkpoint → restored) | ${downtime} s ($(ratio "$downtime" "$manual_med")× manual) | manual \`checkpoint --export\` + \`cp\` + \`restore --import\`: ${manual_med} s |" \
+  >>"${BENCH_SUMMARY:-/dev/null}"

@@ -3,7 +3,13 @@
 #   1. ingest of a 1 GiB checkpoint archive over loopback (curl -T) vs `openssl dgst -sha256` of the same file,
 #      with the service's peak RSS after a 1 GiB and after a 3 GiB ingest (memory must stay flat);
 #   2. download throughput (curl -o /dev/null) vs nginx serving the same file;
-#   3. list latency with 100,000 catalogued checkpoints at 64 connections (wrk) vs nginx serving the same JSON.
+#   3. list latency with 100,000 catalogued checkpoints at 64 connections (wrk) vs nginx serving the same JSON,
+#      cached (one URL) and uncached (a parameter the list ignores, new on every request), plain and with q=;
+#   4. every documented filter x sort x order alone (best of 3 each; the slowest is reported), the web page,
+#      /healthz and random 64 KiB Range requests, each beside nginx serving the same bytes; the service's VmHWM
+#      after all that load.
+# The 1 GiB archive is a real Podman checkpoint when the runtime lab is set up (scripts/bench-archive.sh).
+# BENCH_SUMMARY=FILE appends this run's rows of the summary table (`make bench` prints it).
 # Usage: scripts/bench-serve.sh   (needs curl, openssl, nginx, wrk, python3; `make bench` installs them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +26,9 @@ cleanup() {
 trap cleanup EXIT
 
 echo "making 1 GiB and 3 GiB checkpoint archives..." >&2
-scripts/make-big-archive.sh 1024 "$work/big1.tar"
+scripts/bench-archive.sh 1024 "$work/big1.tar"
+kind=$(cat "$work/big1.tar.kind")
+big1_bytes=$(stat -c %s "$work/big1.tar")
 scripts/make-big-archive.sh 3072 "$work/big3.tar"
 
 start_server() {
@@ -103,6 +111,22 @@ curl -sS -f "http://127.0.0.1:$port/api/v1/checkpoints?limit=50" -o "$work/www/l
 chmod 0644 "$work/www/list.json"
 list_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port/api/v1/checkpoints?limit=50")
 nginx_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$nginx_port/list.json")
+# Uncached: every request a new key of the list cache.
+cat >"$work/uncached.lua" <<'LUA'
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", wrk.path .. "&_=" .. id .. "-" .. n)
+end
+LUA
+list_uncached_wrk=$(wrk -t2 -c64 -d10s --latency -s "$work/uncached.lua" "http://127.0.0.1:$port/api/v1/checkpoints?limit=50")
+q_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port/api/v1/checkpoints?limit=50&q=counter")
+q_uncached_wrk=$(wrk -t2 -c64 -d10s --latency -s "$work/uncached.lua" "http://127.0.0.1:$port/api/v1/checkpoints?limit=50&q=counter")
 rps() { awk '/Requests\/sec/ {print int($2)}' <<<"$1"; }
 p50() { awk '/ 50%/ {print $2}' <<<"$1"; }
 p99() { awk '/ 99%/ {print $2}' <<<"$1"; }
@@ -120,6 +144,25 @@ alone() {  # uncached: a parameter the list ignores makes each request a new key
 }
 t_q=$(alone "limit=50&q=counter")
 t_filter_sort=$(alone "limit=50&engine=Podman&sort=size")
+# Every documented filter with every sort key, both ways: the slowest best-of-3.
+slowest=0; slowest_query=""; combinations=0
+for filter in "" "namespace=shop" "pod=counter" "container=bench-5" "engine=Podman" "node=node-a" \
+              "image=localhost/busybox:test" "validation=clean" "uploaded_after=2026-01-01T00:00:30Z" \
+              "uploaded_before=2026-01-01T00:00:30Z" "label=app=counter" "q=counter" "q=bench-77"; do
+  for sort in uploaded created container namespace pod engine node image size; do
+    for order in asc desc; do
+      query="limit=50&sort=$sort&order=$order${filter:+&$filter}"
+      best=9
+      for n in 1 2 3; do
+        t=$(curl -sS -f -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/api/v1/checkpoints?$query&_=$RANDOM$n")
+        best=$(awk "BEGIN{print ($t < $best) ? $t : $best}")
+      done
+      combinations=$((combinations + 1))
+      if awk "BEGIN{exit !($best > $slowest)}"; then slowest=$best; slowest_query=$query; fi
+    done
+  done
+done
+t_slowest=$(awk "BEGIN{printf \"%.1f ms\", $slowest * 1000}")
 curl -sS -f "http://127.0.0.1:$port/" -o "$work/www/page.html"
 echo '{"status":"ok"}' >"$work/www/healthz.json"
 chmod 0644 "$work/www/page.html" "$work/www/healthz.json"
@@ -127,15 +170,18 @@ healthz_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port/healthz")
 nginx_healthz_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$nginx_port/healthz.json")
 page_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port/")
 nginx_page_wrk=$(wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$nginx_port/page.html")
-cat >"$work/range.lua" <<'LUA'
+cat >"$work/range.lua" <<LUA
 math.randomseed(7)
 request = function()
-  local start = math.random(0, 1073741824 - 65536)
+  local start = math.random(0, $big1_bytes - 65536)
   return wrk.format("GET", nil, {["Range"] = "bytes=" .. start .. "-" .. (start + 65535)})
 end
 LUA
 range_wrk=$(wrk -t2 -c64 -d10s --latency -s "$work/range.lua" "http://127.0.0.1:$port/api/v1/checkpoints/$id/archive")
 nginx_range_wrk=$(wrk -t2 -c64 -d10s --latency -s "$work/range.lua" "http://127.0.0.1:$nginx_port/big1.tar")
+# What monitoring sees after the load: peak resident (file-mapped catalog pages included) and the heap's share.
+list_hwm=$(hwm)
+list_anon=$(awk '/RssAnon/ {print int($2/1024)}' "/proc/$server_pid/status")
 
 mib=1024
 echo
@@ -148,10 +194,33 @@ printf '%-58s %9ss %9ss  (nginx)\n' "download 1 GiB (curl -o /dev/null)" "$t_fer
 printf '%-58s %10s %10s  (nginx, same JSON)\n' "GET /api/v1/checkpoints?limit=50 with $total rows (one URL: cached): req/s" "$(rps "$list_wrk")" "$(rps "$nginx_wrk")"
 printf '%-58s %10s %10s\n' "  latency p50" "$(p50 "$list_wrk")" "$(p50 "$nginx_wrk")"
 printf '%-58s %10s %10s\n' "  latency p99" "$(p99 "$list_wrk")" "$(p99 "$nginx_wrk")"
+printf '%-58s %10s\n' "  uncached (a new URL each time): req/s" "$(rps "$list_uncached_wrk")"
+printf '%-58s %10s\n' "  uncached latency p99" "$(p99 "$list_uncached_wrk")"
+printf '%-58s %10s\n' "  ?limit=50&q=counter, one URL: req/s" "$(rps "$q_wrk")"
+printf '%-58s %10s\n' "  ?limit=50&q=counter, uncached: req/s" "$(rps "$q_uncached_wrk")"
 printf '%-58s %10s\n' "  ?limit=50&q=counter alone, uncached" "$t_q"
 printf '%-58s %10s\n' "  ?limit=50&engine=Podman&sort=size alone, uncached" "$t_filter_sort"
+printf '%-58s %10s  (%s)\n' "  slowest of $combinations filter x sort x order alone" "$t_slowest" "$slowest_query"
 printf '%-58s %10s %10s  (nginx, same page)\n' "web page / at 64 connections: req/s" "$(rps "$page_wrk")" "$(rps "$nginx_page_wrk")"
 printf '%-58s %10s %10s\n' "  latency p99" "$(p99 "$page_wrk")" "$(p99 "$nginx_page_wrk")"
 printf '%-58s %10s %10s  (nginx, a static file)\n' "/healthz at 64 connections: req/s" "$(rps "$healthz_wrk")" "$(rps "$nginx_healthz_wrk")"
 printf '%-58s %10s %10s  (nginx, same file)\n' "random 64 KiB Range of the 1 GiB archive, 64 connections: req/s" "$(rps "$range_wrk")" "$(rps "$nginx_range_wrk")"
 printf '%-58s %10s %10s\n' "  latency p99" "$(p99 "$range_wrk")" "$(p99 "$nginx_range_wrk")"
+printf '%-58s %8s MiB  (heap and stacks: %s MiB)\n' "service VmHWM after the list, page and Range load" "$list_hwm" "$list_anon"
+
+summary=${BENCH_SUMMARY:-/dev/null}
+{
+  echo "| ingest 1 GiB $kind tar over loopback | $t_ingest s | \`openssl dgst -sha256\` $t_sha s |"
+  echo "| service peak RSS after that ingest, after 3 GiB more | $rss_1g MiB, $rss_3g MiB | — |"
+  echo "| \`GET /api/v1/checkpoints?limit=50\`, $total rows, 64 connections, one URL (cached) | $(rps "$list_wrk") req/s, p99 $(p99 "$list_wrk") | nginx, same JSON: $(rps "$nginx_wrk") req/s, p99 $(p99 "$nginx_wrk") |"
+  echo "| the same, a new URL each request (uncached) | $(rps "$list_uncached_wrk") req/s, p99 $(p99 "$list_uncached_wrk") | — |"
+  echo "| \`q=counter\` at 64 connections: one URL / uncached | $(rps "$q_wrk") / $(rps "$q_uncached_wrk") req/s | — |"
+  echo "| \`q=counter\` alone, uncached | $t_q | — |"
+  echo "| \`engine=Podman&sort=size\` alone, uncached | $t_filter_sort | — |"
+  echo "| slowest of $combinations filter × sort × order alone, uncached | $t_slowest (\`$slowest_query\`) | — |"
+  echo "| web page \`/\`, 64 connections | $(rps "$page_wrk") req/s, p99 $(p99 "$page_wrk") | nginx, same page: $(rps "$nginx_page_wrk") req/s |"
+  echo "| \`/healthz\`, 64 connections | $(rps "$healthz_wrk") req/s | nginx, a static file: $(rps "$nginx_healthz_wrk") req/s |"
+  echo "| random 64 KiB \`Range\` of the 1 GiB archive, 64 connections | $(rps "$range_wrk") req/s, p99 $(p99 "$range_wrk") | nginx, same file: $(rps "$nginx_range_wrk") req/s, p99 $(p99 "$nginx_range_wrk") |"
+  echo "| 1 GiB download | $t_ferry_dl s | nginx $t_nginx_dl s |"
+  echo "| service VmHWM after the list, page and Range load | $list_hwm MiB (heap and stacks $list_anon MiB) | — |"
+} >>"$summary"

@@ -7,9 +7,10 @@ import Foundation
 /// The bytes come in `Range` slices appended to `DESTINATION.partial` — the file `FerryClient.download` resumes
 /// from — so that a download can be paced to `maximumRate` (a real limit: nothing is fetched ahead of the pace,
 /// and at most one slice is in memory), stopped between slices or mid-slice by a cancel or an agent shutdown,
-/// and picked up by the next agent from the bytes on disk. Once the partial file is complete,
-/// `FerryClient.download` checks the SHA-256 against the checkpoint ID and moves the file into place (it finds
-/// nothing left to fetch; if the service ignored the `Range`, it fetches the rest itself).
+/// and picked up by the next agent from the bytes on disk. The SHA-256 is taken as the slices are written (and
+/// writeback started every 8 MiB: ``DownloadDigest``), so once the partial file is complete and on disk it is
+/// checked against the checkpoint ID and moved into place without being read again. If the service ignores the
+/// `Range`, `FerryClient.download` fetches the whole file instead, with the same checks.
 struct ArchiveDownload {
     let client: FerryClient
     let token: String?
@@ -48,32 +49,51 @@ struct ArchiveDownload {
                 }
                 return (fullID, size)
             }
-            try fetchSlices(id, size: size, into: destination.appendingPathExtension("partial").path,
-                            control: control, progress: progress)
+            let partial = destination.appendingPathExtension("partial")
             do {
+                if let digest = try fetchSlices(id, size: size, into: partial.path, control: control, progress: progress) {
+                    guard digest == fullID else {
+                        try? FileManager.default.removeItem(at: partial)
+                        throw FerryClientError(code: "DIGEST_MISMATCH",
+                                               message: "the downloaded bytes have SHA-256 \(digest), not \(fullID); the partial file was removed")
+                    }
+                    guard rename(partial.path, destination.path) == 0 else {
+                        throw FerryClientError(code: "FILE_ERROR", message: "cannot move the download to \(destination.path)")
+                    }
+                    return digest
+                }
                 return try client.download(id, to: destination, known: (fullID, size))
             } catch let error as FerryClientError where error.code == "DIGEST_MISMATCH" && digestFailures == 0 {
-                // FerryClient removed the bad partial file: start once more from nothing.
+                // The bad partial file is gone: start once more from nothing.
                 digestFailures += 1
                 continue
             } catch let error as FerryClientError {
                 throw AgentError(AgentErrorCode(error.code), error.message)
+            } catch let error as AgentError {
+                throw error
             } catch {
                 throw AgentError(.downloadFailed, "\(error)")
             }
         }
     }
 
-    /// Appends slices to the partial file until it holds `size` bytes (or the service ignores `Range`).
+    /// Appends slices to the partial file until it holds `size` bytes; returns their SHA-256 once the file is on
+    /// disk, or nil when the service ignores `Range`.
     private func fetchSlices(_ id: String, size: Int64, into path: String, control: JobControl,
-                             progress: (Int64, Int64) -> Void) throws(AgentError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+                             progress: (Int64, Int64) -> Void) throws(AgentError) -> String? {
+        let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AgentError(.fileError, "cannot open \(path)") }
         defer { close(fd) }
         var offset = Int64(lseek(fd, 0, SEEK_END))
         if offset > size {
             guard ftruncate(fd, 0) == 0 else { throw AgentError(.fileError, "cannot truncate \(path)") }
             offset = 0
+        }
+        var digest: DownloadDigest
+        do {
+            digest = try DownloadDigest(resuming: fd, prefix: offset)
+        } catch {
+            throw AgentError(.fileError, error.message)
         }
         progress(offset, size)
         let started = Date()
@@ -96,10 +116,13 @@ struct ArchiveDownload {
                 return response.body
             }
             // A 200 means the service ignores Range: let FerryClient.download take the whole file in one go.
-            guard let body else { return }
-            guard body.withUnsafeBytes({ FileIO.writeAll(fd, $0) }) else {
-                throw AgentError(.fileError, "cannot write \(path) (disk full?)")
+            guard let body else { return nil }
+            let written = body.withUnsafeBytes { bytes in
+                guard FileIO.writeAll(fd, bytes) else { return false }
+                digest.appended(bytes, to: fd)
+                return true
             }
+            guard written else { throw AgentError(.fileError, "cannot write \(path) (disk full?)") }
             offset += Int64(body.count)
             fetched += Int64(body.count)
             progress(offset, size)
@@ -107,6 +130,11 @@ struct ArchiveDownload {
                 let due = Double(fetched) / Double(maximumRate) + started.timeIntervalSinceNow
                 if due > 0, !control.sleep(due) { throw Self.interrupted }
             }
+        }
+        do {
+            return try digest.finish(fsyncing: fd)
+        } catch {
+            throw AgentError(.fileError, error.message)
         }
     }
 

@@ -177,7 +177,7 @@ public final class FerryClient: Sendable {
                         if errorBody.count < 1 << 20 { errorBody.append(contentsOf: bytes) }
                         return true
                     }
-                    sink.append(Data(bytes))
+                    sink.append(bytes)
                     progress?(sink.offset, size)
                     return sink.error == nil
                 })
@@ -212,46 +212,55 @@ public final class FerryClient: Sendable {
     }
 }
 
-/// Appends downloaded bytes to a 0600 partial file and hashes the whole file. Guarded by `lock` (a reset may
-/// come from the response handler while bytes are being appended).
+/// Appends downloaded bytes to a 0600 partial file, hashing them as they go (``DownloadDigest``). Guarded by `lock`
+/// (a reset may come from the response handler while bytes are being appended).
 final class DownloadSink: @unchecked Sendable {
     private let lock = NSLock()
     private let path: String
-    private var handle: FileHandle
+    private let fd: Int32
+    private var digest: DownloadDigest
     private(set) var offset: Int64
     private(set) var error: FerryClientError?
     private(set) var enabled = true
 
     init(path: String) throws {
         self.path = path
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                throw FerryClientError(code: "FILE_ERROR", message: "cannot create \(path)")
-            }
+        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot open \(path)") }
+        offset = Int64(lseek(fd, 0, SEEK_END))
+        do {
+            digest = try DownloadDigest(resuming: fd, prefix: offset)
+        } catch {
+            close(fd)
+            throw error
         }
-        guard let handle = FileHandle(forUpdatingAtPath: path) else {
-            throw FerryClientError(code: "FILE_ERROR", message: "cannot open \(path)")
-        }
-        self.handle = handle
-        offset = Int64(handle.seekToEndOfFile())
     }
 
-    func append(_ data: Data) {
+    deinit { close(fd) }
+
+    func append(_ bytes: UnsafeRawBufferPointer) {
         lock.lock()
         defer { lock.unlock() }
         guard error == nil else { return }
-        do {
-            try handle.write(contentsOf: data)
-            offset += Int64(data.count)
-        } catch {
-            self.error = FerryClientError(code: "FILE_ERROR", message: "cannot write \(path)")
+        var done = 0
+        while done < bytes.count {
+            let count = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                error = FerryClientError(code: "FILE_ERROR", message: "cannot write \(path) (disk full?)")
+                return
+            }
+            done += count
         }
+        digest.appended(bytes, to: fd)
+        offset += Int64(bytes.count)
     }
 
     func reset() throws {
         lock.lock()
         defer { lock.unlock() }
-        try handle.truncate(atOffset: 0)
+        guard ftruncate(fd, 0) == 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot truncate \(path)") }
+        digest = try DownloadDigest(resuming: fd, prefix: 0)
         offset = 0
     }
 
@@ -261,15 +270,10 @@ final class DownloadSink: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// SHA-256 of the whole file, read back from disk in 1 MiB pieces.
+    /// The SHA-256 of the whole file, once it is on disk.
     func finish() throws -> String {
         lock.lock()
         defer { lock.unlock() }
-        try handle.synchronize()
-        try handle.seek(toOffset: 0)
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        try handle.close()
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return try digest.finish(fsyncing: fd)
     }
 }

@@ -145,6 +145,36 @@ struct AgentEndToEndTests {
         #expect(harness.logs.current.contains { $0.contains("1 job(s) resumed") })
     }
 
+    @Test("a partial file altered while the agent was stopped fails the digest check, and the download starts over")
+    func corruptPartialStartsOver() throws {
+        let harness = try AgentHarness()
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: harness.archive)[.size] as? Int)
+        let first = try harness.start(try harness.configuration(rate: 40_000))
+        #expect(try harness.post(first, harness.restoreJob("mig-corrupt", options: #"{"name": "corrupt"}"#)).status == 202)
+        try waitUntil("some bytes arrived") { (try harness.job(first, "mig-corrupt").int("bytes_done") ?? 0) >= 20_000 }
+        first.stop()
+
+        // The bytes on disk are hashed when the download resumes: flip one of them.
+        let partial = harness.jobDirectory("mig-corrupt").appendingPathComponent("archive.tar.partial")
+        let handle = try FileHandle(forUpdating: partial)
+        try handle.seek(toOffset: 100)
+        let byte = try #require(try handle.read(upToCount: 1)?.first)
+        try handle.seek(toOffset: 100)
+        try handle.write(contentsOf: Data([byte ^ 0xFF]))
+        try handle.close()
+        let requestsBefore = harness.service.archiveRanges.current.count
+
+        let second = try harness.start(try harness.configuration())
+        defer { second.stop() }
+        let job = try harness.wait(second, "mig-corrupt")
+        #expect(job.state == "succeeded", "\(job)")
+        #expect(job.int("bytes_done") == size)
+        #expect(harness.record("mig-corrupt", "digest") == harness.checkpoint + "\n", "the restore got the true archive")
+        let ranges = Array(harness.service.archiveRanges.current.dropFirst(requestsBefore))
+        #expect(ranges.first?.hasPrefix("bytes=0-") == false, "it resumed first: \(ranges)")
+        #expect(ranges.dropFirst().contains { $0.hasPrefix("bytes=0-") }, "then started over from nothing: \(ranges)")
+    }
+
     @Test("the download limit holds the pace")
     func rateLimit() throws {
         let harness = try AgentHarness()

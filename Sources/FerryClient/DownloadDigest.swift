@@ -1,0 +1,50 @@
+import Crypto
+import Foundation
+
+/// The SHA-256 of a file being appended to, kept as the bytes go in, so a finished download needs no second read;
+/// and, every 8 MiB, the kernel asked to start writing those bytes out (`sync_file_range(SYNC_FILE_RANGE_WRITE)`,
+/// which does not wait), so the fsync before the file is used waits only for the tail. Resuming, the bytes
+/// already on disk are hashed once at the start.
+public struct DownloadDigest {
+    private var hasher = SHA256()
+    private var written: Int64 = 0
+    private var flushedTo: Int64 = 0
+    static let writebackBytes: Int64 = 8 << 20
+
+    /// Starts with the first `prefix` bytes of `fd` (what an earlier attempt left), read from the file.
+    public init(resuming fd: Int32, prefix: Int64) throws(FerryClientError) {
+        guard prefix > 0 else { return }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while written < prefix {
+            let count = pread(fd, buffer.baseAddress, Int(min(Int64(buffer.count), prefix - written)), off_t(written))
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot read back the partial download") }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            written += Int64(count)
+        }
+        flushedTo = written
+    }
+
+    /// Bytes just appended to `fd`.
+    public mutating func appended(_ bytes: UnsafeRawBufferPointer, to fd: Int32) {
+        hasher.update(bufferPointer: bytes)
+        written += Int64(bytes.count)
+        if written - flushedTo >= Self.writebackBytes {
+            _ = startWriteback?(fd, flushedTo, written - flushedTo, 2 /* SYNC_FILE_RANGE_WRITE */)
+            flushedTo = written
+        }
+    }
+
+    /// The digest as lowercase hex, once `fd` is durable.
+    public func finish(fsyncing fd: Int32) throws(FerryClientError) -> String {
+        guard fsync(fd) == 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot flush the download to disk") }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// glibc's sync_file_range, looked up at run time: Swift's Glibc module leaves out GNU extensions. Nil if absent.
+private let startWriteback: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
+}()
