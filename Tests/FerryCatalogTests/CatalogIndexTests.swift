@@ -12,6 +12,8 @@ final class CatalogIndexTests {
     var records: [CheckpointRecord] = []
     static let count = 600
     static let cap = 50
+    /// Below the catalog's 600 rows, so both sides of `sparseMatches` are planned (2000 in the service).
+    static let sparse = 100
 
     static func record(_ index: Int) -> CheckpointRecord {
         let id = (0..<8).map { String(format: "%08x", UInt32(truncatingIfNeeded: (index + 1) &* 2_654_435_761 &+ $0 &* 97)) }.joined()
@@ -36,7 +38,7 @@ final class CatalogIndexTests {
         path = directory.appendingPathComponent("catalog.sqlite").path
         catalog = try Catalog(path: path,
                               migrationsDirectory: Fixtures.repositoryRoot.appendingPathComponent("migrations").path,
-                              upTo: nil, registryHost: "127.0.0.1:8080", countCap: Self.cap)
+                              upTo: nil, registryHost: "127.0.0.1:8080", countCap: Self.cap, sparseMatches: Self.sparse)
         for index in 0..<Self.count {
             let record = Self.record(index)
             records.append(try catalog.insert(record).record)
@@ -187,13 +189,33 @@ final class CatalogIndexTests {
 extension CatalogIndexTests {
     @Test("a reopened catalog plans with the statistics of the last ANALYZE: a filter matching most rows walks the sort's index")
     func statisticsSurviveReopening() throws {
-        let reopened = try Catalog(path: path, migrationsDirectory: Fixtures.repositoryRoot.appendingPathComponent("migrations").path)
+        let reopened = try Catalog(path: path, migrationsDirectory: Fixtures.repositoryRoot.appendingPathComponent("migrations").path,
+                                   upTo: nil, registryHost: "127.0.0.1:8080", countCap: Self.cap, sparseMatches: Self.sparse)
         var query = CheckpointQuery()
-        query.engine = "Podman"  // three rows in five
+        query.engine = "Podman"  // three rows in five: more than `sparse`
         query.sort = .size
         let plan = try reopened.plans(query).page
         // Without sqlite_stat1 SQLite takes the engine index and sorts every Podman row in a temporary B-tree.
         #expect(plan.contains { $0.contains("USING INDEX checkpoint_on_size") }, "\(plan)")
+    }
+
+    @Test("a filter value few or no rows have is read from its own index under any sort, whatever the statistics say")
+    func rareValuesUseTheirIndex() throws {
+        // The statistics call engine unselective (three values over 600 rows): planned from them alone, a value no
+        // row has would walk the sort's whole index looking for it.
+        for (engine, pod) in [("Kata", nil), (nil, "pod-4"), (nil, "no-such-pod")] as [(String?, String?)] {
+            for sort in [CheckpointQuery.SortKey.size, .created, .container] {
+                var query = CheckpointQuery()
+                query.engine = engine
+                query.pod = pod
+                query.sort = sort
+                let plan = try catalog.plans(query).page
+                let index = engine == nil ? "checkpoint_on_pod_uploaded" : "checkpoint_on_engine_uploaded"
+                #expect(plan.contains { $0.contains("USING INDEX \(index)") || $0.contains("USING COVERING INDEX \(index)") },
+                        "\(engine ?? pod ?? "") by \(sort): \(plan)")
+                #expect(try catalog.list(query).items.map(\.id) == expected(query).prefix(query.limit).map(\.id))
+            }
+        }
     }
 
     @Test("the write generation moves with checkpoint writes, not with heartbeats")
