@@ -236,18 +236,15 @@ struct CheckpointScan {
     private mutating func collect(_ ranges: [Range<UInt64>], ofPagesImage name: String, reader: ArchiveReader) throws {
         let wanted = ranges.sorted { $0.lowerBound < $1.lowerBound }
         guard let end = wanted.map(\.upperBound).max() else { return }
-        // A plain tar file: read just the wanted ranges where they lie, and skip the rest of the entry.
-        var inPlace = true
-        for range in wanted where inPlace {
-            inPlace = try reader.readData(at: Int64(range.lowerBound), count: Int64(range.upperBound - range.lowerBound)) { block, offset in
-                self.images.addPageBytes(pagesImage: name, offset: UInt64(offset), bytes: block)
+        if reader.currentEntryReadsInPlace {
+            // A plain tar file: read just the wanted ranges where they lie; the next entry skips the rest.
+            for range in wanted {
+                try reader.readData(at: Int64(range.lowerBound), count: Int64(range.upperBound - range.lowerBound)) { block, offset in
+                    self.images.addPageBytes(pagesImage: name, offset: UInt64(offset), bytes: block)
+                }
             }
-            // Only the first range can find the entry not readable in place; the rest then stream.
-            guard inPlace || range == wanted.first else {
-                throw CheckpointError(.archiveReadFailed, "the archive could not be read in place", entry: "checkpoint/\(name)")
-            }
+            return
         }
-        if inPlace { return }
         try reader.readData { block, offset in
             let blockStart = UInt64(offset)
             let blockEnd = blockStart + UInt64(block.count)

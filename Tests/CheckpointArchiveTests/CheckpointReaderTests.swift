@@ -154,8 +154,9 @@ struct CheckpointReaderTests {
             return chunk
         }
         func skip(_ count: Int64) throws -> Int64 { try file.skip(count) }
-        func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
-            inPlace ? try file.positionalRead(at: offset, into: buffer) : nil
+        var readsAtOffsets: Bool { inPlace && file.readsAtOffsets }
+        func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            try file.positionalRead(at: offset, into: buffer)
         }
     }
 

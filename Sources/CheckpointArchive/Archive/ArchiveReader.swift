@@ -209,7 +209,8 @@ public final class ArchiveReader {
         let entry = Self.copyEntry(entryPointer)
         currentEntry = entry
         // Uncompressed, what the tar reader has consumed is the file offset: the header is behind, the data next.
-        entryDataOffset = compression == "none" && archive_entry_sparse_count(entryPointer) == 0 ? bytesConsumed : nil
+        let inPlace = compression == "none" && archive_entry_sparse_count(entryPointer) == 0 && context.source.readsAtOffsets
+        entryDataOffset = inPlace ? bytesConsumed : nil
         return entry
     }
 
@@ -217,27 +218,28 @@ public final class ArchiveReader {
     /// an uncompressed archive whose source reads at offsets (a file), and an entry stored whole (not sparse).
     private var entryDataOffset: Int64?
 
+    /// True when the current entry's data can be read in place with ``readData(at:count:_:)``.
+    public var currentEntryReadsInPlace: Bool { entryDataOffset != nil }
+
     /// Hands `count` bytes of the current entry's data from `offset` on to `body`, read in place from the source
     /// without streaming the bytes before them (memory pages of a plain tar: a few KiB of stack behind a GiB of
-    /// heap). Returns false, having read nothing, when the entry cannot be read in place; the caller then streams
-    /// it with ``readData(_:)``. The stream does not move: the next ``nextEntry()`` skips the entry as usual.
-    public func readData(at offset: Int64, count: Int64, _ body: (_ block: UnsafeRawBufferPointer, _ offset: Int64) throws -> Void) throws -> Bool {
-        guard let start = entryDataOffset, let size = currentEntry?.size, offset >= 0, count >= 0 else { return false }
+    /// heap). Only when ``currentEntryReadsInPlace``. The stream does not move: the next ``nextEntry()`` skips the
+    /// entry as usual (and, the file being shorter than its tar header says, reports the truncation).
+    public func readData(at offset: Int64, count: Int64, _ body: (_ block: UnsafeRawBufferPointer, _ offset: Int64) throws -> Void) throws {
+        guard let start = entryDataOffset, let size = currentEntry?.size, offset >= 0, count >= 0 else {
+            throw CheckpointError(.archiveReadFailed, "the entry cannot be read in place", entry: currentEntry?.path)
+        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
         defer { buffer.deallocate() }
         var position = offset
         let end = min(offset + count, size)
         while position < end {
             let wanted = Int(min(Int64(buffer.count), end - position))
-            guard let read = try context.source.positionalRead(at: start + position, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<wanted])) else {
-                return position > offset ? true : false
-            }
-            // A file shorter than its tar header says: the streaming pass reports the truncation.
-            guard read > 0 else { return true }
+            let read = try context.source.positionalRead(at: start + position, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<wanted]))
+            guard read > 0 else { return }
             try body(UnsafeRawBufferPointer(rebasing: buffer[0..<read]), position)
             position += Int64(read)
         }
-        return true
     }
 
     /// Hands the current entry's data to `body` block by block, in order, with each block's offset in the entry.

@@ -15,14 +15,20 @@ public protocol ByteSource: AnyObject {
     /// skip cheaply return 0 and libarchive reads through instead.
     func skip(_ count: Int64) throws -> Int64
 
+    /// True when `positionalRead` works: a file, not a pipe, an upload or an entry.
+    var readsAtOffsets: Bool { get }
+
     /// Reads up to `buffer.count` bytes at `offset` from where the stream began, without moving the stream, and
-    /// returns how many it read (0 at the end); nil for sources that cannot (pipes, uploads, entries).
-    func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int?
+    /// returns how many it read (0 at the end). Only for sources that `readsAtOffsets`.
+    func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
 }
 
 extension ByteSource {
     public func skip(_ count: Int64) throws -> Int64 { 0 }
-    public func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int? { nil }
+    public var readsAtOffsets: Bool { false }
+    public func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        throw CheckpointError(.archiveReadFailed, "this source cannot be read at an offset")
+    }
 }
 
 /// Reads a file descriptor in fixed chunks. Regular files are skipped with `lseek`, so entries that Ferry does not
@@ -86,8 +92,12 @@ public final class FileDescriptorSource: ByteSource {
         return step
     }
 
-    public func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
-        guard seekable, start >= 0, offset >= 0 else { return nil }
+    public var readsAtOffsets: Bool { seekable && start >= 0 }
+
+    public func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard readsAtOffsets, offset >= 0 else {
+            throw CheckpointError(.archiveReadFailed, "this source cannot be read at offset \(offset)")
+        }
         while true {
             let count = pread(fd, buffer.baseAddress, buffer.count, off_t(start + offset))
             if count >= 0 { return count }
