@@ -117,12 +117,9 @@ struct ArchiveDownload {
             }
             // A 200 means the service ignores Range: let FerryClient.download take the whole file in one go.
             guard let body else { return nil }
-            let written = body.withUnsafeBytes { bytes in
-                guard FileIO.writeAll(fd, bytes) else { return false }
-                digest.appended(bytes, to: fd)
-                return true
+            guard body.withUnsafeBytes({ digest.append($0, to: fd) }) else {
+                throw AgentError(.fileError, "cannot write \(path) (disk full?)")
             }
-            guard written else { throw AgentError(.fileError, "cannot write \(path) (disk full?)") }
             offset += Int64(body.count)
             fetched += Int64(body.count)
             progress(offset, size)

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// The SHA-256 of a file being appended to, kept as the bytes go in, so a finished download needs no second read;
+/// Appends to a file and keeps its SHA-256 as the bytes go in, so a finished download needs no second read;
 /// and, every 8 MiB, the kernel asked to start writing those bytes out (`sync_file_range(SYNC_FILE_RANGE_WRITE)`,
 /// which does not wait), so the fsync before the file is used waits only for the tail. Resuming, the bytes
 /// already on disk are hashed once at the start.
@@ -26,14 +26,23 @@ public struct DownloadDigest {
         flushedTo = written
     }
 
-    /// Bytes just appended to `fd`.
-    public mutating func appended(_ bytes: UnsafeRawBufferPointer, to fd: Int32) {
+    /// Appends `bytes` to `fd` (retrying short writes and EINTR) and hashes them; false when the write fails (disk
+    /// full, I/O), with nothing hashed.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer, to fd: Int32) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let count = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return false }
+            done += count
+        }
         hasher.update(bufferPointer: bytes)
         written += Int64(bytes.count)
         if written - flushedTo >= Self.writebackBytes {
             _ = startWriteback?(fd, flushedTo, written - flushedTo, 2 /* SYNC_FILE_RANGE_WRITE */)
             flushedTo = written
         }
+        return true
     }
 
     /// The digest as lowercase hex, once `fd` is durable.

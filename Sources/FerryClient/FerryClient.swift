@@ -242,17 +242,10 @@ final class DownloadSink: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard error == nil else { return }
-        var done = 0
-        while done < bytes.count {
-            let count = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else {
-                error = FerryClientError(code: "FILE_ERROR", message: "cannot write \(path) (disk full?)")
-                return
-            }
-            done += count
+        guard digest.append(bytes, to: fd) else {
+            error = FerryClientError(code: "FILE_ERROR", message: "cannot write \(path) (disk full?)")
+            return
         }
-        digest.appended(bytes, to: fd)
         offset += Int64(bytes.count)
     }
 

@@ -113,17 +113,24 @@ struct AgentEndToEndTests {
         #expect(harness.record("mig-twice", "argv")?.hasSuffix("mig-twice\na\n") == true, "with the first request's options")
     }
 
+    /// Posts restore job `id` to an agent paced at 40 kB/s and stops the agent once 20 kB are on disk; returns the
+    /// job as it stood just before the stop.
+    func stopMidDownload(_ harness: AgentHarness, _ id: String) throws -> [String: Any] {
+        let agent = try harness.start(try harness.configuration(rate: 40_000))
+        #expect(try harness.post(agent, harness.restoreJob(id, options: #"{"name": "\#(id)"}"#)).status == 202)
+        try waitUntil("some bytes arrived") { (try harness.job(agent, id).int("bytes_done") ?? 0) >= 20_000 }
+        let job = try harness.job(agent, id)
+        agent.stop()
+        return job
+    }
+
     @Test("a job resumes after the agent is stopped mid-download, from the partial file, and its digest matches")
     func resumesAfterStop() throws {
         let harness = try AgentHarness()
         let size = try #require(try FileManager.default.attributesOfItem(atPath: harness.archive)[.size] as? Int)
-        let first = try harness.start(try harness.configuration(rate: 40_000))
-        #expect(try harness.post(first, harness.restoreJob("mig-resume", options: #"{"name": "resumed"}"#)).status == 202)
-        try waitUntil("some bytes arrived") { (try harness.job(first, "mig-resume").int("bytes_done") ?? 0) >= 20_000 }
-        let before = try harness.job(first, "mig-resume")
+        let before = try stopMidDownload(harness, "mig-resume")
         #expect(before.state == "downloading")
         #expect(before.int("bytes_total") == size)
-        first.stop()
 
         // Stopped: the job file says downloading, and part of the archive is on disk.
         let directory = harness.jobDirectory("mig-resume")
@@ -149,10 +156,7 @@ struct AgentEndToEndTests {
     func corruptPartialStartsOver() throws {
         let harness = try AgentHarness()
         let size = try #require(try FileManager.default.attributesOfItem(atPath: harness.archive)[.size] as? Int)
-        let first = try harness.start(try harness.configuration(rate: 40_000))
-        #expect(try harness.post(first, harness.restoreJob("mig-corrupt", options: #"{"name": "corrupt"}"#)).status == 202)
-        try waitUntil("some bytes arrived") { (try harness.job(first, "mig-corrupt").int("bytes_done") ?? 0) >= 20_000 }
-        first.stop()
+        _ = try stopMidDownload(harness, "mig-corrupt")
 
         // The bytes on disk are hashed when the download resumes: flip one of them.
         let partial = harness.jobDirectory("mig-corrupt").appendingPathComponent("archive.tar.partial")
