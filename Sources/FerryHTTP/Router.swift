@@ -34,37 +34,40 @@ public struct Router: HTTPHandler {
     /// - Parameter inline: the handler never blocks (see `HTTPRoute.inline`): it may run on a
     ///   libmicrohttpd worker thread.
     public mutating func add(_ method: String, _ pattern: String, inline: Bool = false, _ handler: @escaping Handler) {
-        routes.append(Route(method: method.uppercased(), pattern: RoutePattern(pattern), inline: inline, fromMemory: nil, handler: handler))
+        add(method, pattern, inline: inline, fromMemory: nil, handler)
     }
 
     /// Adds a route that first tries `fromMemory` on the worker thread that read the request: a response from it is
     /// sent at once (no thread start, no suspend); nil runs `handler` on a thread of its own, as for any route.
     /// `fromMemory` must not block (see `HTTPRoute.inline`); what it throws is answered like a handler's error.
     public mutating func add(_ method: String, _ pattern: String, fromMemory: @escaping MemoryAnswer, _ handler: @escaping Handler) {
-        routes.append(Route(method: method.uppercased(), pattern: RoutePattern(pattern), inline: false, fromMemory: fromMemory, handler: handler))
+        add(method, pattern, inline: false, fromMemory: fromMemory, handler)
+    }
+
+    private mutating func add(_ method: String, _ pattern: String, inline: Bool, fromMemory: MemoryAnswer?, _ handler: @escaping Handler) {
+        routes.append(Route(method: method.uppercased(), pattern: RoutePattern(pattern), inline: inline, fromMemory: fromMemory, handler: handler))
     }
 
     /// Adds a route for `prefix` and everything below it; the part below is in `parameters["path"]` ("" for the
     /// prefix itself).
     public mutating func addPrefix(_ method: String, _ prefix: String, inline: Bool = false, _ handler: @escaping Handler) {
-        let base = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
-        add(method, base.isEmpty ? "/" : base, inline: inline) { request, parameters, body in
-            var parameters = parameters
-            parameters["path"] = ""
-            return try handler(request, parameters, body)
-        }
-        add(method, base + "/{path...}", inline: inline, handler)
+        addPrefix(method, prefix, inline: inline, fromMemory: nil, handler)
     }
 
     /// `addPrefix` with an answer from memory tried first for the paths below the prefix (see `add(_:_:fromMemory:_:)`).
     public mutating func addPrefix(_ method: String, _ prefix: String, fromMemory: @escaping MemoryAnswer, _ handler: @escaping Handler) {
+        addPrefix(method, prefix, inline: false, fromMemory: fromMemory, handler)
+    }
+
+    private mutating func addPrefix(_ method: String, _ prefix: String, inline: Bool, fromMemory: MemoryAnswer?,
+                                    _ handler: @escaping Handler) {
         let base = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
-        add(method, base.isEmpty ? "/" : base) { request, parameters, body in
+        add(method, base.isEmpty ? "/" : base, inline: inline, fromMemory: nil) { request, parameters, body in
             var parameters = parameters
             parameters["path"] = ""
             return try handler(request, parameters, body)
         }
-        add(method, base + "/{path...}", fromMemory: fromMemory, handler)
+        add(method, base + "/{path...}", inline: inline, fromMemory: fromMemory, handler)
     }
 
     /// Sets the handler for requests no route matches (e.g. the static files of a web page).

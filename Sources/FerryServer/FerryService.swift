@@ -120,6 +120,13 @@ struct ArchiveLocation: Sendable {
     var path: String
     var compression: String
     var containerName: String
+
+    init(_ record: CheckpointRecord, in blobs: BlobStore) {
+        id = record.id
+        path = blobs.path(for: record.id)
+        compression = record.compression
+        containerName = record.containerName
+    }
 }
 
 /// The handlers of `/api/v1/checkpoints`.
@@ -258,29 +265,29 @@ struct CheckpointAPI: Sendable {
 
     // MARK: Read
 
-    /// The list from the cache, on the worker thread; nil when it must be read from the catalog.
+    /// The list from the cache, on the worker thread; nil when it must be read from the catalog (`list`).
     func cachedList(_ request: HTTPRequest) throws -> HTTPResponse? {
         try authorize(request, .read)
         let key = GenerationCache<[UInt8]>.key(request.query)
-        guard let body = context.listCache.value(for: key, generation: context.catalog.generation) else { return nil }
-        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
+        return context.listCache.value(for: key, generation: context.catalog.generation).map(Self.listResponse)
     }
 
+    /// The list read from the catalog (the route tried `cachedList` first), and cached.
     func list(_ request: HTTPRequest) throws -> HTTPResponse {
         try authorize(request, .read)
-        let key = GenerationCache<[UInt8]>.key(request.query)
         // Read before the query: a write that lands meanwhile makes this entry stale, never a stale one current.
         let generation = context.catalog.generation
-        if let body = context.listCache.value(for: key, generation: generation) {
-            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
-        }
         let query = try Self.query(from: request)
         let page = try catalog { try context.catalog.summaries(query) }
         // The summaries come out of SQLite as JSON text (the checkpoint_summary view); they are joined, not re-encoded.
         let next = page.nextCursor.map { "\"\($0)\"" } ?? "null"  // base64url: nothing to escape
         let body = Array("{\"items\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next),\"total\":\(page.total),\"total_exact\":\(page.totalExact)}".utf8)
-        context.listCache.store(body, for: key, generation: generation)
-        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
+        context.listCache.store(body, for: GenerationCache<[UInt8]>.key(request.query), generation: generation)
+        return Self.listResponse(body)
+    }
+
+    static func listResponse(_ body: [UInt8]) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: .bytes(body))
     }
 
     static func query(from request: HTTPRequest) throws -> CheckpointQuery {
@@ -360,8 +367,7 @@ struct CheckpointAPI: Sendable {
             throw HTTPError(.blobMissing,
                             "the catalog has checkpoint \(record.id.prefix(12)) but its archive is gone from the store; upload the same archive again to restore it")
         }
-        let location = ArchiveLocation(id: record.id, path: context.blobs.path(for: record.id),
-                                       compression: record.compression, containerName: record.containerName)
+        let location = ArchiveLocation(record, in: context.blobs)
         context.archiveLocations.store(location, for: id, generation: generation)
         return archive(request, at: location)
     }

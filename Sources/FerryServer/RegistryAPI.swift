@@ -179,8 +179,7 @@ struct RegistryAPI: Sendable {
         let records = try repositoryCheckpoints(repository)
         if let record = records.first(where: { $0.id == hex }) {
             guard context.blobs.contains(record.id) else { throw RegistryError(.blobUnknown, "the archive of \(record.id.prefix(12)) is gone from the store") }
-            let location = ArchiveLocation(id: record.id, path: context.blobs.path(for: record.id),
-                                           compression: record.compression, containerName: record.containerName)
+            let location = ArchiveLocation(record, in: context.blobs)
             context.archiveLocations.store(location, for: "v2/\(repository)/blobs/\(digest)", generation: generation)
             return layer(request, at: location)
         }
