@@ -3,12 +3,14 @@
 # this machine, as LabCluster in Tests/FerryTestSupport sets them up), measured in the same run and alternated:
 #   manual: podman(A) container checkpoint --export=F --compress=zstd C; cp F G; podman(B) container restore --import=G
 #   ferry:  ferry migrate --container C --from node-a --to node-b --wait   (checkpoint, push to the catalog, preflight,
-#           download with digest check, restore; the service and both agents are real processes on loopback)
+#           the target downloading while the source uploads (cut-through), digest check, restore; the service and both
+#           agents are real processes on loopback)
 # each round moving a live counter container A->B and back B->A, so every round starts on node-a. Between moves (not
 # timed) the exited source container is removed, because a restore refuses a name and ID still present, and the
 # script waits until the source node's heartbeat no longer lists it, or ferry's preflight would refuse the move back.
 #
-# Usage: scripts/bench-migrate.sh [--rounds N] [--idle S] [--memory MIB] [--skip-build]   (ROUNDS=N works too; default 10)
+# Usage: scripts/bench-migrate.sh [--rounds N] [--idle S] [--memory MIB] [--compare-cut-through] [--skip-build]
+#   (ROUNDS=N works too; default 10). --compare-cut-through: each round also moves with --no-cut-through.
 #   --memory MIB: the container's pid 1 also holds MIB of memory (random bytes, base64-encoded: about as compressible
 #   as a real heap), so each move checkpoints, ships and restores that much. BENCH_SUMMARY=FILE appends the summary row.
 #   --idle S: seconds both nodes stay quiet before every move, manual or ferry (default 2), as a node is before a
@@ -25,6 +27,7 @@ rounds=${ROUNDS:-10}
 idle=2
 memory=0
 build=1
+compare=0
 while (($#)); do
   case $1 in
     --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
@@ -32,7 +35,8 @@ while (($#)); do
     --idle) idle=${2:?--idle needs seconds}; shift 2 ;;
     --memory) memory=${2:?--memory needs MiB}; shift 2 ;;
     --skip-build) build=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --compare-cut-through) compare=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench-migrate: unknown argument $1" >&2; exit 64 ;;
   esac
 done
@@ -175,7 +179,7 @@ ferry_move() {
   local from=$1 to=$2 start end
   start=$(now)
   "$ferry" migrate --server "http://127.0.0.1:$port" --token "$admin" --container "$container" --from "$from" --to "$to" \
-    --wait --timeout 120 --json >"$work/scratch/migrate.json" 2>"$work/scratch/migrate.err" \
+    --wait --timeout 120 --json "${@:3}" >"$work/scratch/migrate.json" 2>"$work/scratch/migrate.err" \
     || { echo "bench-migrate: ferry migrate $from -> $to failed:" >&2; cat "$work/scratch/migrate.err" >&2; exit 1; }
   end=$(now)
   elapsed "$start" "$end"
@@ -199,13 +203,18 @@ settle() {
   sleep "$idle"
 }
 
-declare -a manual_ab manual_ba ferry_ab ferry_ba service_ab service_ba
+declare -a manual_ab manual_ba ferry_ab ferry_ba service_ab service_ba plain_ab plain_ba
 echo "rounds: $rounds, idle $idle s before each move (container $container, $(podman --version), criu $(criu --version | awk '/Version/{print $2}'))" >&2
 for round in $(seq "$rounds"); do
   t=$(manual_move node-a node-b); settle node-a node-b; manual_ab+=("$t")
   t=$(manual_move node-b node-a); settle node-b node-a; manual_ba+=("$t")
   t=$(ferry_move node-a node-b); service_ab+=("$(service_time)"); settle node-a node-b; ferry_ab+=("$t")
   t=$(ferry_move node-b node-a); service_ba+=("$(service_time)"); settle node-b node-a; ferry_ba+=("$t")
+  if ((compare)); then
+    ferry_move node-a node-b --no-cut-through >/dev/null; plain_ab+=("$(service_time)"); settle node-a node-b
+    ferry_move node-b node-a --no-cut-through >/dev/null; plain_ba+=("$(service_time)"); settle node-b node-a
+    printf 'round %d without cut-through (service): A->B %s s, B->A %s s\n' "$round" "${plain_ab[-1]}" "${plain_ba[-1]}"
+  fi
   printf 'round %d: manual A->B %s s, B->A %s s; ferry A->B %s s (service %s s), B->A %s s (service %s s); count %s\n' \
     "$round" "${manual_ab[-1]}" "${manual_ba[-1]}" "${ferry_ab[-1]}" "${service_ab[-1]}" "${ferry_ba[-1]}" "${service_ba[-1]}" "$last"
 done
@@ -213,10 +222,10 @@ done
 # Where ferry's time goes: the median of each recorded phase over every migration of the run, and the events of the
 # last one (each with the clock of the node that reported it).
 echo >&2
-echo "phases (median over $((rounds * 2)) migrations, ms):" >&2
-api "/api/v1/migrations?limit=$((rounds * 2))" | jq -r '[.items[].phases[]] | group_by(.name)[]
+echo "phases (median over $((rounds * 2)) migrations with cut-through, ms):" >&2
+api "/api/v1/migrations?limit=$((rounds * 4))" | jq -r '[.items[] | select(.options.cut_through != false) | .phases[]] | group_by(.name)[]
   | "\(.[0].name) \(map(.duration_ms // 0) | sort | .[length / 2 | floor])"' | sed 's/^/  /' >&2
-last_id=$(api "/api/v1/migrations?limit=1" | jq -r '.items[0].id')
+last_id=$(api "/api/v1/migrations?limit=$((rounds * 4))" | jq -r '[.items[] | select(.options.cut_through != false)][0].id')
 printf 'manual steps (median, ms): checkpoint %.0f, cp + restore %.0f\n' \
   "$(cut -d' ' -f1 "$work/scratch/manual-steps" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] * 1000 }')" \
   "$(cut -d' ' -f2 "$work/scratch/manual-steps" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] * 1000 }')" >&2
@@ -261,7 +270,7 @@ echo "| (service-side) | B→A | ${sba_min} s | ${sba_med} s | $(ratio "$sba_med
 
 # The summary row: the container is stopped for the whole manual pipeline, and for a ferry migration from its
 # checkpoint to its restore (the service-side time less the preflight, while it still runs).
-preflight_ms=$(api "/api/v1/migrations?limit=$((rounds * 2))" | jq '[.items[].phases[] | select(.name == "preflight") | .duration_ms // 0] | sort | .[length / 2 | floor]')
+preflight_ms=$(api "/api/v1/migrations?limit=$((rounds * 4))" | jq '[.items[] | select(.options.cut_through != false) | .phases[] | select(.name == "preflight") | .duration_ms // 0] | sort | .[length / 2 | floor]')
 what="live busybox counter"
 ((memory > 0)) && what="container holding $memory MiB"
 manual_med=$(stat_median "${manual_ab[@]}" "${manual_ba[@]}")
@@ -271,3 +280,10 @@ size_text="$((size / 1024)) KiB"
 ((size >= 10 * 1048576)) && size_text="$((size / 1048576)) MiB"
 echo "| migration of a $what ($size_text zstd archive), median of $((rounds * 2)): downtime (checkpoint → restored) | ${downtime} s ($(ratio "$downtime" "$manual_med")× manual) | manual \`checkpoint --export\` + \`cp\` + \`restore --import\`: ${manual_med} s |" \
   >>"${BENCH_SUMMARY:-/dev/null}"
+if ((compare)); then
+  plain_med=$(stat_median "${plain_ab[@]}" "${plain_ba[@]}")
+  plain_downtime=$(awk -v s="$plain_med" -v p="$preflight_ms" 'BEGIN { printf "%.3f", s - p / 1000 }')
+  echo "without cut-through (--no-cut-through), service-side median of $((rounds * 2)): ${plain_med} s; downtime ${plain_downtime} s ($(ratio "$plain_downtime" "$manual_med")× manual)"
+  echo "| the same without cut-through (\`--no-cut-through\`) | ${plain_downtime} s ($(ratio "$plain_downtime" "$manual_med")× manual) | with cut-through: ${downtime} s |" \
+    >>"${BENCH_SUMMARY:-/dev/null}"
+fi

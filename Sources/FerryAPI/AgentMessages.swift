@@ -45,9 +45,13 @@ public struct AgentJobRequest: Codable, Sendable, Equatable {
     public var expected: ExpectedContainer?
     /// rollback: the checkpoint job whose archive to restore from.
     public var sourceJob: String?
+    /// restore: the live upload a prefetch on this node may already have fetched (the migration's cut-through).
+    public var prefetch: PrefetchRequest?
 
     public init(id: String, kind: AgentJobKind, checkpoint: String? = nil, size: Int64? = nil, container: String? = nil,
-                options: [String: JSONScalar]? = nil, expected: ExpectedContainer? = nil, sourceJob: String? = nil) {
+                options: [String: JSONScalar]? = nil, expected: ExpectedContainer? = nil, sourceJob: String? = nil,
+                prefetch: PrefetchRequest? = nil) {
+        self.prefetch = prefetch
         self.id = id
         self.kind = kind
         self.checkpoint = checkpoint
@@ -59,9 +63,27 @@ public struct AgentJobRequest: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, checkpoint, size, container, options, expected
+        case id, kind, checkpoint, size, container, options, expected, prefetch
         case sourceJob = "source_job"
     }
+}
+
+/// `POST /v1/prefetch` (service → target agent): start fetching an upload while it still arrives at the service
+/// (`GET /api/v1/nodes/{node}/uploads/{upload}/archive`), so that the restore job that follows finds the archive
+/// on disk. Idempotent: a second request for the same upload changes nothing.
+public struct PrefetchRequest: Codable, Sendable, Equatable, Hashable {
+    /// The node the upload comes from.
+    public var node: String
+    /// Its name for the upload (the source's checkpoint job ID).
+    public var upload: String
+
+    public init(node: String, upload: String) {
+        self.node = node
+        self.upload = upload
+    }
+
+    /// `NODE/UPLOAD`, the service's name for it.
+    public var key: String { "\(node)/\(upload)" }
 }
 
 /// One timed step of a job, in the agent's own clock: `checkpoint`, `upload`, `transfer`, `restore`, `rollback`.
@@ -133,12 +155,15 @@ public struct AgentJobStatus: Codable, Sendable, Equatable {
     /// checkpoint jobs: whether the container still runs on this node, as the agent found it after the job ended
     /// (nil: unknown). A failed checkpoint whose container runs needs no rollback.
     public var containerRunning: Bool?
+    /// restore jobs: the archive came from the prefetch of the live upload (cut-through), not a download after it.
+    public var prefetched: Bool?
     public var createdAt: String
     public var updatedAt: String
 
     public init(id: String, kind: AgentJobKind, state: AgentJobState, bytesDone: Int64 = 0, bytesTotal: Int64 = 0,
                 checkpoint: String? = nil, container: String? = nil, result: JobResult? = nil, error: JobFailure? = nil,
-                phases: [JobPhase] = [], containerRunning: Bool? = nil, createdAt: String, updatedAt: String) {
+                phases: [JobPhase] = [], containerRunning: Bool? = nil, prefetched: Bool? = nil, createdAt: String, updatedAt: String) {
+        self.prefetched = prefetched
         self.id = id
         self.kind = kind
         self.state = state
@@ -155,7 +180,7 @@ public struct AgentJobStatus: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, state, checkpoint, container, result, error, phases
+        case id, kind, state, checkpoint, container, result, error, phases, prefetched
         case bytesDone = "bytes_done"
         case bytesTotal = "bytes_total"
         case containerRunning = "container_running"

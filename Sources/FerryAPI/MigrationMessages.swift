@@ -37,10 +37,14 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
     public var timeoutSeconds: Double?
     /// Restore as this Pod in Kubernetes (`target` is then a Kubernetes node); needs `checkpoint`.
     public var kubernetes: KubernetesTarget?
+    /// For a live migration: whether the target starts downloading while the source's upload still arrives
+    /// (default true).
+    public var cutThrough: Bool?
 
     public init(checkpoint: String? = nil, source: Source? = nil, target: String, options: [String: JSONScalar]? = nil,
                 checkpointOptions: [String: JSONScalar]? = nil, waive: [String]? = nil, timeoutSeconds: Double? = nil,
-                kubernetes: KubernetesTarget? = nil) {
+                kubernetes: KubernetesTarget? = nil, cutThrough: Bool? = nil) {
+        self.cutThrough = cutThrough
         self.kubernetes = kubernetes
         self.checkpoint = checkpoint
         self.source = source
@@ -55,6 +59,7 @@ public struct MigrationRequest: Codable, Sendable, Equatable {
         case checkpoint, source, target, options, waive, kubernetes
         case checkpointOptions = "checkpoint_options"
         case timeoutSeconds = "timeout_seconds"
+        case cutThrough = "cut_through"
     }
 }
 
@@ -65,13 +70,21 @@ public struct MigrationOptions: Codable, Sendable, Equatable {
     public var waive: [String]
     /// For a migration into Kubernetes: its Pod.
     public var kubernetes: KubernetesTarget?
+    /// False: the target downloads only once the checkpoint is catalogued (no cut-through).
+    public var cutThrough: Bool?
 
     public init(restore: [String: JSONScalar] = [:], checkpoint: [String: JSONScalar] = [:], waive: [String] = [],
-                kubernetes: KubernetesTarget? = nil) {
+                kubernetes: KubernetesTarget? = nil, cutThrough: Bool? = nil) {
+        self.cutThrough = cutThrough
         self.kubernetes = kubernetes
         self.restore = restore
         self.checkpoint = checkpoint
         self.waive = waive
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case restore, checkpoint, waive, kubernetes
+        case cutThrough = "cut_through"
     }
 }
 

@@ -12,6 +12,9 @@ import Foundation
 ///   returned unchanged.
 /// - `POST /v1/jobs/{id}/release` (`{"remove_container": bool}`) → a finished checkpoint job's kept archive is
 ///   deleted and, with `remove_container`, the stopped source container removed (never a running one).
+/// - `POST /v1/prefetch` (``PrefetchRequest``) → 202 `{"upload","started":true}` when this agent starts fetching a
+///   live upload for a restore job to come (cut-through), 200 with `started: false` when it declines (already
+///   fetching it, enough prefetches running, or a throttled agent).
 /// - `GET /v1/containers/{name}` → a ``ContainerReport`` of that container as the runtime sees it now; 422
 ///   `DRIVER_UNSUPPORTED` for a driver that cannot tell.
 ///
@@ -22,7 +25,7 @@ struct AgentAPI: HTTPHandler {
     private let router: Router
 
     init(token: String?, store: JobStore, runner: JobRunner, driver: any RuntimeDriver, facts: FactsCollector,
-         log: @escaping @Sendable (String) -> Void) {
+         prefetcher: Prefetcher? = nil, log: @escaping @Sendable (String) -> Void) {
         self.token = token
         var router = Router(errorLog: log)
         router.add("GET", "/v1/facts") { _, _, _ in
@@ -51,6 +54,25 @@ struct AgentAPI: HTTPHandler {
                 runner.start(job.id, resumed: false)
             }
             return .json(stored.job.status, status: stored.created ? 202 : 200)
+        }
+        router.add("POST", "/v1/prefetch") { _, _, body in
+            let request: PrefetchRequest
+            do {
+                request = try JSONDecoder().decode(PrefetchRequest.self, from: Data(body?.readAll(maximumBytes: 4096) ?? []))
+            } catch {
+                throw HTTPError(status: 400, code: AgentErrorCode.invalidJob.rawValue, message: "send {\"node\": NODE, \"upload\": UPLOAD_ID}")
+            }
+            guard Prefetcher.isValid(request) else {
+                throw HTTPError(status: 400, code: AgentErrorCode.invalidJob.rawValue, message: "node and upload are letters, digits, '_', '.' and '-'")
+            }
+            // Declined (none configured, already known, or enough running): the restore job downloads as before.
+            let started = prefetcher?.start(request) ?? false
+            if started { log("prefetch \(request.key): fetching it as it arrives") }
+            struct Answer: Encodable {
+                var upload: String
+                var started: Bool
+            }
+            return .json(Answer(upload: request.key, started: started), status: started ? 202 : 200)
         }
         router.add("GET", "/v1/containers/{name}") { _, parameters, _ in
             let name = parameters["name"] ?? ""

@@ -7,9 +7,11 @@ import Foundation
 /// The bytes come in `Range` slices appended to `DESTINATION.partial` — the file `FerryClient.download` resumes
 /// from — so that a download can be paced to `maximumRate` (a real limit: nothing is fetched ahead of the pace,
 /// and at most one slice is in memory), stopped between slices or mid-slice by a cancel or an agent shutdown,
-/// and picked up by the next agent from the bytes on disk. The SHA-256 is taken as the slices are written (and
-/// writeback started every 8 MiB: ``DownloadDigest``), so once the partial file is complete and on disk it is
-/// checked against the checkpoint ID and moved into place without being read again. If the service ignores the
+/// and picked up by the next agent from the bytes on disk. The SHA-256 is taken as the slices are written
+/// (``DownloadDigest``), so once the partial file is complete it is
+/// checked against the checkpoint ID and moved into place without being read again. It is not fsynced: the
+/// catalog's copy is the durable one, and a job resumed after the agent stopped checks the archive's digest again
+/// before it uses it (``JobRunner``), so the disk is left to writes that must be durable. If the service ignores the
 /// `Range`, `FerryClient.download` fetches the whole file instead, with the same checks.
 struct ArchiveDownload {
     let client: FerryClient
@@ -91,7 +93,7 @@ struct ArchiveDownload {
         }
         var digest: DownloadDigest
         do {
-            digest = try DownloadDigest(resuming: fd, prefix: offset)
+            digest = try DownloadDigest(resuming: fd, prefix: offset, durable: false)
         } catch {
             throw AgentError(.fileError, error.message)
         }

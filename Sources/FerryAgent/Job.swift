@@ -29,6 +29,10 @@ struct Job: Codable, Sendable, Equatable {
     var expected: ExpectedContainer?
     /// rollback: the checkpoint job whose archive is restored.
     var sourceJob: String?
+    /// restore: the live upload this node may have prefetched the archive from.
+    var prefetch: PrefetchRequest?
+    /// restore: the archive came from that prefetch.
+    var prefetched: Bool?
     var result: Result?
     var error: Failure?
     /// Timed steps, in this node's clock.
@@ -45,7 +49,7 @@ struct Job: Codable, Sendable, Equatable {
     var updatedAt: String
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, state, checkpoint, container, options, expected, result, error, phases
+        case id, kind, state, checkpoint, container, options, expected, result, error, phases, prefetch, prefetched
         case sourceJob = "source_job"
         case bytesDone = "bytes_done"
         case bytesTotal = "bytes_total"
@@ -100,7 +104,7 @@ struct Job: Codable, Sendable, Equatable {
     var status: AgentJobStatus {
         AgentJobStatus(id: id, kind: kind, state: state, bytesDone: bytesDone, bytesTotal: bytesTotal, checkpoint: checkpoint,
                        container: container, result: result, error: error, phases: phases,
-                       containerRunning: containerRunning, createdAt: createdAt, updatedAt: updatedAt)
+                       containerRunning: containerRunning, prefetched: prefetched, createdAt: createdAt, updatedAt: updatedAt)
     }
 
     /// Starts the phase `name` now (a phase already started keeps its start: a resumed step is one phase).
@@ -154,8 +158,12 @@ extension Job {
                 throw AgentError(.invalidJob, "checkpoint must be the 64 lower-case hex digits of a checkpoint ID")
             }
             _ = try RuntimeRestoreOptions(parsing: options)
+            if let prefetch = request.prefetch, !Prefetcher.isValid(prefetch) {
+                throw AgentError(.invalidJob, "prefetch.node and prefetch.upload must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+            }
             self.init(id: request.id, kind: .restore, state: .downloading, bytesTotal: request.size ?? 0, checkpoint: checkpoint,
                       options: options, expected: request.expected, createdAt: now, updatedAt: now)
+            prefetch = request.prefetch
         case .checkpoint:
             guard let container = request.container, Self.isValidName(container) else {
                 throw AgentError(.invalidJob, "container must be a container name or ID (letters, digits, '_', '.', '-')")

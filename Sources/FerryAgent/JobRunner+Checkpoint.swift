@@ -105,7 +105,8 @@ extension JobRunner {
         var attempt = 0
         while true {
             do {
-                let answer = try client.push(file: URL(fileURLWithPath: file), node: node, labels: labels) { sent, _ in
+                // Named by the job, so the migration's target can fetch it while it arrives (cut-through).
+                let answer = try client.push(file: URL(fileURLWithPath: file), node: node, labels: labels, uploadID: id) { sent, _ in
                     store.update(id, persist: false) { $0.bytesDone = sent }
                 }
                 guard let checkpoint = (answer["checkpoint"] as? [String: Any])?["id"] as? String,

@@ -27,6 +27,7 @@ final class JobRunner: Sendable {
     let driver: any RuntimeDriver
     let client: FerryClient
     let download: ArchiveDownload
+    let prefetcher: Prefetcher?
     let reporter: JobReporter
     let node: String
     let log: @Sendable (String) -> Void
@@ -35,7 +36,8 @@ final class JobRunner: Sendable {
     static let outputTailBytes = 4096
 
     init(store: JobStore, driver: any RuntimeDriver, client: FerryClient, token: String?, maximumDownloadRate: Int64?,
-         reporter: JobReporter, node: String, log: @escaping @Sendable (String) -> Void) {
+         reporter: JobReporter, node: String, prefetcher: Prefetcher? = nil, log: @escaping @Sendable (String) -> Void) {
+        self.prefetcher = prefetcher
         self.store = store
         self.driver = driver
         self.client = client
@@ -120,6 +122,13 @@ final class JobRunner: Sendable {
                 return
             }
         }
+        // Downloads are not fsynced (the catalog's copy is the durable one): after a crash of the machine the
+        // archive may be torn, so a resumed job checks it again before the runtime sees it.
+        if resumed, let checkpoint = job.checkpoint, FileManager.default.fileExists(atPath: archive.path),
+           (try? DownloadDigest.sha256(ofFile: archive.path)) != checkpoint {
+            log("job \(job.id): the archive left on disk is not \(checkpoint.prefix(12)) any more; downloading it again")
+            try? FileManager.default.removeItem(at: archive)
+        }
         if state == .restoring && !FileManager.default.fileExists(atPath: archive.path) {
             store.update(job.id) { $0.state = .downloading }
             state = .downloading
@@ -129,11 +138,20 @@ final class JobRunner: Sendable {
         if state == .downloading {
             guard let checkpoint = job.checkpoint else { return }
             store.update(job.id, report: false) { $0.begin("transfer") }
+            var prefetched = false
+            if let prefetch = job.prefetch, let prefetcher {
+                prefetched = prefetcher.adopt(prefetch, checkpoint: checkpoint, to: archive, control: control) { done in
+                    store.update(job.id, persist: false) { $0.bytesDone = done }
+                }
+                if prefetched { store.update(job.id, report: false) { $0.prefetched = true } }
+            }
             do throws(AgentError) {
-                _ = try download.run(checkpoint, to: archive, control: control) { done, total in
-                    store.update(job.id, persist: false) { job in
-                        job.bytesDone = done
-                        job.bytesTotal = total
+                if !prefetched {
+                    _ = try download.run(checkpoint, to: archive, control: control) { done, total in
+                        store.update(job.id, persist: false) { job in
+                            job.bytesDone = done
+                            job.bytesTotal = total
+                        }
                     }
                 }
             } catch {

@@ -17,6 +17,7 @@ public final class NodeAgent: Sendable {
     private let reporter: JobReporter
     private let facts: FactsCollector
     private let collector: CheckpointCollector?
+    private let prefetcher: Prefetcher?
     private let lock: WorkDirectoryLock
     private let log: @Sendable (String) -> Void
     /// The URL the service is told to call the agent at.
@@ -26,8 +27,9 @@ public final class NodeAgent: Sendable {
     public var port: UInt16 { server.port }
 
     private init(configuration: AgentConfiguration, server: HTTPServer, store: JobStore, heartbeat: Heartbeat,
-                 reporter: JobReporter, facts: FactsCollector, collector: CheckpointCollector?, lock: WorkDirectoryLock,
-                 agentURL: String, log: @escaping @Sendable (String) -> Void) {
+                 reporter: JobReporter, facts: FactsCollector, collector: CheckpointCollector?, prefetcher: Prefetcher?,
+                 lock: WorkDirectoryLock, agentURL: String, log: @escaping @Sendable (String) -> Void) {
+        self.prefetcher = prefetcher
         self.facts = facts
         self.collector = collector
         self.configuration = configuration
@@ -63,14 +65,17 @@ public final class NodeAgent: Sendable {
         let client = FerryClient(server: configuration.server, token: configuration.token)
         let facts = FactsCollector(driver: configuration.driver, workDirectory: configuration.workDirectory, declared: declared)
         let reporter = JobReporter(client: client, node: configuration.node, log: log)
+        // A throttled agent paces its downloads; a prefetch would not be, so it has none.
+        let prefetcher = configuration.maximumDownloadRate == nil
+            ? try Prefetcher(client: client, directory: configuration.workDirectory + "/prefetch", log: log) : nil
         let runner = JobRunner(store: store, driver: configuration.driver, client: client, token: configuration.token,
                                maximumDownloadRate: configuration.maximumDownloadRate, reporter: reporter,
-                               node: configuration.node, log: log)
+                               node: configuration.node, prefetcher: prefetcher, log: log)
         store.setChangeHandler { job in reporter.changed(job.status) }
         reporter.setAbandonHandler { id, reason in runner.abandon(id, reason: reason) }
         reporter.start()
         let api = AgentAPI(token: configuration.token, store: store, runner: runner, driver: configuration.driver,
-                           facts: facts, log: log)
+                           facts: facts, prefetcher: prefetcher, log: log)
         let server = HTTPServer(host: configuration.host, port: configuration.port, handler: api, log: log)
         try server.start()
         let agentURL = configuration.agentURL(port: server.port)
@@ -92,7 +97,8 @@ public final class NodeAgent: Sendable {
             + "\(unfinished.count) job(s) resumed, reporting to \(configuration.server.absoluteString)"
             + (configuration.token == nil ? ", no token (loopback only)" : ""))
         return NodeAgent(configuration: configuration, server: server, store: store, heartbeat: heartbeat,
-                         reporter: reporter, facts: facts, collector: collector, lock: lock, agentURL: agentURL, log: log)
+                         reporter: reporter, facts: facts, collector: collector, prefetcher: prefetcher, lock: lock,
+                         agentURL: agentURL, log: log)
     }
 
     /// Stops accepting requests and heartbeating, interrupts downloads (they resume at the next start), gives a
@@ -103,6 +109,7 @@ public final class NodeAgent: Sendable {
         collector?.stop()
         facts.stopWatching()
         server.shutdown(timeout: min(timeout, 5))
+        prefetcher?.stopAll()
         let jobs = store.unfinished().compactMap { store.control($0.id) }
         jobs.forEach { $0.stop() }
         let deadline = Date(timeIntervalSinceNow: timeout)

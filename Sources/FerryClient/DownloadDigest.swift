@@ -1,18 +1,23 @@
 import Crypto
 import Foundation
 
-/// Appends to a file and keeps its SHA-256 as the bytes go in, so a finished download needs no second read;
-/// and, every 8 MiB, the kernel asked to start writing those bytes out (`sync_file_range(SYNC_FILE_RANGE_WRITE)`,
-/// which does not wait), so the fsync before the file is used waits only for the tail. Resuming, the bytes
-/// already on disk are hashed once at the start.
+/// Appends to a file and keeps its SHA-256 as the bytes go in, so a finished download needs no second read.
+/// A durable download also asks the kernel, every 8 MiB, to start writing those bytes out
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, which does not wait), so the fsync at the end waits only for the
+/// tail. Resuming, the bytes already on disk are hashed once at the start.
 public struct DownloadDigest {
     private var hasher = SHA256()
     private var written: Int64 = 0
     private var flushedTo: Int64 = 0
+    /// Whether `finish` makes the file durable. Not for a copy whose source stays durable elsewhere and which is
+    /// checked again before use after a crash (an agent's archive): its bytes may then stay in the page cache,
+    /// and the disk is left to the copy that must be durable.
+    public let durable: Bool
     static let writebackBytes: Int64 = 8 << 20
 
     /// Starts with the first `prefix` bytes of `fd` (what an earlier attempt left), read from the file.
-    public init(resuming fd: Int32, prefix: Int64) throws(FerryClientError) {
+    public init(resuming fd: Int32, prefix: Int64, durable: Bool = true) throws(FerryClientError) {
+        self.durable = durable
         guard prefix > 0 else { return }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
@@ -38,17 +43,29 @@ public struct DownloadDigest {
         }
         hasher.update(bufferPointer: bytes)
         written += Int64(bytes.count)
-        if written - flushedTo >= Self.writebackBytes {
+        if durable && written - flushedTo >= Self.writebackBytes {
             _ = startWriteback?(fd, flushedTo, written - flushedTo, 2 /* SYNC_FILE_RANGE_WRITE */)
             flushedTo = written
         }
         return true
     }
 
-    /// The digest as lowercase hex, once `fd` is durable.
+    /// The digest as lowercase hex, once `fd` is durable (if the download is).
     public func finish(fsyncing fd: Int32) throws(FerryClientError) -> String {
-        guard fsync(fd) == 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot flush the download to disk") }
+        if durable {
+            guard fsync(fd) == 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot flush the download to disk") }
+        }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The SHA-256 of a whole file, as lowercase hex.
+    public static func sha256(ofFile path: String) throws(FerryClientError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot open \(path)") }
+        defer { close(fd) }
+        let size = Int64(lseek(fd, 0, SEEK_END))
+        return try DownloadDigest(resuming: fd, prefix: size, durable: false).hasher.finalize()
+            .map { String(format: "%02x", $0) }.joined()
     }
 }
 

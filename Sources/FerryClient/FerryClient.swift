@@ -111,7 +111,9 @@ public final class FerryClient: Sendable {
     // MARK: API
 
     /// Uploads an archive file, streaming it from disk. Returns the service's JSON answer (`checkpoint`, `created`).
-    public func push(file: URL, node: String?, labels: [String: String], progress: (@Sendable (Int64, Int64) -> Void)?) throws -> [String: Any] {
+    /// - Parameter uploadID: a name under which nodes may read the upload while it arrives (`Ferry-Upload-ID`).
+    public func push(file: URL, node: String?, labels: [String: String], uploadID: String? = nil,
+                     progress: (@Sendable (Int64, Int64) -> Void)?) throws -> [String: Any] {
         guard FileManager.default.isReadableFile(atPath: file.path) else {
             throw FerryClientError(code: "FILE_ERROR", message: "cannot read \(file.path)")
         }
@@ -120,6 +122,7 @@ public final class FerryClient: Sendable {
         if !labels.isEmpty { query["labels"] = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
         var request = request("POST", "/api/v1/checkpoints", query: query)
         request.setHeader("Content-Type", "application/octet-stream")
+        if let uploadID { request.setHeader("Ferry-Upload-ID", uploadID) }
         request.body = .file(file.path)
         return try json(send(request, progress: progress).body)
     }

@@ -32,6 +32,8 @@ public struct FerryServiceContext: Sendable {
     let listCache = GenerationCache<[UInt8]>()
     /// Recent renderings of the web page's list, likewise.
     let pageCache = GenerationCache<[UInt8]>(maximumEntries: 64, maximumBytes: 8 << 20)
+    /// Uploads that nodes named, readable while they arrive (a migration's cut-through).
+    let liveUploads = LiveUploads()
     /// Where the archives asked for live, by the ID (or prefix, or registry digest) asked with, likewise.
     let archiveLocations = GenerationCache<ArchiveLocation>(maximumEntries: 4096, maximumCost: 4096, maximumEntryCost: 1) { _ in 1 }
 
@@ -71,6 +73,13 @@ public enum FerryService {
         }
         router.add("GET", "/api/v1/nodes/{name}/checkpoints/{job}") { request, parameters, _ in
             try nodeCheckpointAPI.detail(request, node: parameters["name"] ?? "", job: parameters["job"] ?? "")
+        }
+        let liveUploadAPI = LiveUploadAPI(api: api)
+        router.add("GET", "/api/v1/nodes/{name}/uploads/{id}") { request, parameters, _ in
+            try liveUploadAPI.status(request, node: parameters["name"] ?? "", id: parameters["id"] ?? "")
+        }
+        router.add("GET", "/api/v1/nodes/{name}/uploads/{id}/archive") { request, parameters, _ in
+            try liveUploadAPI.archive(request, node: parameters["name"] ?? "", id: parameters["id"] ?? "")
         }
         router.add("GET", "/api/v1/nodes") { request, _, _ in try nodeAPI.list(request) }
         router.add("GET", "/api/v1/nodes/{name}") { request, parameters, _ in try nodeAPI.detail(request, name: parameters["name"] ?? "") }
@@ -133,7 +142,9 @@ struct ArchiveLocation: Sendable {
 struct CheckpointAPI: Sendable {
     let context: FerryServiceContext
     var ingestor: Ingestor {
-        Ingestor(catalog: context.catalog, blobs: context.blobs, maximumSize: context.maximumUploadSize)
+        var ingestor = Ingestor(catalog: context.catalog, blobs: context.blobs, maximumSize: context.maximumUploadSize)
+        ingestor.liveUploads = context.liveUploads
+        return ingestor
     }
 
     // MARK: Auth
@@ -240,6 +251,12 @@ struct CheckpointAPI: Sendable {
         }
         if let text = request.query["labels"] ?? request.header("x-ferry-labels"), !text.isEmpty {
             metadata.labels = try parseLabels(text)
+        }
+        if let id = request.header("ferry-upload-id") {
+            guard LiveUploads.isValidID(id) else {
+                throw HTTPError(.invalidUploadID, "Ferry-Upload-ID is 1 to 128 letters, digits, '-', '.' and '_'")
+            }
+            metadata.uploadID = id
         }
         return metadata
     }

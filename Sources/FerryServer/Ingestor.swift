@@ -1,5 +1,6 @@
 public import CheckpointArchive
 public import FerryCatalog
+import FerryHTTP
 import FerryInspect
 public import FerryValidation
 import Foundation
@@ -9,10 +10,14 @@ public struct IngestMetadata: Sendable {
     /// The node the checkpoint was taken on.
     public var sourceNode: String?
     public var labels: [String: String]
+    /// The uploader's name for this upload (`Ferry-Upload-ID`): with a source node, readers may follow it as it
+    /// arrives (``LiveUploads``).
+    public var uploadID: String?
 
-    public init(sourceNode: String? = nil, labels: [String: String] = [:]) {
+    public init(sourceNode: String? = nil, labels: [String: String] = [:], uploadID: String? = nil) {
         self.sourceNode = sourceNode
         self.labels = labels
+        self.uploadID = uploadID
     }
 }
 
@@ -38,6 +43,8 @@ public struct Ingestor: Sendable {
     public let policy: ValidationPolicy
     /// Runs between the blob's commit and the row's insert (tests stage races there).
     var afterBlobCommit: (@Sendable () -> Void)?
+    /// Where named uploads are followed while they arrive (nil: nowhere).
+    var liveUploads: LiveUploads?
 
     public init(catalog: Catalog, blobs: BlobStore, maximumSize: Int64, policy: ValidationPolicy = .init()) {
         self.catalog = catalog
@@ -51,8 +58,24 @@ public struct Ingestor: Sendable {
     ///   `IngestLimitExceeded`.
     public func ingest(from source: any ByteSource, metadata: IngestMetadata) throws -> IngestResult {
         let started = Date()
-        var upload = try blobs.beginUpload()
-        let tee = TeeSource(upstream: source, upload: upload, limit: maximumSize)
+        let upload = try blobs.beginUpload()
+        let live = metadata.uploadID.flatMap { id in
+            metadata.sourceNode.flatMap { liveUploads?.begin(node: $0, id: id, path: upload.path) }
+        }
+        do {
+            let result = try ingest(from: source, into: upload, live: live, metadata: metadata, started: started)
+            live?.finish(.complete(checkpoint: result.record.id))
+            return result
+        } catch {
+            live?.finish(.failed(code: Self.code(of: error), message: "the upload was not catalogued"))
+            throw error
+        }
+    }
+
+    private func ingest(from source: any ByteSource, into first: BlobUpload, live: LiveUpload?, metadata: IngestMetadata,
+                        started: Date) throws -> IngestResult {
+        var upload = first
+        let tee = TeeSource(upstream: source, upload: upload, limit: maximumSize, live: live)
         var manifest: CheckpointManifest
         do {
             manifest = try CheckpointReader.read(
@@ -100,18 +123,33 @@ public struct Ingestor: Sendable {
     }
 }
 
+extension Ingestor {
+    /// The stable code of an ingest failure, for the readers of a live upload.
+    static func code(of error: any Error) -> String {
+        switch error {
+        case let error as CheckpointError: error.code.rawValue
+        case let error as CatalogError: error.code.rawValue
+        case is IngestLimitExceeded: "PAYLOAD_TOO_LARGE"
+        case let error as HTTPError: error.code
+        default: "UPLOAD_FAILED"
+        }
+    }
+}
+
 /// Passes an upload through to libarchive while writing every byte to the blob upload. It never skips: every
 /// byte must reach the file and the hash, whatever libarchive chooses not to read.
 final class TeeSource: ByteSource {
     private let upstream: any ByteSource
     private let upload: BlobUpload
     private let limit: Int64
+    private let live: LiveUpload?
     private var finished = false
 
-    init(upstream: any ByteSource, upload: BlobUpload, limit: Int64) {
+    init(upstream: any ByteSource, upload: BlobUpload, limit: Int64, live: LiveUpload? = nil) {
         self.upstream = upstream
         self.upload = upload
         self.limit = limit
+        self.live = live
     }
 
     func nextChunk() throws -> UnsafeRawBufferPointer {
@@ -123,6 +161,7 @@ final class TeeSource: ByteSource {
         }
         guard upload.bytesWritten + Int64(chunk.count) <= limit else { throw IngestLimitExceeded(limit: limit) }
         try upload.write(chunk)
+        live?.advance(to: upload.bytesWritten)
         return chunk
     }
 

@@ -56,7 +56,7 @@ struct MigrationAPI: Sendable {
             throw HTTPError(.invalidMigration, "timeout_seconds is between 1 and 604800")
         }
         let options = MigrationOptions(restore: input.options ?? [:], checkpoint: input.checkpointOptions ?? [:], waive: input.waive ?? [],
-                                       kubernetes: input.kubernetes)
+                                       kubernetes: input.kubernetes, cutThrough: input.cutThrough == false ? false : nil)
         let optionsText = String(decoding: try JSONEncoder.wire.encode(options), as: UTF8.self)
         // The same request retried gives the same migration: by Idempotency-Key, else by its content while unfinished.
         let explicitKey = request.header("idempotency-key")

@@ -20,7 +20,13 @@ extension MigrationMachine {
             ExpectedContainer(id: newName == nil ? $0.containerID : nil, name: newName ?? $0.containerName)
         }
         return AgentJobRequest(id: restoreJobID(m), kind: .restore, checkpoint: m.checkpointID, size: checkpoint?.size,
-                               options: options.restore, expected: expected)
+                               options: options.restore, expected: expected, prefetch: prefetchRequest(m))
+    }
+
+    /// The source's upload, as the target prefetches it: live migrations only, unless `cut_through` is false.
+    static func prefetchRequest(_ m: MigrationRecord) -> PrefetchRequest? {
+        guard let node = m.sourceNode, m.sourceContainer != nil, storedOptions(m).cutThrough != false else { return nil }
+        return PrefetchRequest(node: node, upload: checkpointJobID(m))
     }
 
     /// The source restores its own archive as it was: same name and ID, TCP connections as they were dumped.

@@ -43,6 +43,9 @@ enum MigrationAction: Sendable, Equatable {
     case cancelJob(node: String, jobID: String)
     /// Let the source agent drop what its checkpoint job kept (and, after success, the stopped container).
     case release(node: String, jobID: String, removeContainer: Bool)
+    /// Let the target start fetching the source's upload while it arrives (cut-through; idempotent, and only an
+    /// optimisation: the restore job downloads whatever the prefetch did not bring, and checks the digest).
+    case prefetch(node: String, PrefetchRequest)
 }
 
 /// The migration logic as a pure function: a migration record and an input give the new record, the events to
@@ -309,6 +312,7 @@ struct MigrationMachine {
                 t.record.sourceStopped = true
                 t.events.append((job.updatedAt, "checkpointed \(m.sourceContainer ?? "") on \(node); uploading the archive"))
             }
+            if let prefetch = prefetchRequest(m) { t.actions.append(.prefetch(node: m.targetNode, prefetch)) }
         case .succeeded:
             guard let id = job.checkpoint, let checkpoint = env.checkpoint(id) else {
                 t.record.sourceStopped = t.record.sourceStopped || job.containerRunning == false
@@ -357,7 +361,7 @@ struct MigrationMachine {
             if m.state == .transferring {
                 t.record.state = .restoring
                 t.record.bytesDone = t.record.bytesTotal
-                t.events.append((job.updatedAt, "archive verified on \(node); restoring"))
+                t.events.append((job.updatedAt, "archive verified on \(node)\(job.prefetched == true ? " (fetched while it was uploaded)" : ""); restoring"))
             }
         case .succeeded:
             if m.state == .transferring {

@@ -16,11 +16,13 @@ public final class MigrationOrchestrator: @unchecked Sendable {
     private let followInterval: Double
     /// Serialises transitions, so each migration's record changes one input at a time.
     private let transitions = NSLock()
-    /// Guards `running`, `workers`, `lastFollow`, `probing` and `unreachableLogged`.
+    /// Guards `running`, `workers`, `lastFollow`, `prefetchesAsked`, `probing` and `unreachableLogged`.
     private let condition = NSCondition()
     private var running = false
     private var workers: [String: NodeWorker] = [:]
     private var lastFollow: [String: Date] = [:]
+    /// Uploads whose prefetch was asked for (a few hundred bytes each; forgotten past 10,000).
+    private var prefetchesAsked: Set<String> = []
     private var probing: Set<String> = []
     private var unreachableLogged: Set<String> = []
     let watch = MigrationWatch()
@@ -180,7 +182,26 @@ public final class MigrationOrchestrator: @unchecked Sendable {
                 let body = try? JSONSerialization.data(withJSONObject: ["remove_container": removeContainer])
                 _ = try? client(for: node)?.call("POST", "/v1/jobs/\(jobID)/release", json: body, timeout: 60)
             }
+        case .prefetch(let node, let request):
+            guard firstPrefetch(request.key) else { return }
+            worker(node).enqueue { [self] in
+                guard let body = try? JSONEncoder.wire.encode(request) else { return }
+                do {
+                    let (status, _) = try client(for: node)?.call("POST", "/v1/prefetch", json: body, timeout: 10) ?? (0, Data())
+                    context.log("migration \(id): \(node) prefetches \(request.key) as it arrives (agent answered \(status))")
+                } catch {
+                    context.log("migration \(id): \(node) cannot prefetch \(request.key); it downloads after the upload: \(error)")
+                }
+            }
         }
+    }
+
+    /// Whether this is the first request of a prefetch (every upload report of the source asks again).
+    private func firstPrefetch(_ key: String) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if prefetchesAsked.count >= 10_000 { prefetchesAsked.removeAll() }
+        return prefetchesAsked.insert(key).inserted
     }
 
     /// Both agents asked at once, and the answers fed back as one input.

@@ -20,6 +20,7 @@ struct ServiceErrorCode: Hashable, Sendable {
     static let invalidMigration = Self("INVALID_MIGRATION", 400, "The migration request is not a valid `MigrationRequest`.")
     static let invalidReport = Self("INVALID_REPORT", 400, "The job report is not a valid `JobReport`, or names another job.")
     static let invalidCheckpointRequest = Self("INVALID_CHECKPOINT_REQUEST", 400, "The node checkpoint request is not a valid `NodeCheckpointRequest`.")
+    static let invalidUploadID = Self("INVALID_UPLOAD_ID", 400, "`Ferry-Upload-ID` is not 1 to 128 letters, digits, '-', '.' and '_'.")
     static let badRequest = Self("BAD_REQUEST", 400, "The request is malformed.")
     static let badFraming = Self("BAD_FRAMING", 400, "The message length is ambiguous (RFC 9112); the connection is closed.")
     // 401, 403
@@ -31,11 +32,13 @@ struct ServiceErrorCode: Hashable, Sendable {
     static let migrationNotFound = Self("MIGRATION_NOT_FOUND", 404, "No migration with that ID (or no migration has that job).")
     static let nodeNotFound = Self("NODE_NOT_FOUND", 404, "No node of that name has registered.")
     static let jobNotFound = Self("JOB_NOT_FOUND", 404, "No checkpoint job with that ID on that node.")
+    static let uploadNotFound = Self("UPLOAD_NOT_FOUND", 404, "No upload of that name from that node is arriving or ended in the last 10 minutes.")
     static let methodNotAllowed = Self("METHOD_NOT_ALLOWED", 405, "The route exists, not with this method.")
     static let ambiguousID = Self("AMBIGUOUS_ID", 409, "The ID prefix matches several checkpoints.")
     static let factsMissing = Self("FACTS_MISSING", 409, "The node has not reported the facts preflight needs.")
     static let migrationFinished = Self("MIGRATION_FINISHED", 409, "The migration has already ended.")
     static let nodeDown = Self("NODE_DOWN", 409, "The node has sent no heartbeat within `--node-timeout`.")
+    static let uploadFailed = Self("UPLOAD_FAILED", 409, "The live upload ended without being catalogued.")
     static let notKubernetesMigration = Self("NOT_A_KUBERNETES_MIGRATION", 409, "Only a migration into Kubernetes takes an outcome from its client.")
     static let blobMissing = Self("BLOB_MISSING", 410, "The catalog has the checkpoint but its archive is gone from the store.")
     // 413, 415, 416, 422, 431
@@ -57,9 +60,9 @@ struct ServiceErrorCode: Hashable, Sendable {
     /// Every code, in the README's order. The archive reader's codes (422) are listed after these.
     static let all: [ServiceErrorCode] = [
         .bodyRequired, .invalidQuery, .invalidLabels, .invalidNode, .invalidPreflight, .invalidHeartbeat,
-        .invalidMigration, .invalidReport, .invalidCheckpointRequest, .badRequest, .badFraming, .unauthorized,
-        .forbidden, .notFound, .checkpointNotFound, .migrationNotFound, .nodeNotFound, .jobNotFound,
-        .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .notKubernetesMigration, .blobMissing,
+        .invalidMigration, .invalidReport, .invalidCheckpointRequest, .invalidUploadID, .badRequest, .badFraming, .unauthorized,
+        .forbidden, .notFound, .checkpointNotFound, .migrationNotFound, .nodeNotFound, .jobNotFound, .uploadNotFound,
+        .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .uploadFailed, .notKubernetesMigration, .blobMissing,
         .payloadTooLarge, .unsupportedMediaType, .rangeNotSatisfiable, .requestHeadersTooLarge,
         .clientDisconnected, .internalError, .databaseFailed, .storageFailed, .databaseTooNew,
         .notReady, .lowDiskSpace, .serverShuttingDown, .storageFull,

@@ -44,6 +44,7 @@ struct MigrateCommand: ParsableCommand {
     @Option(help: "Restore into this pod.") var pod: String?
     @Option(help: "Compression of the checkpoint taken on the source: zstd, gzip or none.") var compress: String = "zstd"
     @Flag(help: "Leave the source container running after checkpointing it.") var leaveRunning = false
+    @Flag(help: "Let the target download only after the upload is catalogued (no cut-through).") var noCutThrough = false
     @Option(name: .customLong("waive"), help: "Accept a preflight finding with this code anyway (repeatable).") var waivers: [String] = []
     @Option(help: "Idempotency key: retrying with the same key gives the same migration.") var idempotencyKey: String?
     @Flag(help: "Wait until the migration finishes, printing its progress on stderr.") var wait = false
@@ -93,7 +94,7 @@ struct MigrateCommand: ParsableCommand {
             target: to, options: options,
             checkpointOptions: ["compress": .string(compress), "leave_running": .bool(leaveRunning),
                                 "tcp_established": .bool(tcpEstablished), "keep": .bool(keep)],
-            waive: waivers.isEmpty ? nil : waivers, timeoutSeconds: timeout)
+            waive: waivers.isEmpty ? nil : waivers, timeoutSeconds: timeout, cutThrough: noCutThrough ? false : nil)
         var migration = try runClient {
             try client.decode(MigrationView.self, "POST", "/api/v1/migrations", json: try JSONEncoder.wire.encode(request),
                               idempotencyKey: idempotencyKey)

@@ -46,6 +46,10 @@ final class RealRuntimeMigrationTests {
         }
         #expect((phases["checkpoint"] ?? 0) > 0 && (phases["restore"] ?? 0) > 0)
         #expect(cli.stderr.contains("phases: preflight"), "\(cli.stderr)")
+        // Cut-through: node-b fetched the archive while node-a uploaded it, and restored that file (named by the
+        // digest node-b computed) without downloading it again.
+        let messages = (migration["events"] as? [[String: Any]] ?? []).compactMap { $0["message"] as? String }
+        #expect(messages.contains { $0.contains("archive verified on node-b (fetched while it was uploaded)") }, "\(messages)")
         // The page is rendered on the server: fetched with the admin token, then shown in Chromium.
         let html = try Fixtures.run("/usr/bin/curl", ["-sS", "--max-time", "10", "-H", "Authorization: Bearer \(LabCluster.adminToken)",
                                                       cluster.serviceURL + "/migrations"]).stdout

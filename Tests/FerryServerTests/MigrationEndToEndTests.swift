@@ -159,6 +159,35 @@ final class MigrationEndToEndTests {
         return migration
     }
 
+    /// A request to an agent's own API (its token is the node's).
+    func agentCurl(_ node: String, _ method: String, _ path: String, json: String? = nil) throws -> Response {
+        let out = try Fixtures.temporaryDirectory().appendingPathComponent("body")
+        var arguments = ["-sS", "--max-time", "20", "-X", method, "-o", out.path, "-w", "%{http_code}",
+                         "-H", "Authorization: Bearer \(Self.nodeTokens[node]!)"]
+        if let json { arguments += ["-H", "Content-Type: application/json", "--data-binary", json] }
+        let result = try Fixtures.run("/usr/bin/curl", arguments + ["http://127.0.0.1:\(agents[node]!.port)" + path])
+        guard result.status == 0, let status = Int(result.stdout) else { throw FixtureError("curl failed: \(result.stderr)") }
+        return Response(status: status, body: (try? Data(contentsOf: out)) ?? Data())
+    }
+
+    /// Waits for an agent's job to finish and returns its status.
+    func agentJob(_ node: String, _ id: String) throws -> [String: Any] {
+        var job: [String: Any] = [:]
+        try waitUntil("job \(id) on \(node) finishes") {
+            job = try agentCurl(node, "GET", "/v1/jobs/\(id)").json
+            return ["succeeded", "failed"].contains(job["state"] as? String ?? "")
+        }
+        return job
+    }
+
+    static func messages(_ migration: [String: Any]) -> [String] {
+        (migration["events"] as? [[String: Any]] ?? []).compactMap { $0["message"] as? String }
+    }
+
+    static func size(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? -1
+    }
+
     func restored() -> [String] {
         ((try? String(contentsOf: records, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
@@ -217,11 +246,112 @@ final class MigrationEndToEndTests {
         let catalogued = try curl("GET", "/api/v1/checkpoints/\(checkpoint)")
         #expect((catalogued.json["checkpoint"] as? [String: Any])?["source_node"] as? String == "node-a")
         #expect(restored().contains { $0.hasPrefix("node-b \(checkpoint) ") && $0.contains("web-2") })
+        // Cut-through: node-b was told to fetch the upload as it arrived, and restored that file.
+        #expect(Self.messages(migration).contains { $0.contains("archive verified on node-b (fetched while it was uploaded)") },
+                "\(Self.messages(migration))")
+        #expect((migration["options"] as? [String: Any])?["cut_through"] == nil)
+
+        // Without cut-through the target downloads after the upload, as before.
+        let plain = try Fixtures.ferry(["migrate", "--server", base, "--token", Self.adminToken, "--container", "web",
+                                        "--from", "node-a", "--to", "node-b", "--name", "web-3", "--leave-running",
+                                        "--no-cut-through", "--wait", "--json", "--timeout", "60"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let plainMigration = try #require(try JSONSerialization.jsonObject(with: plain.stdoutData) as? [String: Any])
+        #expect((plainMigration["options"] as? [String: Any])?["cut_through"] as? Bool == false)
+        #expect(Self.messages(plainMigration).contains { $0.hasPrefix("archive verified on node-b; restoring") }, "\(Self.messages(plainMigration))")
+        #expect(restored().contains { $0.hasPrefix("node-b \(checkpoint) ") && $0.contains("web-3") })
 
         let missing = try Fixtures.ferry(["migrate", "--server", base, "--token", Self.adminToken, "--container", "nope",
                                           "--from", "node-a", "--to", "node-b", "--wait", "--timeout", "60"])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("[CHECKPOINT_FAILED]"), "\(missing.stderr)")
+    }
+
+    @Test("node B fetches node A's upload while it arrives; a restore job takes that file only when it is the archive it was told")
+    func prefetchWhileUploading() throws {
+        let path = Fixtures.archive("podman-tcp-established.tar")
+        let archive = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let id = try sha256(ofFile: path)
+        let half = archive.count / 2
+        let upload = try PacedUpload(port: servicePort, total: archive.count,
+                                     headers: ["Authorization: Bearer \(Self.nodeTokens["node-a"]!)", "Ferry-Upload-ID: paced-1"])
+        try upload.send(archive[..<half])
+        // What the service asks of the target when the source's checkpoint job starts uploading.
+        let asked = try agentCurl("node-b", "POST", "/v1/prefetch", json: #"{"node": "node-a", "upload": "paced-1"}"#)
+        #expect(asked.status == 202 && asked.json["started"] as? Bool == true, "\(String(decoding: asked.body, as: UTF8.self))")
+        let twice = try agentCurl("node-b", "POST", "/v1/prefetch", json: #"{"node": "node-a", "upload": "paced-1"}"#)
+        #expect(twice.status == 200 && twice.json["started"] as? Bool == false, "a second request changes nothing")
+        #expect(try agentCurl("node-b", "POST", "/v1/prefetch", json: #"{"node": "../x", "upload": "paced-1"}"#).status == 400)
+
+        let prefetch = directory.appendingPathComponent("agent-node-b/prefetch")
+        let partial = prefetch.appendingPathComponent("node-a@paced-1.partial").path
+        try waitUntil("node-b holds the half that has arrived") { Self.size(partial) == half }
+        #expect(try curl("GET", "/api/v1/nodes/node-a/uploads/paced-1").json["state"] as? String == "receiving",
+                "node-b has those bytes while the upload is still open")
+        try upload.send(archive[half...])
+        let answer = try upload.finish()
+        #expect(answer.status == 201, "\(answer.body)")
+        let fetched = prefetch.appendingPathComponent("\(id).tar").path
+        try waitUntil("the prefetch is complete and named by its digest") { FileManager.default.fileExists(atPath: fetched) }
+        #expect(try sha256(ofFile: fetched) == id)
+        #expect(((try FileManager.default.attributesOfItem(atPath: fetched))[.posixPermissions] as? Int) == 0o600)
+
+        // The restore job told of this prefetch restores that file, without downloading it.
+        let job = #"{"id": "restore-prefetched", "kind": "restore", "checkpoint": "\#(id)", "size": \#(archive.count), "options": {"name": "prefetched", "tcp_close": true}, "prefetch": {"node": "node-a", "upload": "paced-1"}}"#
+        #expect(try agentCurl("node-b", "POST", "/v1/jobs", json: job).status == 202)
+        let restoredJob = try agentJob("node-b", "restore-prefetched")
+        #expect(restoredJob["state"] as? String == "succeeded", "\(restoredJob)")
+        #expect(restoredJob["prefetched"] as? Bool == true, "\(restoredJob)")
+        #expect(restored().contains { $0.hasPrefix("node-b \(id) ") && $0.contains("prefetched") }, "the runtime got the archive with its digest")
+        #expect(!FileManager.default.fileExists(atPath: fetched), "the prefetched file became the job's archive")
+
+        // A prefetch of other bytes is never taken for a checkpoint: that restore downloads its own archive.
+        let otherPath = Fixtures.archive("podman-volume.tar")
+        let other = try [UInt8](Data(contentsOf: URL(fileURLWithPath: otherPath)))
+        let otherUpload = try PacedUpload(port: servicePort, total: other.count,
+                                          headers: ["Authorization: Bearer \(Self.nodeTokens["node-a"]!)", "Ferry-Upload-ID: paced-2"])
+        #expect(try agentCurl("node-b", "POST", "/v1/prefetch", json: #"{"node": "node-a", "upload": "paced-2"}"#).status == 202)
+        try otherUpload.send(other[...])
+        #expect(try otherUpload.finish().status == 201)
+        let otherFetched = prefetch.appendingPathComponent("\(try sha256(ofFile: otherPath)).tar").path
+        try waitUntil("the other prefetch is complete") { FileManager.default.fileExists(atPath: otherFetched) }
+        let web = try push("podman-web-tcp.tar")
+        let mismatched = #"{"id": "restore-mismatched", "kind": "restore", "checkpoint": "\#(web)", "size": 1, "options": {"name": "mismatched", "tcp_close": true}, "prefetch": {"node": "node-a", "upload": "paced-2"}}"#
+        #expect(try agentCurl("node-b", "POST", "/v1/jobs", json: mismatched).status == 202)
+        let downloadedJob = try agentJob("node-b", "restore-mismatched")
+        #expect(downloadedJob["state"] as? String == "succeeded", "\(downloadedJob)")
+        #expect(downloadedJob["prefetched"] == nil, "\(downloadedJob)")
+        #expect(restored().contains { $0.hasPrefix("node-b \(web) ") && $0.contains("mismatched") })
+        #expect(FileManager.default.fileExists(atPath: otherFetched), "the other bytes were left alone")
+    }
+
+    @Test("a target agent killed mid-prefetch leaves a partial file that the restore job resumes from, with the digest checked")
+    func prefetchAgentKilled() throws {
+        let path = Fixtures.archive("podman-tcp-established.tar")
+        let archive = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let id = try sha256(ofFile: path)
+        let half = archive.count / 2
+        let upload = try PacedUpload(port: servicePort, total: archive.count,
+                                     headers: ["Authorization: Bearer \(Self.nodeTokens["node-a"]!)", "Ferry-Upload-ID: paced-kill"])
+        try upload.send(archive[..<half])
+        #expect(try agentCurl("node-b", "POST", "/v1/prefetch", json: #"{"node": "node-a", "upload": "paced-kill"}"#).status == 202)
+        let prefetch = directory.appendingPathComponent("agent-node-b/prefetch")
+        let partial = prefetch.appendingPathComponent("node-a@paced-kill.partial").path
+        try waitUntil("node-b holds the half that has arrived") { Self.size(partial) == half }
+        stopAgent("node-b")  // SIGKILL mid-prefetch
+        try upload.send(archive[half...])
+        #expect(try upload.finish().status == 201)
+        try startAgent("node-b", facts: #"{"runtimes": ["runc"], "ips_in_use": ["10.89.0.42"]}"#)
+        try waitUntil("the new agent on node-b answers") { try agentCurl("node-b", "GET", "/v1/facts").status == 200 }
+        #expect(Self.size(partial) == half, "the partial file outlived the agent")
+
+        let job = #"{"id": "restore-after-kill", "kind": "restore", "checkpoint": "\#(id)", "size": \#(archive.count), "options": {"name": "after-kill", "tcp_close": true}, "prefetch": {"node": "node-a", "upload": "paced-kill"}}"#
+        #expect(try agentCurl("node-b", "POST", "/v1/jobs", json: job).status == 202)
+        let done = try agentJob("node-b", "restore-after-kill")
+        #expect(done["state"] as? String == "succeeded", "\(done)")
+        #expect(done["prefetched"] == nil, "the prefetch never finished, so the job downloaded the rest itself")
+        #expect(restored().contains { $0.hasPrefix("node-b \(id) ") && $0.contains("after-kill") }, "the runtime got the archive with its digest")
+        #expect(!FileManager.default.fileExists(atPath: partial), "the partial file was taken over by the download")
     }
 
     @Test("a preflight error blocks the migration unless waived")

@@ -21,8 +21,8 @@ struct MigrationMachineTests {
         }, frozenMilliseconds: { id in id == Self.checkpointID ? 42 : nil })
     }
 
-    func live(leaveRunning: Bool = false, restore: [String: JSONScalar] = [:]) -> MigrationRecord {
-        let options = MigrationOptions(restore: restore, checkpoint: ["leave_running": .bool(leaveRunning)])
+    func live(leaveRunning: Bool = false, restore: [String: JSONScalar] = [:], cutThrough: Bool? = nil) -> MigrationRecord {
+        let options = MigrationOptions(restore: restore, checkpoint: ["leave_running": .bool(leaveRunning)], cutThrough: cutThrough)
         return MigrationRecord(
             id: "mig-1", requestKey: "k", explicitKey: false, checkpointID: nil, sourceNode: "node-a", sourceContainer: "counter",
             targetNode: "node-b", options: String(decoding: try! JSONEncoder.wire.encode(options), as: UTF8.self),
@@ -77,6 +77,28 @@ struct MigrationMachineTests {
         let free = MigrationMachine.next(live(), .probed(target: TargetFacts(), source: running(true), startedAt: "a", endedAt: "b"), environment())
         #expect(free.record.state == .checkpointing)
         #expect(free.actions == [.post(node: "node-a", MigrationMachine.checkpointRequest(free.record))])
+    }
+
+    @Test("cut-through: the source's upload starts the target's prefetch, and the restore job is told of it")
+    func cutThrough() {
+        let expected = PrefetchRequest(node: "node-a", upload: "mig-1-checkpoint")
+        let checkpointing = advanced(to: .checkpointing)
+        let uploading = MigrationMachine.next(checkpointing, .jobReport(node: "node-a", job(.checkpoint, .uploading, running: false)), environment())
+        #expect(uploading.actions == [.prefetch(node: "node-b", expected)], "\(uploading.actions)")
+        #expect(uploading.record.state == .checkpointing, "a prefetch changes nothing the record says")
+        let transferring = advanced(to: .transferring)
+        #expect(MigrationMachine.restoreRequest(transferring, environment()).prefetch == expected)
+
+        // Not with cut_through false, and not for a catalogued checkpoint (nothing is arriving).
+        let plain = advanced(to: .checkpointing, live(cutThrough: false))
+        let plainUploading = MigrationMachine.next(plain, .jobReport(node: "node-a", job(.checkpoint, .uploading, running: false)), environment())
+        #expect(!plainUploading.actions.contains { if case .prefetch = $0 { true } else { false } })
+        #expect(MigrationMachine.restoreRequest(advanced(to: .transferring, live(cutThrough: false)), environment()).prefetch == nil)
+        var catalogued = live()
+        catalogued.sourceNode = nil
+        catalogued.sourceContainer = nil
+        catalogued.checkpointID = Self.checkpointID
+        #expect(MigrationMachine.restoreRequest(catalogued, environment()).prefetch == nil)
     }
 
     @Test("--name with --tcp-established is refused at preflight, before the source is touched")

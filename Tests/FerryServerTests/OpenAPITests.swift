@@ -54,6 +54,15 @@ struct OpenAPITests {
         let heartbeat = try Fixtures.write(Array(#"{"name": "node-a", "agent_url": "http://127.0.0.1:9", "driver": "command", "facts": {"architecture": "x86_64", "runtimes": ["runc"]}}"#.utf8), name: "heartbeat.json")
         _ = try record("POST", "/api/v1/nodes/node-a/heartbeat", token: TestServer.nodeToken, upload: heartbeat, headers: ["Content-Type: application/json"])
         _ = try record("POST", "/api/v1/nodes/node-b/heartbeat", token: TestServer.nodeToken, upload: heartbeat, headers: ["Content-Type: application/json"]) // 403
+        // A node's named upload, readable while it arrives (here, once it has).
+        let counter = Fixtures.archive("podman-counter-none.tar")
+        let counterSize = try #require((try FileManager.default.attributesOfItem(atPath: counter))[.size] as? Int)
+        _ = try record("POST", "/api/v1/checkpoints", token: TestServer.nodeToken, upload: counter, headers: ["Ferry-Upload-ID: job-openapi"])
+        _ = try record("GET", "/api/v1/nodes/node-a/uploads/job-openapi")
+        _ = try record("GET", "/api/v1/nodes/node-a/uploads/job-openapi/archive", headers: ["Range: bytes=0-99"])      // 206
+        _ = try record("GET", "/api/v1/nodes/node-a/uploads/job-openapi/archive", headers: ["Range: bytes=\(counterSize)-"]) // 204
+        _ = try record("GET", "/api/v1/nodes/node-a/uploads/job-openapi/archive", headers: ["Range: bytes=\(counterSize + 1)-"]) // 416
+        _ = try record("GET", "/api/v1/nodes/node-a/uploads/job-none")                                   // 404
         _ = try record("GET", "/api/v1/nodes")
         _ = try record("GET", "/api/v1/nodes/node-a")
         _ = try record("GET", "/api/v1/nodes/nowhere")                                                   // 404
