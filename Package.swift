@@ -85,6 +85,7 @@ let package = Package(
                 "CheckpointArchive", "FerryInspect", "FerryCatalog", "FerryHTTP", "FerryValidation", "FerryClient", "FerryAPI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
             ],
             resources: [.copy("../../web")],
             swiftSettings: swiftSettings

@@ -18,6 +18,10 @@ public struct CatalogErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
     public static let storageFailed = CatalogErrorCode(rawValue: "STORAGE_FAILED")
     /// SQLite reported an error.
     public static let databaseFailed = CatalogErrorCode(rawValue: "DATABASE_FAILED")
+    /// The checkpoint is pinned: nothing deletes it until it is unpinned.
+    public static let checkpointPinned = CatalogErrorCode(rawValue: "CHECKPOINT_PINNED")
+    /// An unfinished migration restores the checkpoint.
+    public static let checkpointInUse = CatalogErrorCode(rawValue: "CHECKPOINT_IN_USE")
     /// The database was written by a newer Ferry (it has migrations this binary does not know).
     public static let databaseTooNew = CatalogErrorCode(rawValue: "DATABASE_TOO_NEW")
 }

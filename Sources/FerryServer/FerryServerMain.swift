@@ -1,3 +1,4 @@
+import FerryAPI
 import FerryCatalog
 public import FerryHTTP
 import Foundation
@@ -19,6 +20,7 @@ public enum FerryServerMain {
         }
         public var port: UInt16 { server.port }
         public func stop(timeout: Double = 30) {
+            context.retention?.stop()
             orchestrator.stop()
             context.layerDigests?.stop()
             server.shutdown(timeout: timeout)
@@ -61,6 +63,14 @@ public enum FerryServerMain {
         guard let webRoot = configuration.webRoot ?? bundledWebRoot else {
             throw ServerConfigurationError("no web directory: give --web-root")
         }
+        var policies: RetentionPolicies?
+        if let file = configuration.retentionFile {
+            do {
+                policies = try RetentionConfiguration.load(path: file)
+            } catch {
+                throw ServerConfigurationError("--retention: \(error.message)")
+            }
+        }
         let box = StatisticsBox()
         var context = FerryServiceContext(
             catalog: catalog, blobs: blobs, tokens: tokens, maximumUploadSize: configuration.maximumUploadSize,
@@ -77,6 +87,9 @@ public enum FerryServerMain {
             log("store check: removed \(check.orphanBlobs.count) blob(s) no row named (\(check.orphanBlobs.map { String($0.prefix(12)) }.joined(separator: ", "))); "
                 + "\(check.rowsWithoutBlob.count) row(s) have no blob and are marked (\(check.rowsWithoutBlob.map { String($0.prefix(12)) }.joined(separator: ", ")))")
         }
+        let retention = RetentionService(catalog: catalog, blobs: blobs, reserve: context.reserve, liveUploads: context.liveUploads,
+                                         policies: policies, interval: configuration.retentionInterval, log: log)
+        context.retention = retention
         let orchestrator = MigrationOrchestrator(context: context, registry: context.nodes)
         let server = HTTPServer(
             host: configuration.host, port: configuration.port,
@@ -92,6 +105,7 @@ public enum FerryServerMain {
         // Unfinished migrations of an earlier run are picked up here.
         orchestrator.start()
         layerDigests.enqueueMissing()
+        retention.start()
         log("ferry serving on \(configuration.host):\(server.port), data in \(configuration.dataDirectory), \(tokens.isEmpty ? "no tokens (loopback only)" : "tokens required")")
         return Running(server: server, context: context, orchestrator: orchestrator, lock: lock)
     }

@@ -34,6 +34,8 @@ public struct FerryServiceContext: Sendable {
     let pageCache = GenerationCache<[UInt8]>(maximumEntries: 64, maximumBytes: 8 << 20)
     /// Uploads that nodes named, readable while they arrive (a migration's cut-through).
     let liveUploads = LiveUploads()
+    /// The retention policies and their runs (none configured: runs delete nothing).
+    var retention: RetentionService?
     /// Where the archives asked for live, by the ID (or prefix, or registry digest) asked with, likewise.
     let archiveLocations = GenerationCache<ArchiveLocation>(maximumEntries: 4096, maximumCost: 4096, maximumEntryCost: 1) { _ in 1 }
 
@@ -117,6 +119,7 @@ public enum FerryService {
         router.add("POST", "/api/v1/checkpoints/{id}/preflight") { request, parameters, body in
             try api.preflight(request, id: parameters["id"] ?? "", body: body)
         }
+        RetentionAPI(api: api).register(in: &router)
         RegistryAPI(api: api).register(in: &router)
         WebPages(context: context, api: api).register(in: &router)
         return router
@@ -225,6 +228,7 @@ struct CheckpointAPI: Sendable {
         context.metrics.recordIngest(
             outcome: result.created ? "created" : "duplicate", seconds: result.seconds, bytes: result.record.size)
         context.layerDigests?.enqueue(result.record)
+        context.retention?.trigger()
         context.log(
             "ingest \(result.created ? "created" : "duplicate") \(result.record.id.prefix(12)) \(result.record.size) bytes in \(String(format: "%.3f", result.seconds)) s by \(identity?.name ?? "anonymous")")
         let summary = try catalog { try context.catalog.summary(of: result.record.id) }
@@ -359,6 +363,8 @@ struct CheckpointAPI: Sendable {
         body += Array(",\"findings\":".utf8) + Array(findings)
         // What preflight judges a target by (CheckpointFacts; no secret values in it), null for old rows.
         body += Array(",\"facts\":".utf8) + Array((record.facts ?? "null").utf8)
+        let pin = try catalog { try context.catalog.pin(of: record.id) }
+        body += Array(",\"pin\":".utf8) + Array(try JSONEncoder.api.encode(pin))
         var inspection = try catalog { try context.catalog.inspection(of: record.id) }
         if !SecretRedaction.allowsSecrets(identity, tokensConfigured: !context.tokens.isEmpty) {
             inspection = SecretRedaction.redactedInspection(inspection)
@@ -454,7 +460,11 @@ struct CheckpointAPI: Sendable {
         let identity = try authorize(request, .write)
         let record = try catalog { try context.catalog.checkpoint(id) }
         // The row and the blob go together: an upload of the same bytes waits, or comes wholly after.
-        try catalog { try CheckpointDeletion.delete(record.id, catalog: context.catalog, blobs: context.blobs, reserve: context.reserve) }
+        let reason = request.query["reason"].flatMap { $0.isEmpty ? nil : String($0.prefix(500)) } ?? "deleted through the API"
+        let cause = DeletionCause(by: identity?.name ?? "anonymous", reason: reason)
+        try catalog {
+            try CheckpointDeletion.delete(record.id, cause: cause, catalog: context.catalog, blobs: context.blobs, reserve: context.reserve)
+        }
         context.log("deleted \(record.id.prefix(12)) by \(identity?.name ?? "anonymous")")
         return HTTPResponse(status: 204, headers: [], body: .empty)
     }
@@ -484,6 +494,7 @@ struct CheckpointAPI: Sendable {
         var text = ""
         if let http = context.httpStatistics() { text += Self.prometheusText(http) }
         text += context.metrics.prometheusText()
+        text += context.retention?.prometheusText() ?? ""
         let totals = try catalog { try context.catalog.totals() }
         text += "# HELP ferry_catalog_checkpoints Checkpoints in the catalog.\n# TYPE ferry_catalog_checkpoints gauge\n"
         text += "ferry_catalog_checkpoints \(totals.count)\n"

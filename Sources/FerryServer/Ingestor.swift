@@ -171,16 +171,18 @@ final class TeeSource: ByteSource {
     }
 }
 
-/// Removes a checkpoint: its row and its blob together, under the digest's lock. On a full disk the space reserve
-/// is given up so the catalog can record the delete, and taken again once the blob's space is free.
+/// Removes a checkpoint: its row and its blob together, under the digest's lock, with the deletion recorded (who or
+/// which policy, why) in the row's transaction. A pinned checkpoint, or one an unfinished migration uses, is refused
+/// there (`CHECKPOINT_PINNED`, `CHECKPOINT_IN_USE`). On a full disk the space reserve is given up so the catalog can
+/// record the delete, and taken again once the blob's space is free.
 enum CheckpointDeletion {
-    static func delete(_ id: String, catalog: Catalog, blobs: BlobStore, reserve: SpaceReserve? = nil) throws {
+    static func delete(_ id: String, cause: DeletionCause, catalog: Catalog, blobs: BlobStore, reserve: SpaceReserve? = nil) throws {
         try blobs.withDigestLock(id) {
             do {
-                _ = try catalog.delete(id)
+                _ = try catalog.delete(id, cause: cause)
             } catch let error as CatalogError where error.code == .storageFull {
                 guard let reserve, reserve.release() else { throw error }
-                _ = try catalog.delete(id)
+                _ = try catalog.delete(id, cause: cause)
             }
             blobs.remove(id)
         }

@@ -122,13 +122,20 @@ final class LiveUpload: @unchecked Sendable {
         return (received, outcome)
     }
 
-    /// Waits (at most `seconds`) until the file holds more than `offset` bytes or the upload ended.
-    func wait(beyond offset: Int64, seconds: Double) -> (received: Int64, outcome: Outcome) {
+    /// Waits (at most `seconds`) until the file holds more than `offset` bytes or the upload ended; then, while
+    /// fewer than `batch` bytes are there past `offset`, up to `linger` seconds more for them, so a reader that
+    /// keeps up with the uploader gets slices of a useful size rather than one request per network read.
+    func wait(beyond offset: Int64, seconds: Double, batch: Int64 = 1 << 20, linger: Double = 0.1)
+        -> (received: Int64, outcome: Outcome) {
         let deadline = Date(timeIntervalSinceNow: seconds)
         condition.lock()
         defer { condition.unlock() }
         while received <= offset, case .receiving = outcome {
             if !condition.wait(until: deadline) { break }
+        }
+        let lingerUntil = Date(timeIntervalSinceNow: linger)
+        while received > offset, received - offset < batch, case .receiving = outcome {
+            if !condition.wait(until: lingerUntil) { break }
         }
         return (received, outcome)
     }

@@ -21,6 +21,11 @@ public struct ServerConfiguration: Sendable {
 
     /// Connections open at once, and from one client address (0: no separate limit). Behind a proxy or NAT every
     /// client shares one address: raise the second or set it to 0 there.
+    /// Retention policies (YAML or JSON, the checkpoint-restore-operator's fields); nil: nothing is deleted by policy.
+    public var retentionFile: String?
+    /// Seconds between retention runs besides the one after every ingest.
+    public var retentionInterval: Double = 60
+
     public var maximumConnections = 4096
     public var maximumConnectionsPerAddress = 128
 

@@ -20,6 +20,7 @@ struct ServiceErrorCode: Hashable, Sendable {
     static let invalidMigration = Self("INVALID_MIGRATION", 400, "The migration request is not a valid `MigrationRequest`.")
     static let invalidReport = Self("INVALID_REPORT", 400, "The job report is not a valid `JobReport`, or names another job.")
     static let invalidCheckpointRequest = Self("INVALID_CHECKPOINT_REQUEST", 400, "The node checkpoint request is not a valid `NodeCheckpointRequest`.")
+    static let invalidPin = Self("INVALID_PIN", 400, "The pin request is not `{\"reason\": \"…\"}` with a reason of 1 to 500 characters.")
     static let invalidUploadID = Self("INVALID_UPLOAD_ID", 400, "`Ferry-Upload-ID` is not 1 to 128 letters, digits, '-', '.' and '_'.")
     static let badRequest = Self("BAD_REQUEST", 400, "The request is malformed.")
     static let badFraming = Self("BAD_FRAMING", 400, "The message length is ambiguous (RFC 9112); the connection is closed.")
@@ -39,6 +40,9 @@ struct ServiceErrorCode: Hashable, Sendable {
     static let migrationFinished = Self("MIGRATION_FINISHED", 409, "The migration has already ended.")
     static let nodeDown = Self("NODE_DOWN", 409, "The node has sent no heartbeat within `--node-timeout`.")
     static let uploadFailed = Self("UPLOAD_FAILED", 409, "The live upload ended without being catalogued.")
+    static let checkpointPinned = Self("CHECKPOINT_PINNED", 409, "The checkpoint is pinned; unpin it before deleting it.")
+    static let checkpointInUse = Self("CHECKPOINT_IN_USE", 409, "An unfinished migration restores the checkpoint.")
+    static let retentionNotConfigured = Self("RETENTION_NOT_CONFIGURED", 409, "No retention policies are configured (`--retention FILE`).")
     static let notKubernetesMigration = Self("NOT_A_KUBERNETES_MIGRATION", 409, "Only a migration into Kubernetes takes an outcome from its client.")
     static let blobMissing = Self("BLOB_MISSING", 410, "The catalog has the checkpoint but its archive is gone from the store.")
     // 413, 415, 416, 422, 431
@@ -60,9 +64,9 @@ struct ServiceErrorCode: Hashable, Sendable {
     /// Every code, in the README's order. The archive reader's codes (422) are listed after these.
     static let all: [ServiceErrorCode] = [
         .bodyRequired, .invalidQuery, .invalidLabels, .invalidNode, .invalidPreflight, .invalidHeartbeat,
-        .invalidMigration, .invalidReport, .invalidCheckpointRequest, .invalidUploadID, .badRequest, .badFraming, .unauthorized,
+        .invalidMigration, .invalidReport, .invalidCheckpointRequest, .invalidPin, .invalidUploadID, .badRequest, .badFraming, .unauthorized,
         .forbidden, .notFound, .checkpointNotFound, .migrationNotFound, .nodeNotFound, .jobNotFound, .uploadNotFound,
-        .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .uploadFailed, .notKubernetesMigration, .blobMissing,
+        .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .uploadFailed, .checkpointPinned, .checkpointInUse, .retentionNotConfigured, .notKubernetesMigration, .blobMissing,
         .payloadTooLarge, .unsupportedMediaType, .rangeNotSatisfiable, .requestHeadersTooLarge,
         .clientDisconnected, .internalError, .databaseFailed, .storageFailed, .databaseTooNew,
         .notReady, .lowDiskSpace, .serverShuttingDown, .storageFull,

@@ -25,6 +25,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Connections open at once (default 4096).") var maxConnections: Int?
     @Option(help: "Connections open at once from one client address; 0: no separate limit, e.g. behind a proxy (default 128).") var maxConnectionsPerAddress: Int?
     @Option(help: "HOST:PORT nodes pull checkpoint images from, as oci_reference gives it (default: the listen address).") var registryHost: String?
+    @Option(help: "Retention policies, YAML or JSON with the checkpoint-restore-operator's fields (default: none, nothing deleted by policy).") var retention: String?
+    @Option(help: "Seconds between retention runs, besides the one after every upload (default 60).") var retentionInterval: Double?
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -49,6 +51,11 @@ struct ServeCommand: ParsableCommand {
             if let limit = maxConnectionsPerAddress ?? environment["FERRY_MAX_CONNECTIONS_PER_ADDRESS"].flatMap(Int.init) {
                 guard limit >= 0 else { throw ServerConfigurationError("--max-connections-per-address is 0 (no limit) or more") }
                 configuration.maximumConnectionsPerAddress = limit
+            }
+            configuration.retentionFile = retention ?? environment["FERRY_RETENTION"]
+            if let interval = retentionInterval ?? environment["FERRY_RETENTION_INTERVAL"].flatMap(Double.init) {
+                guard interval > 0 else { throw ServerConfigurationError("--retention-interval must be positive") }
+                configuration.retentionInterval = interval
             }
             if let timeout = nodeTimeout ?? environment["FERRY_NODE_TIMEOUT"].flatMap(Double.init) {
                 guard timeout > 0 else { throw ServerConfigurationError("--node-timeout must be positive") }

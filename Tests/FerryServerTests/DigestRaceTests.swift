@@ -37,7 +37,7 @@ struct DigestRaceTests {
         // … and a delete in that window: it must wait for the upload to finish rather than run in between.
         let deleteDone = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
-            try? CheckpointDeletion.delete(id, catalog: catalog, blobs: blobs)
+            try? CheckpointDeletion.delete(id, cause: DeletionCause(by: "test", reason: "race"), catalog: catalog, blobs: blobs)
             deleteDone.signal()
         }
         #expect(deleteDone.wait(timeout: .now() + 0.5) == .timedOut, "the delete waits for the upload's row")

@@ -111,9 +111,18 @@ struct OpenAPITests {
         _ = try record("GET", "/healthz", token: nil)
         _ = try record("GET", "/readyz", token: nil)
         _ = try record("GET", "/metrics")
+        // Pins, retention (none configured here) and the record of deletions.
+        let pinBody = try Fixtures.write(Array(#"{"reason": "kept for the audit"}"#.utf8), name: "pin.json")
+        _ = try record("PUT", "/api/v1/checkpoints/\(id)/pin", upload: pinBody, headers: ["Content-Type: application/json"])
+        _ = try record("PUT", "/api/v1/checkpoints/\(id)/pin", upload: notJSON, headers: ["Content-Type: application/json"]) // 400
+        _ = try record("DELETE", "/api/v1/checkpoints/\(id)")                                            // 409 pinned
+        _ = try record("DELETE", "/api/v1/checkpoints/\(id)/pin")
+        _ = try record("GET", "/api/v1/retention")
+        _ = try record("POST", "/api/v1/gc?dry_run=true")                                                // 409
         _ = try record("DELETE", "/api/v1/checkpoints/\(id)", token: TestServer.readToken)               // 403
         _ = try record("DELETE", "/api/v1/checkpoints/\(id)")
         _ = try record("DELETE", "/api/v1/checkpoints/\(id)")                                            // 404
+        _ = try record("GET", "/api/v1/deletions?limit=5")
 
         let lines = try exchanges.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
         let spec = Fixtures.repositoryRoot.appendingPathComponent("docs/openapi.yaml").path

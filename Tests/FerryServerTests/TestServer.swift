@@ -18,13 +18,17 @@ final class TestServer: @unchecked Sendable {
 
     /// Starts a service. `tokens` writes a tokens file with a read, a write and an admin token.
     /// `reusing` starts it on an earlier server's directory (a restart).
-    init(tokens: Bool = false, maximumUploadSize: Int64 = 1 << 30, reusing: URL? = nil, minimumFreeBytes: Int64? = nil) throws {
+    /// `retention` is a policy file; its timer then waits `retentionInterval` seconds.
+    init(tokens: Bool = false, maximumUploadSize: Int64 = 1 << 30, reusing: URL? = nil, minimumFreeBytes: Int64? = nil,
+         retention: String? = nil, retentionInterval: Double = 3600) throws {
         dataDirectory = try reusing ?? Fixtures.temporaryDirectory()
         var configuration = ServerConfiguration()
         try configuration.setListen("127.0.0.1:0")
         configuration.dataDirectory = dataDirectory.appendingPathComponent("data").path
         configuration.maximumUploadSize = maximumUploadSize
         if let minimumFreeBytes { configuration.minimumFreeBytes = minimumFreeBytes }
+        configuration.retentionFile = retention
+        configuration.retentionInterval = retentionInterval
         configuration.migrationsDirectory = Fixtures.repositoryRoot.appendingPathComponent("migrations").path
         configuration.webRoot = Fixtures.repositoryRoot.appendingPathComponent("web").path
         if tokens {
