@@ -193,7 +193,7 @@ final class CheckpointCollector: @unchecked Sendable {
         let temporary = stateFile + ".partial"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
-        let written = data.withUnsafeBytes { FileIO.writeAll(fd, $0) }
+        let written = data.withUnsafeBytes { FileWrite.all(fd, $0) }
         fsync(fd)
         close(fd)
         if written { rename(temporary, stateFile) }

@@ -1,3 +1,4 @@
+import FerryClient
 import CheckpointArchive
 import Foundation
 
@@ -58,7 +59,7 @@ enum CheckpointImages {
         guard fd >= 0 else { throw AgentError(.fileError, "cannot create an image file in the images directory") }
         defer { close(fd) }
         try reader.readData { block, _ in
-            guard FileIO.writeAll(fd, block) else { throw AgentError(.fileError, "cannot write an image file (disk full?)") }
+            guard FileWrite.all(fd, block) else { throw AgentError(.fileError, "cannot write an image file (disk full?)") }
             return true
         }
     }

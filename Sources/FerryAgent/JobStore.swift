@@ -1,3 +1,4 @@
+import FerryClient
 import FerryAPI
 import Foundation
 
@@ -159,7 +160,7 @@ final class JobStore: @unchecked Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return false }
         defer { Glibc.close(fd) }
-        return data.withUnsafeBytes { FileIO.writeAll(fd, $0) } && (!sync || fsync(fd) == 0)
+        return data.withUnsafeBytes { FileWrite.all(fd, $0) } && (!sync || fsync(fd) == 0)
     }
 
     /// Creates a directory (and its parents) and makes it 0700, also when it existed.

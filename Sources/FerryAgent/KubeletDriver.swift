@@ -186,7 +186,7 @@ public enum KubeletCheckpoint {
         guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission) }
         defer { close(fd) }
         while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
-            guard chunk.withUnsafeBytes({ FileIO.writeAll(fd, $0) }) else { throw CocoaError(.fileWriteOutOfSpace) }
+            guard chunk.withUnsafeBytes({ FileWrite.all(fd, $0) }) else { throw CocoaError(.fileWriteOutOfSpace) }
         }
         guard fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown) }
     }

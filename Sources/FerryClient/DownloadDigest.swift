@@ -34,13 +34,7 @@ public struct DownloadDigest {
     /// Appends `bytes` to `fd` (retrying short writes and EINTR) and hashes them; false when the write fails (disk
     /// full, I/O), with nothing hashed.
     public mutating func append(_ bytes: UnsafeRawBufferPointer, to fd: Int32) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let count = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return false }
-            done += count
-        }
+        guard FileWrite.all(fd, bytes) else { return false }
         hasher.update(bufferPointer: bytes)
         written += Int64(bytes.count)
         if durable && written - flushedTo >= Self.writebackBytes {
@@ -55,7 +49,7 @@ public struct DownloadDigest {
         if durable {
             guard fsync(fd) == 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot flush the download to disk") }
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Self.hex(hasher.finalize())
     }
 
     /// The SHA-256 of a whole file, as lowercase hex.
@@ -64,8 +58,26 @@ public struct DownloadDigest {
         guard fd >= 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot open \(path)") }
         defer { close(fd) }
         let size = Int64(lseek(fd, 0, SEEK_END))
-        return try DownloadDigest(resuming: fd, prefix: size, durable: false).hasher.finalize()
-            .map { String(format: "%02x", $0) }.joined()
+        return hex(try DownloadDigest(resuming: fd, prefix: size, durable: false).hasher.finalize())
+    }
+
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        digest.map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Raw descriptor writes that the client and the agent share.
+public enum FileWrite {
+    /// Writes all of `bytes` to `fd`, retrying short writes and EINTR; false on an error (disk full, I/O).
+    public static func all(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let count = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return false }
+            offset += count
+        }
+        return true
     }
 }
 

@@ -22,12 +22,9 @@ final class LiveUploads: @unchecked Sendable {
         self.retention = retention
     }
 
-    /// Letters, digits, '-', '.' and '_', 1 to 128 of them (an agent's job ID).
+    /// A node name's characters (letters, digits, '-', '.' and '_'), 1 to 128 of them (an agent's job ID).
     static func isValidID(_ id: String) -> Bool {
-        (1...128).contains(id.utf8.count) && id.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x2D || byte == 0x2E || byte == 0x5F
-        }
+        id.utf8.count <= 128 && NodeAPI.isValidName(id)
     }
 
     /// Registers an upload whose bytes go to `path` (opened for reading now, so that the bytes stay readable once

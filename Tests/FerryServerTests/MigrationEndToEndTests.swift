@@ -128,12 +128,13 @@ final class MigrationEndToEndTests {
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
     }
 
-    func curl(_ method: String, _ path: String, json: String? = nil, token: String = adminToken) throws -> Response {
+    /// A request to the service, or with `base` to an agent's own API.
+    func curl(_ method: String, _ path: String, json: String? = nil, token: String = adminToken, base: String? = nil) throws -> Response {
         let out = try Fixtures.temporaryDirectory().appendingPathComponent("body")
         var arguments = ["-sS", "--max-time", "20", "-X", method, "-o", out.path, "-w", "%{http_code}",
                          "-H", "Authorization: Bearer \(token)"]
         if let json { arguments += ["-H", "Content-Type: application/json", "--data-binary", json] }
-        let result = try Fixtures.run("/usr/bin/curl", arguments + [base + path])
+        let result = try Fixtures.run("/usr/bin/curl", arguments + [(base ?? self.base) + path])
         guard result.status == 0, let status = Int(result.stdout) else { throw FixtureError("curl failed: \(result.stderr)") }
         return Response(status: status, body: (try? Data(contentsOf: out)) ?? Data())
     }
@@ -161,13 +162,17 @@ final class MigrationEndToEndTests {
 
     /// A request to an agent's own API (its token is the node's).
     func agentCurl(_ node: String, _ method: String, _ path: String, json: String? = nil) throws -> Response {
-        let out = try Fixtures.temporaryDirectory().appendingPathComponent("body")
-        var arguments = ["-sS", "--max-time", "20", "-X", method, "-o", out.path, "-w", "%{http_code}",
-                         "-H", "Authorization: Bearer \(Self.nodeTokens[node]!)"]
-        if let json { arguments += ["-H", "Content-Type: application/json", "--data-binary", json] }
-        let result = try Fixtures.run("/usr/bin/curl", arguments + ["http://127.0.0.1:\(agents[node]!.port)" + path])
-        guard result.status == 0, let status = Int(result.stdout) else { throw FixtureError("curl failed: \(result.stderr)") }
-        return Response(status: status, body: (try? Data(contentsOf: out)) ?? Data())
+        try curl(method, path, json: json, token: Self.nodeTokens[node]!, base: "http://127.0.0.1:\(agents[node]!.port)")
+    }
+
+    /// Starts node-a's upload of a shipped archive under `uploadID` and sends its first half.
+    func halfUploaded(_ name: String, as uploadID: String) throws -> (archive: [UInt8], id: String, half: Int, upload: PacedUpload) {
+        let path = Fixtures.archive(name)
+        let archive = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let upload = try PacedUpload(port: servicePort, total: archive.count,
+                                     headers: ["Authorization: Bearer \(Self.nodeTokens["node-a"]!)", "Ferry-Upload-ID: \(uploadID)"])
+        try upload.send(archive[..<(archive.count / 2)])
+        return (archive, try sha256(ofFile: path), archive.count / 2, upload)
     }
 
     /// Waits for an agent's job to finish and returns its status.
@@ -269,13 +274,7 @@ final class MigrationEndToEndTests {
 
     @Test("node B fetches node A's upload while it arrives; a restore job takes that file only when it is the archive it was told")
     func prefetchWhileUploading() throws {
-        let path = Fixtures.archive("podman-tcp-established.tar")
-        let archive = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-        let id = try sha256(ofFile: path)
-        let half = archive.count / 2
-        let upload = try PacedUpload(port: servicePort, total: archive.count,
-                                     headers: ["Authorization: Bearer \(Self.nodeTokens["node-a"]!)", "Ferry-Upload-ID: paced-1"])
-        try upload.send(archive[..<half])
+        let (archive, id, half, upload) = try halfUploaded("podman-tcp-established.tar", as: "paced-1")
         // What the service asks of the target when the source's checkpoint job starts uploading.
         let asked = try agentCurl("node-b", "POST", "/v1/prefetch", json: #"{"node": "node-a", "upload": "paced-1"}"#)
         #expect(asked.status == 202 && asked.json["started"] as? Bool == true, "\(String(decoding: asked.body, as: UTF8.self))")
@@ -327,13 +326,7 @@ final class MigrationEndToEndTests {
 
     @Test("a target agent killed mid-prefetch leaves a partial file that the restore job resumes from, with the digest checked")
     func prefetchAgentKilled() throws {
-        let path = Fixtures.archive("podman-tcp-established.tar")
-        let archive = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-        let id = try sha256(ofFile: path)
-        let half = archive.count / 2
-        let upload = try PacedUpload(port: servicePort, total: archive.count,
-                                     headers: ["Authorization: Bearer \(Self.nodeTokens["node-a"]!)", "Ferry-Upload-ID: paced-kill"])
-        try upload.send(archive[..<half])
+        let (archive, id, half, upload) = try halfUploaded("podman-tcp-established.tar", as: "paced-kill")
         #expect(try agentCurl("node-b", "POST", "/v1/prefetch", json: #"{"node": "node-a", "upload": "paced-kill"}"#).status == 202)
         let prefetch = directory.appendingPathComponent("agent-node-b/prefetch")
         let partial = prefetch.appendingPathComponent("node-a@paced-kill.partial").path

@@ -147,27 +147,8 @@ extension TestServer {
     /// Opens a raw TCP connection, sends a POST that announces `announced` bytes, sends `bytes`, and hangs up:
     /// a client that disconnects half-way through an upload.
     func abortedUpload(announced: Int, sending bytes: [UInt8]) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw FixtureError("socket failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(running.port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw FixtureError("connect failed") }
-        let head = "POST /api/v1/checkpoints HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-tar\r\nContent-Length: \(announced)\r\n\r\n"
-        var payload = Array(head.utf8) + bytes
-        var offset = 0
-        let total = payload.count
-        while offset < total {
-            let sent = payload.withUnsafeBytes { send(fd, $0.baseAddress! + offset, total - offset, Int32(MSG_NOSIGNAL)) }
-            guard sent > 0 else { throw FixtureError("send failed") }
-            offset += sent
-        }
-        payload.removeAll()
+        let upload = try PacedUpload(port: running.port, total: announced, headers: [])
+        try upload.send(bytes[...])
         usleep(200_000)  // let the server take the bytes in before the connection drops
     }
 
