@@ -186,6 +186,44 @@ struct RetentionTests {
         #expect(noReason.status == 1 && noReason.stderr.contains("[INVALID_PIN]"), "\(noReason.stderr)")
     }
 
+    @Test("a live migration's upload is kept from the moment it is catalogued, before the migration names it")
+    func liveMigrationUploadKept() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        let file = directory.appendingPathComponent("retention.yaml")
+        try "globalPolicy:\n  maxCheckpointSize: 600Ki\n".write(to: file, atomically: true, encoding: .utf8)
+        let server = try TestServer(tokens: true, retention: file.path)
+        for node in ["node-a", "node-b"] {
+            let body = try Fixtures.write(Array(#"{"name": "\#(node)", "agent_url": "http://127.0.0.1:9", "driver": "command"}"#.utf8), name: "hb.json")
+            #expect(try server.request("POST", "/api/v1/nodes/\(node)/heartbeat", token: TestServer.adminToken, upload: body,
+                                       headers: ["Content-Type: application/json"]).status == 200)
+        }
+        // Its agents answer nothing, so the migration stays pending while the test uploads what its checkpoint
+        // job would.
+        let created = try server.request("POST", "/api/v1/migrations", token: TestServer.adminToken,
+                                         upload: try Fixtures.write(Array(#"{"source": {"node": "node-a", "container": "big"}, "target": "node-b"}"#.utf8), name: "m.json"),
+                                         headers: ["Content-Type: application/json"])
+        let migration = try #require(created.json["id"] as? String, "\(created.text)")
+        func upload(serial: Int, as uploadID: String) throws -> String {
+            let path = try Self.variant("podman-tcp-established.tar", container: "big", serial: serial)
+            let response = try server.request("POST", "/api/v1/checkpoints", token: TestServer.nodeToken, upload: path,
+                                              headers: ["Ferry-Upload-ID: \(uploadID)"])
+            #expect(response.status == 201, "\(response.text)")
+            return try #require((response.json["checkpoint"] as? [String: Any])?["id"] as? String)
+        }
+        // Larger than maxCheckpointSize: the run after the upload deletes one of another job, not the migration's.
+        let other = try upload(serial: 1, as: "some-other-job")
+        #expect(try server.eventually(10) {
+            try server.request("GET", "/api/v1/checkpoints/\(other)", token: TestServer.writeToken).status == 404
+        })
+        let kept = try upload(serial: 2, as: migration + "-checkpoint")
+        let dry = try server.request("POST", "/api/v1/gc?dry_run=true", token: TestServer.writeToken).json
+        #expect((dry["deleted"] as? [Any])?.isEmpty == true, "\(dry)")
+        #expect(try server.request("GET", "/api/v1/checkpoints/\(kept)", token: TestServer.writeToken).status == 200)
+        #expect(try server.request("DELETE", "/api/v1/deletions", token: TestServer.writeToken).status == 405)
+        let recorded = try server.request("GET", "/api/v1/deletions", token: TestServer.readToken).json["items"] as? [[String: Any]] ?? []
+        #expect(recorded.map { $0["checkpoint_id"] as? String } == [other])
+    }
+
     @Test("without a policy file gc is refused with its code; a bad file stops ferry serve with one line")
     func notConfigured() throws {
         let server = try TestServer()
