@@ -48,6 +48,12 @@ let package = Package(
             dependencies: ["FerryValidation"],
             swiftSettings: swiftSettings
         ),
+        // Signed provenance: Ed25519 statements over checkpoints (DSSE envelopes), their chains, and verification.
+        .target(
+            name: "FerryProvenance",
+            dependencies: ["FerryAPI", "FerryClient", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // checkpointctl-compatible reports (JSON and tree text) built from the model.
         .target(
             name: "FerryInspect",
@@ -83,6 +89,7 @@ let package = Package(
             name: "FerryServer",
             dependencies: [
                 "CheckpointArchive", "FerryInspect", "FerryCatalog", "FerryHTTP", "FerryValidation", "FerryClient", "FerryAPI",
+                "FerryProvenance",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
@@ -93,7 +100,7 @@ let package = Package(
         // The node agent: registration and heartbeats, node facts, restore/checkpoint jobs, runtime drivers.
         .target(
             name: "FerryAgent",
-            dependencies: ["CheckpointArchive", "FerryHTTP", "FerryClient", "FerryValidation", "FerryAPI",
+            dependencies: ["CheckpointArchive", "FerryHTTP", "FerryClient", "FerryValidation", "FerryAPI", "FerryProvenance",
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
@@ -108,6 +115,7 @@ let package = Package(
                 "FerryServer",
                 "FerryAgent",
                 "FerryAPI",
+                "FerryProvenance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -148,6 +156,7 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: ["FerryServer", "FerryAPI", "FerryClient", "CheckpointArchive", "FerryCatalog", "FerryTestSupport",
+                           "FerryProvenance",
                            .product(name: "GRDB", package: "GRDB.swift")],
             // The kubelet and API server doubles are Python scripts the tests run, not resources.
             exclude: ["Doubles"],
@@ -155,7 +164,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryAgentTests",
-            dependencies: ["FerryAgent", "FerryAPI", "FerryTestSupport"],
+            dependencies: ["FerryAgent", "FerryAPI", "FerryProvenance", "FerryTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -24,6 +24,8 @@ public struct AgentConfiguration: Sendable {
     public var heartbeatInterval: Double = 5
     /// A TargetFacts JSON file merged over the detected facts.
     public var factsFile: String?
+    /// The service's provenance public key, pinned (nil: the service's, pinned on first use in the work directory).
+    public var provenanceKeyFile: String?
     /// Download bandwidth limit in bytes per second; nil for none.
     public var maximumDownloadRate: Int64?
     /// A directory whose checkpoint archives the agent uploads as they appear (``CheckpointCollector``); nil for none.

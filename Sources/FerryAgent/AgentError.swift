@@ -25,6 +25,9 @@ public struct AgentErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let downloadFailed = AgentErrorCode("DOWNLOAD_FAILED")
     /// The checkpoint archive could not be uploaded to the service.
     public static let uploadFailed = AgentErrorCode("UPLOAD_FAILED")
+    /// The archive is not vouched for: it has no statement signed by the pinned service key, or its bytes are not
+    /// the ones the statement signs. Nothing is restored.
+    public static let signatureInvalid = AgentErrorCode("SIGNATURE_INVALID")
     /// The archive has an entry under `checkpoint/` whose name could escape the images directory.
     public static let unsafeArchive = AgentErrorCode("UNSAFE_ARCHIVE")
     /// The runtime driver cannot do this kind of job (the `criu` driver and checkpoints, a `command` driver

@@ -2,6 +2,7 @@ import FerryValidation
 import CheckpointArchive
 import FerryAPI
 import FerryClient
+import FerryProvenance
 import Foundation
 
 /// Runs jobs, each on a thread of its own (the drivers and transfers block): a restore downloads the archive and
@@ -28,6 +29,7 @@ final class JobRunner: Sendable {
     let client: FerryClient
     let download: ArchiveDownload
     let prefetcher: Prefetcher?
+    let provenance: ProvenanceTrust
     let reporter: JobReporter
     let node: String
     let log: @Sendable (String) -> Void
@@ -36,8 +38,10 @@ final class JobRunner: Sendable {
     static let outputTailBytes = 4096
 
     init(store: JobStore, driver: any RuntimeDriver, client: FerryClient, token: String?, maximumDownloadRate: Int64?,
-         reporter: JobReporter, node: String, prefetcher: Prefetcher? = nil, log: @escaping @Sendable (String) -> Void) {
+         reporter: JobReporter, node: String, provenance: ProvenanceTrust, prefetcher: Prefetcher? = nil,
+         log: @escaping @Sendable (String) -> Void) {
         self.prefetcher = prefetcher
+        self.provenance = provenance
         self.store = store
         self.driver = driver
         self.client = client
@@ -133,6 +137,16 @@ final class JobRunner: Sendable {
             store.update(job.id) { $0.state = .downloading }
             state = .downloading
         }
+        // Nothing the pinned key does not vouch for is downloaded, let alone restored.
+        var statement: ProvenanceStatement?
+        if !job.hasBegun("restore"), let checkpoint = job.checkpoint {
+            do throws(AgentError) {
+                statement = try provenance.check(checkpoint)
+            } catch {
+                store.fail(job.id, error)
+                return
+            }
+        }
         // Whether the restore's container would collide with one already here, asked while the archive downloads.
         let collision = job.hasBegun("restore") ? nil : BackgroundValue { self.inspectExpected(job) }
         if state == .downloading {
@@ -155,7 +169,11 @@ final class JobRunner: Sendable {
                     }
                 }
             } catch {
-                if !control.isInterrupted { store.fail(job.id, error) }
+                // The statement signs this digest: other bytes twice over are an altered archive, not a bad line.
+                let failure = error.code.rawValue == "DIGEST_MISMATCH"
+                    ? AgentError(.signatureInvalid, "checkpoint \(checkpoint.prefix(12)) is not restored: the service sends bytes other than the ones its statement signs (\(error.message))")
+                    : error
+                if !control.isInterrupted { store.fail(job.id, failure) }
                 markIfInterruptedForGood(job.id, control)
                 return
             }
@@ -171,6 +189,14 @@ final class JobRunner: Sendable {
             }
         }
         guard !markIfInterruptedForGood(job.id, control), let ready = store.job(job.id) else { return }
+        if let statement, let checkpoint = job.checkpoint {
+            do throws(AgentError) {
+                try ProvenanceTrust.checkArchive(statement, id: checkpoint, path: archive.path)
+            } catch {
+                store.fail(job.id, error)
+                return
+            }
+        }
         // The irreversible step: only with the service's word that the migration still wants it.
         guard let verdict = reporter.ask(ready.status, control: control) else { return }
         guard verdict.proceed else {

@@ -1,5 +1,5 @@
 public import FerryAPI
-public import FerryClient
+import FerryClient
 import FerryValidation
 public import Foundation
 

@@ -68,9 +68,11 @@ public final class NodeAgent: Sendable {
         // A throttled agent paces its downloads; a prefetch would not be, so it has none.
         let prefetcher = configuration.maximumDownloadRate == nil
             ? try Prefetcher(client: client, directory: configuration.workDirectory + "/prefetch", log: log) : nil
+        let provenance = try ProvenanceTrust(client: client, workDirectory: configuration.workDirectory,
+                                             keyFile: configuration.provenanceKeyFile, log: log)
         let runner = JobRunner(store: store, driver: configuration.driver, client: client, token: configuration.token,
                                maximumDownloadRate: configuration.maximumDownloadRate, reporter: reporter,
-                               node: configuration.node, prefetcher: prefetcher, log: log)
+                               node: configuration.node, provenance: provenance, prefetcher: prefetcher, log: log)
         store.setChangeHandler { job in reporter.changed(job.status) }
         reporter.setAbandonHandler { id, reason in runner.abandon(id, reason: reason) }
         reporter.start()

@@ -154,9 +154,11 @@ public final class Catalog: Sendable {
     }
 
     /// Inserts a checkpoint and its findings in one transaction, or returns the existing row if one with the same
-    /// ID (the same bytes) exists.
+    /// ID (the same bytes) exists. With `sign`, the checkpoint's signed statement joins its chain in the same
+    /// transaction: no checkpoint is catalogued unsigned, and concurrent uploads of one container form one chain.
     public func insert(
-        _ record: CheckpointRecord, inspection: String = "{}", findings: [FindingRecord] = []
+        _ record: CheckpointRecord, inspection: String = "{}", findings: [FindingRecord] = [],
+        sign: StatementSigning? = nil
     ) throws -> (record: CheckpointRecord, inserted: Bool) {
         var refreshed = false
         defer { if refreshed { pool.invalidateReadOnlyConnections() } }
@@ -175,6 +177,7 @@ public final class Catalog: Sendable {
                         message: finding.message, waiver: finding.waiver
                     ).insert(db)
                 }
+                if let sign { try Self.appendStatement(row, sign: sign, db) }
                 refreshed = try statistics.refreshIfGrown(db)
                 return (row, true)
             } }

@@ -188,7 +188,7 @@ extension Catalog {
             }
             let record = row.record
             try row.delete(db)
-            var deletion = DeletionRow(
+            let deletion = DeletionRow(
                 id: nil, checkpoint_id: id, container_name: record.containerName, pod_name: record.podName,
                 pod_namespace: record.podNamespace, size: record.size, uploaded_at: record.uploadedAt,
                 deleted_at: Catalog.timestamp(), deleted_by: cause.by, reason: cause.reason)

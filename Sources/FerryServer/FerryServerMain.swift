@@ -1,6 +1,7 @@
 import FerryAPI
 import FerryCatalog
 public import FerryHTTP
+import FerryProvenance
 import Foundation
 
 /// Opens the data directory, catalog and tokens, and runs the HTTP service until SIGTERM or SIGINT, then stops
@@ -77,6 +78,16 @@ public enum FerryServerMain {
             webRoot: webRoot, httpStatistics: { box.server?.statistics }, log: log,
             nodes: NodeRegistry(timeout: configuration.nodeTimeout))
         context.reserve = SpaceReserve(dataDirectory: configuration.dataDirectory)
+        let signing: CheckpointSigning
+        do {
+            signing = CheckpointSigning(signer: try ProvenanceSigner.loadOrCreate(
+                at: CheckpointSigning.keyPath(dataDirectory: configuration.dataDirectory)))
+        } catch {
+            throw ServerConfigurationError("provenance: \(error.message)")
+        }
+        context.signing = signing
+        let signed = try signing.signUnsigned(in: catalog)
+        if signed > 0 { log("provenance: signed \(signed) checkpoint(s) catalogued before they could be") }
         context.minimumFreeBytes = configuration.minimumFreeBytes
         let layerDigests = LayerDigestWorker(catalog: catalog, blobs: blobs, log: log)
         context.layerDigests = layerDigests

@@ -36,6 +36,8 @@ public struct FerryServiceContext: Sendable {
     let liveUploads = LiveUploads()
     /// The retention policies and their runs (none configured: runs delete nothing).
     var retention: RetentionService?
+    /// Signs every checkpoint catalogued (the data directory's `provenance-key`).
+    public var signing: CheckpointSigning?
     /// Where the archives asked for live, by the ID (or prefix, or registry digest) asked with, likewise.
     let archiveLocations = GenerationCache<ArchiveLocation>(maximumEntries: 4096, maximumCost: 4096, maximumEntryCost: 1) { _ in 1 }
 
@@ -120,6 +122,7 @@ public enum FerryService {
             try api.preflight(request, id: parameters["id"] ?? "", body: body)
         }
         RetentionAPI(api: api).register(in: &router)
+        ProvenanceAPI(api: api).register(in: &router)
         RegistryAPI(api: api).register(in: &router)
         WebPages(context: context, api: api).register(in: &router)
         return router
@@ -147,6 +150,7 @@ struct CheckpointAPI: Sendable {
     var ingestor: Ingestor {
         var ingestor = Ingestor(catalog: context.catalog, blobs: context.blobs, maximumSize: context.maximumUploadSize)
         ingestor.liveUploads = context.liveUploads
+        ingestor.signing = context.signing
         return ingestor
     }
 

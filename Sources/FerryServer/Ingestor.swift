@@ -45,6 +45,8 @@ public struct Ingestor: Sendable {
     var afterBlobCommit: (@Sendable () -> Void)?
     /// Where named uploads are followed while they arrive (nil: nowhere).
     var liveUploads: LiveUploads?
+    /// Signs each new checkpoint in its row's transaction (nil: unsigned, as in some catalog tests).
+    var signing: CheckpointSigning?
 
     public init(catalog: Catalog, blobs: BlobStore, maximumSize: Int64, policy: ValidationPolicy = .init()) {
         self.catalog = catalog
@@ -109,8 +111,10 @@ public struct Ingestor: Sendable {
             let created = try blobs.commit(upload)
             afterBlobCommit?()
             do {
+                let findingRecords = findings.map(CheckpointRecordBuilder.findingRecord)
                 let (stored, inserted) = try catalog.insert(
-                    record, inspection: inspection, findings: findings.map(CheckpointRecordBuilder.findingRecord))
+                    record, inspection: inspection, findings: findingRecords,
+                    sign: signing.map { signing in { try signing.sign($0, findings: findingRecords, at: $1) } })
                 // The blob is in place now: a row once marked as missing it is whole again.
                 if !inserted { try? catalog.clearProblem(digest) }
                 return IngestResult(record: stored, created: inserted, seconds: Date().timeIntervalSince(started))

@@ -34,6 +34,7 @@ struct ServiceErrorCode: Hashable, Sendable {
     static let nodeNotFound = Self("NODE_NOT_FOUND", 404, "No node of that name has registered.")
     static let jobNotFound = Self("JOB_NOT_FOUND", 404, "No checkpoint job with that ID on that node.")
     static let uploadNotFound = Self("UPLOAD_NOT_FOUND", 404, "No upload of that name from that node is arriving or ended in the last 10 minutes.")
+    static let statementNotFound = Self("STATEMENT_NOT_FOUND", 404, "No signed statement for that checkpoint, or no chain for that container.")
     static let methodNotAllowed = Self("METHOD_NOT_ALLOWED", 405, "The route exists, not with this method.")
     static let ambiguousID = Self("AMBIGUOUS_ID", 409, "The ID prefix matches several checkpoints.")
     static let factsMissing = Self("FACTS_MISSING", 409, "The node has not reported the facts preflight needs.")
@@ -65,7 +66,7 @@ struct ServiceErrorCode: Hashable, Sendable {
     static let all: [ServiceErrorCode] = [
         .bodyRequired, .invalidQuery, .invalidLabels, .invalidNode, .invalidPreflight, .invalidHeartbeat,
         .invalidMigration, .invalidReport, .invalidCheckpointRequest, .invalidPin, .invalidUploadID, .badRequest, .badFraming, .unauthorized,
-        .forbidden, .notFound, .checkpointNotFound, .migrationNotFound, .nodeNotFound, .jobNotFound, .uploadNotFound,
+        .forbidden, .notFound, .checkpointNotFound, .migrationNotFound, .nodeNotFound, .jobNotFound, .uploadNotFound, .statementNotFound,
         .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .uploadFailed, .checkpointPinned, .checkpointInUse, .retentionNotConfigured, .notKubernetesMigration, .blobMissing,
         .payloadTooLarge, .unsupportedMediaType, .rangeNotSatisfiable, .requestHeadersTooLarge,
         .clientDisconnected, .internalError, .databaseFailed, .storageFailed, .databaseTooNew,

@@ -29,6 +29,7 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Work directory for jobs and archives (default ./ferry-agent).") var workDir: String?
     @Option(help: "Seconds between heartbeats (default 5).") var heartbeat: Double?
     @Option(help: "A TargetFacts JSON file merged over the detected facts.") var factsFile: String?
+    @Option(help: "The service's provenance public key to trust (default: the service's, pinned in the work directory on first use).") var provenanceKey: String?
     @Option(help: "Download limit in bytes per second, e.g. 500000 or 50M (default none).") var maxDownloadRate: String?
     @Option(help: "The kubelet driver's kubelet, e.g. https://127.0.0.1:10250 ($FERRY_KUBELET_URL).") var kubeletURL: String?
     @Option(help: "File with the bearer token the kubelet takes ($FERRY_KUBELET_TOKEN_FILE).") var kubeletTokenFile: String?
@@ -73,6 +74,7 @@ struct AgentCommand: ParsableCommand {
             if let workDir { configuration.workDirectory = workDir }
             if let heartbeat { configuration.heartbeatInterval = heartbeat }
             configuration.factsFile = factsFile
+            configuration.provenanceKeyFile = provenanceKey
             configuration.maximumDownloadRate = try maxDownloadRate.map(ServerConfiguration.parseSize)
             switch collect ?? environment["FERRY_COLLECT"] {
             case "none", "":

@@ -1,5 +1,7 @@
 import FerryAgent
+import FerryAPI
 import FerryHTTP
+import FerryProvenance
 import FerryTestSupport
 import Foundation
 
@@ -78,7 +80,11 @@ final class FakeService: Sendable {
 
     var url: String { "http://127.0.0.1:\(server.port)" }
 
-    /// - Parameter archives: the archive files to serve, by checkpoint ID.
+    /// The key the stand-in signs its archives' statements with, as the service does.
+    static let signer = ProvenanceSigner.generate()
+
+    /// - Parameter archives: the archive files to serve, by checkpoint ID (each with a statement signed by
+    ///   ``signer``, as the service's).
     init(archives: [String: String], uploadDirectory: URL) throws {
         let heartbeats = Locked<[(node: String, authorization: String?, body: Data)]>([])
         let archiveRanges = Locked<[String]>([])
@@ -96,6 +102,19 @@ final class FakeService: Sendable {
                 throw HTTPError(status: 404, code: "CHECKPOINT_NOT_FOUND", message: "no such checkpoint")
             }
             return .text(#"{"checkpoint": {"id": "\#(id)", "size": \#(size)}}"#, contentType: "application/json")
+        }
+        router.add("GET", "/.well-known/ferry/provenance-key") { _, _, _ in .json(Self.signer.publicKey.info) }
+        router.add("GET", "/api/v1/checkpoints/{id}/statement") { _, parameters, _ in
+            let id = parameters["id"] ?? ""
+            guard let path = archives[id], let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int else {
+                throw HTTPError(status: 404, code: "CHECKPOINT_NOT_FOUND", message: "no such checkpoint")
+            }
+            let statement = ProvenanceStatement(
+                subject: .init(digest: "sha256:" + id, size: Int64(size), compression: "none"),
+                identity: .init(engine: "podman", containerID: "", containerName: "stand-in", podName: nil, podNamespace: nil, sourceNode: nil),
+                uploadedAt: WireTime.string(), signedAt: WireTime.string(), findings: .init(state: "clean", errors: 0, warnings: 0),
+                chain: .init(key: "//stand-in", index: 0, previousStatement: nil, previousCheckpoint: nil))
+            return .json(try Self.signer.sign(statement).envelope)
         }
         router.add("GET", "/api/v1/checkpoints/{id}/archive") { request, parameters, _ in
             let id = parameters["id"] ?? ""

@@ -379,6 +379,49 @@ final class MigrationEndToEndTests {
         #expect(page.contains("<td>node-b</td><td><span class=\"badge ok\">up</span>"))
     }
 
+    @Test("a target agent refuses an unsigned, altered or foreign-signed archive (SIGNATURE_INVALID); the runtime never sees it")
+    func unsignedArchivesRefused() throws {
+        let database = directory.appendingPathComponent("service/catalog.sqlite").path
+        func sql(_ statement: String, _ argument: String) throws {
+            let run = try Fixtures.run("/usr/bin/env", ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2], (sys.argv[3],)); c.commit()", database, statement, argument])
+            #expect(run.status == 0, "\(run.stderr)")
+        }
+        func refused(_ id: String, _ why: String) throws {
+            let migration = try finished(try migrate(id, to: "node-b", options: #"{"name": "x"}"#))
+            #expect(migration["state"] as? String == "failed", "\(why)")
+            let error = migration["error"] as? [String: Any]
+            #expect(error?["code"] as? String == "SIGNATURE_INVALID", "\(why): \(error ?? [:])")
+            #expect(!restored().contains { $0.contains(id) }, "\(why): the runtime never ran on it")
+        }
+        // Signed as the service signs: restored (and node-b pins the service's key).
+        let signed = try push("podman-counter-none.tar")
+        #expect(try finished(try migrate(signed, to: "node-b", options: #"{"name": "x"}"#))["state"] as? String == "succeeded")
+        let pinned = directory.appendingPathComponent("agent-node-b/provenance-key.json").path
+        #expect(FileManager.default.fileExists(atPath: pinned))
+
+        // No statement.
+        let unsigned = try push("podman-counter-gzip.tar.gz")
+        try sql("DELETE FROM checkpoint_statement WHERE checkpoint_id = ?", unsigned)
+        try refused(unsigned, "unsigned")
+
+        // Signed, but the stored bytes were changed afterwards.
+        let altered = try push("podman-multinet.tar")
+        let blob = directory.appendingPathComponent("service/blobs/sha256/\(altered.prefix(2))/\(altered)")
+        var bytes = try Data(contentsOf: blob)
+        bytes[bytes.count - 2000] ^= 0x20
+        try bytes.write(to: blob)
+        try refused(altered, "altered blob")
+
+        // The service's key replaced: its new statements are not signed by the key node-b pinned.
+        kill(service, SIGTERM)
+        _ = Fixtures.wait(service)
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("service/provenance-key"))
+        try startService()
+        try waitForNodes(["node-a", "node-b"])
+        let foreign = try push("podman-inpod.tar")
+        try refused(foreign, "signed by another key")
+    }
+
     @Test("a target that stopped heartbeating fails the migration with NODE_DOWN")
     func targetDown() throws {
         let id = try push("podman-inpod.tar")

@@ -117,6 +117,14 @@ struct OpenAPITests {
         _ = try record("PUT", "/api/v1/checkpoints/\(id)/pin", upload: notJSON, headers: ["Content-Type: application/json"]) // 400
         _ = try record("DELETE", "/api/v1/checkpoints/\(id)")                                            // 409 pinned
         _ = try record("DELETE", "/api/v1/checkpoints/\(id)/pin")
+        // Provenance.
+        _ = try record("GET", "/.well-known/ferry/provenance-key", token: nil)
+        _ = try record("GET", "/api/v1/checkpoints/\(id)/statement")
+        _ = try record("GET", "/api/v1/checkpoints/\(String(repeating: "0", count: 64))/statement")   // 404
+        _ = try record("GET", "/api/v1/checkpoints/\(id)/statement", token: nil)                      // 401
+        _ = try record("GET", "/api/v1/chain?container=shop/counter-7d9f8b6c5-x2kqz/counter")
+        _ = try record("GET", "/api/v1/chain?container=a/b")                                          // 400
+        _ = try record("GET", "/api/v1/chain?container=nobody")                                       // 404
         _ = try record("GET", "/api/v1/retention")
         _ = try record("POST", "/api/v1/gc?dry_run=true")                                                // 409
         _ = try record("DELETE", "/api/v1/checkpoints/\(id)", token: TestServer.readToken)               // 403
