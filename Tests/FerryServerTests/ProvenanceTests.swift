@@ -222,4 +222,20 @@ struct ProvenanceTests {
         let refused = try Self.verify(server, [secondID])
         #expect(refused.status == 1 && refused.stderr.contains("[SIGNATURE_INVALID]"), "\(refused.stderr)")
     }
+
+    @Test("a signing key readable by others, or not a key, stops the service with one line")
+    func keyFileChecked() throws {
+        let server = try TestServer()
+        let directory = server.dataDirectory
+        server.running.stop(timeout: 5)
+        let key = directory.appendingPathComponent("data/provenance-key").path
+        chmod(key, 0o644)
+        let open = try Fixtures.ferry(["serve", "--listen", "127.0.0.1:0", "--data-dir", directory.appendingPathComponent("data").path])
+        #expect(open.status == 1 && open.stderr.contains("readable by others"), "\(open.stderr)")
+        chmod(key, 0o600)
+        try "not a key\n".write(toFile: key, atomically: true, encoding: .utf8)
+        chmod(key, 0o600)
+        let garbage = try Fixtures.ferry(["serve", "--listen", "127.0.0.1:0", "--data-dir", directory.appendingPathComponent("data").path])
+        #expect(garbage.status == 1 && garbage.stderr.contains("is not a Ferry signing key"), "\(garbage.stderr)")
+    }
 }
