@@ -120,6 +120,7 @@ public enum FerryService {
             try api.preflight(request, id: parameters["id"] ?? "", body: body)
         }
         RetentionAPI(api: api).register(in: &router)
+        DiffAPI(api: api).register(in: &router)
         RegistryAPI(api: api).register(in: &router)
         WebPages(context: context, api: api).register(in: &router)
         return router
