@@ -35,6 +35,16 @@ struct DiffAPITests {
         #expect(plain.json["summary"] as? String == "Checkpoint comparison for container cd-series\nProcesses: +3 -1 ~0\nMemory: +0.12 MB")
     }
 
+    @Test("the diff reads the inspections stored at ingest, not the archives: it answers with the blobs gone")
+    func noArchiveRead() throws {
+        let (server, a, b, _) = try Self.catalog()
+        let expected = try server.request("GET", "/api/v1/checkpoints/\(a)/diff/\(b)\(Self.shippedQuery)")
+        for file in try server.blobFiles() { try FileManager.default.removeItem(at: server.blobsDirectory.appendingPathComponent(file)) }
+        #expect(try server.request("GET", "/api/v1/checkpoints/\(a)/archive").status == 410, "the archive is gone")
+        let response = try server.request("GET", "/api/v1/checkpoints/\(a)/diff/\(b)\(Self.shippedQuery)")
+        #expect(response.status == 200 && response.body == expected.body)
+    }
+
     @Test("format=tree answers checkpointctl's text")
     func treeAgrees() throws {
         let (server, a, b, _) = try Self.catalog()
