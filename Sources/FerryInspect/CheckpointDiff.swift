@@ -2,8 +2,8 @@ public import Foundation
 
 /// checkpointctl's `diff` of two checkpoints of one container: processes added, removed, modified and unchanged
 /// (matched by PID), open files (by PID, descriptor and path), sockets (by PID, protocol, type, address, ports and
-/// peer) and the change of memory pages. Encodes with checkpointctl's JSON field names; empty lists are left out,
-/// as Go's `omitempty` leaves them.
+/// peer) and the change of memory pages. Encodes with checkpointctl's JSON field names in its order (each
+/// `CodingKeys` lists them so); empty lists are left out, as Go's `omitempty` leaves them.
 ///
 /// checkpointctl walks Go maps, so its lists come in random order; Ferry's come in a fixed one (processes by PID,
 /// files and sockets in checkpoint B's order, then A's for removals).
@@ -25,16 +25,18 @@ public struct CheckpointDiff: Codable, Sendable, Equatable {
     /// Checkpoint B's process tree, for the `--show-unchanged` text view (not encoded, as in checkpointctl).
     var processTreeB: DiffSubject.Process?
 
+    /// In checkpointctl's field order, which the JSON keeps.
     enum CodingKeys: String, CodingKey {
-        case image, summary
         case containerID = "container_id"
         case containerName = "container_name"
+        case image
         case checkpointA = "checkpoint_a"
         case checkpointB = "checkpoint_b"
         case processChanges = "process_changes"
         case fileChanges = "file_changes"
         case memoryChanges = "memory_changes"
         case socketChanges = "socket_changes"
+        case summary
     }
 
     /// `checkpoint_a` and `checkpoint_b`: the container's creation time and the checkpoint's size.
@@ -105,8 +107,9 @@ public struct CheckpointDiff: Codable, Sendable, Equatable {
         public var destinationPort: UInt32?
 
         enum CodingKeys: String, CodingKey {
-            case pid, `protocol`, type, address, state, source, dest
+            case pid, `protocol`, type, address, state, source
             case sourcePort = "src_port"
+            case dest
             case destinationPort = "dst_port"
         }
 
@@ -173,11 +176,10 @@ extension CheckpointDiff {
         return diff
     }
 
-    /// The JSON document: keys sorted, slashes unescaped, two-space indentation.
+    /// The JSON document as checkpointctl writes it (`json.Encoder` with two-space indentation): checkpointctl's field
+    /// order, Go's escaping of `<`, `>` and `&`, and a final newline.
     public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        Data((try JSONValueEncoder.encode(self).serialized() + "\n").utf8)
     }
 
     /// `Processes: +A -R ~M`, `Files: +A -R`, `Sockets: +A -R`, `Memory: ±X.XX MB`, each only when non-zero.

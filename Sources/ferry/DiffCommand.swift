@@ -61,7 +61,7 @@ struct DiffCommand: ParsableCommand {
             throw ExitCode.failure
         }
         switch format {
-        case .json: Output.write(String(decoding: try diff.json(), as: UTF8.self) + "\n")
+        case .json: Output.write(String(decoding: try diff.json(), as: UTF8.self))
         case .tree, .text: Output.write(diff.tree(options: options))
         }
     }

@@ -58,6 +58,8 @@ struct CheckpointDiffTests {
         #expect(diff.memoryChanges.sizeChangeBytes == -(2 << 20) && diff.memoryChanges.sizeChangeMB == -2)
         #expect(diff.tree(options: DiffOptions()).contains("│ ↓ Decreased by 2.00 MB\n"))
         #expect(diff.summary.hasSuffix("\nMemory: -2.00 MB"))
+        // Go writes an integral float64 without a fraction.
+        #expect(String(decoding: try diff.json(), as: UTF8.self).contains("\"size_change_mb\": -2\n"))
         #expect(throws: ContainerMismatch.self) { try CheckpointDiff.compare(a, try Self.subject(id: "c2", tree: Self.treeA), options: DiffOptions()) }
     }
 
