@@ -137,6 +137,15 @@ public final class FerryClient: Sendable {
         try json(send(request("GET", "/api/v1/checkpoints/\(id)")).body)
     }
 
+    /// The diff of two catalogued checkpoints (`GET /api/v1/checkpoints/{a}/diff/{b}`), as the service sends it:
+    /// JSON, or the tree text with `format=tree` (``DiffQuery``).
+    public func diff(_ a: String, _ b: String, query: [String: String]) throws -> Data {
+        let path = "/api/v1/checkpoints/\(a)/diff/\(b)"
+        let (status, body) = try call("GET", path, query: query, timeout: 300)
+        guard (200..<300).contains(status) else { throw Self.error(status: status, body: body) }
+        return body
+    }
+
     public func delete(_ id: String) throws {
         _ = try send(request("DELETE", "/api/v1/checkpoints/\(id)"))
     }

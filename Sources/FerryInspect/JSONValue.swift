@@ -3,6 +3,9 @@
 public indirect enum JSONValue: Sendable, Equatable {
     case string(String)
     case int(Int64)
+    /// Written as Go writes a float64 that needs no exponent: integral values without a fraction (`1`), others
+    /// in their shortest form (`0.1171875`).
+    case double(Double)
     case bool(Bool)
     case null
     case array([JSONValue])
@@ -12,6 +15,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         switch (lhs, rhs) {
         case let (.string(a), .string(b)): return a == b
         case let (.int(a), .int(b)): return a == b
+        case let (.double(a), .double(b)): return a == b
         case let (.bool(a), .bool(b)): return a == b
         case (.null, .null): return true
         case let (.array(a), .array(b)): return a == b
@@ -32,6 +36,8 @@ public indirect enum JSONValue: Sendable, Equatable {
         switch self {
         case .string(let text): Self.writeString(text, to: &out)
         case .int(let number): out += String(number)
+        case .double(let number):
+            if number.rounded() == number, abs(number) < 1e18 { out += String(Int64(number)) } else { out += "\(number)" }
         case .bool(let flag): out += flag ? "true" : "false"
         case .null: out += "null"
         case .array(let items):

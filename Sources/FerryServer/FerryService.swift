@@ -123,6 +123,7 @@ public enum FerryService {
         }
         RetentionAPI(api: api).register(in: &router)
         ProvenanceAPI(api: api).register(in: &router)
+        DiffAPI(api: api).register(in: &router)
         RegistryAPI(api: api).register(in: &router)
         WebPages(context: context, api: api).register(in: &router)
         return router

@@ -45,6 +45,7 @@ struct ServiceErrorCode: Hashable, Sendable {
     static let checkpointInUse = Self("CHECKPOINT_IN_USE", 409, "An unfinished migration restores the checkpoint.")
     static let retentionNotConfigured = Self("RETENTION_NOT_CONFIGURED", 409, "No retention policies are configured (`--retention FILE`).")
     static let notKubernetesMigration = Self("NOT_A_KUBERNETES_MIGRATION", 409, "Only a migration into Kubernetes takes an outcome from its client.")
+    static let containerMismatch = Self("CONTAINER_MISMATCH", 409, "The two checkpoints compared are of different containers.")
     static let blobMissing = Self("BLOB_MISSING", 410, "The catalog has the checkpoint but its archive is gone from the store.")
     // 413, 415, 416, 422, 431
     static let payloadTooLarge = Self("PAYLOAD_TOO_LARGE", 413, "The body is larger than the server takes.")
@@ -67,7 +68,7 @@ struct ServiceErrorCode: Hashable, Sendable {
         .bodyRequired, .invalidQuery, .invalidLabels, .invalidNode, .invalidPreflight, .invalidHeartbeat,
         .invalidMigration, .invalidReport, .invalidCheckpointRequest, .invalidPin, .invalidUploadID, .badRequest, .badFraming, .unauthorized,
         .forbidden, .notFound, .checkpointNotFound, .migrationNotFound, .nodeNotFound, .jobNotFound, .uploadNotFound, .statementNotFound,
-        .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .uploadFailed, .checkpointPinned, .checkpointInUse, .retentionNotConfigured, .notKubernetesMigration, .blobMissing,
+        .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .uploadFailed, .checkpointPinned, .checkpointInUse, .retentionNotConfigured, .notKubernetesMigration, .containerMismatch, .blobMissing,
         .payloadTooLarge, .unsupportedMediaType, .rangeNotSatisfiable, .requestHeadersTooLarge,
         .clientDisconnected, .internalError, .databaseFailed, .storageFailed, .databaseTooNew,
         .notReady, .lowDiskSpace, .serverShuttingDown, .storageFull,

@@ -5,8 +5,8 @@ import FerryInspect
 import Foundation
 
 /// The browser pages, rendered on the server so the listing works with JavaScript off: `/` lists checkpoints
-/// (sort, filter, paging through links and a GET form), `/checkpoints/{id}` shows one. Templates and styles come
-/// from `web/`.
+/// (sort, filter, paging through links and a GET form), `/checkpoints/{id}` shows one with its container's history,
+/// `/checkpoints/{a}/diff/{b}` compares two (`WebPages+Diff.swift`). Templates and styles come from `web/`.
 struct WebPages: Sendable {
     let context: FerryServiceContext
     let api: CheckpointAPI
@@ -16,6 +16,7 @@ struct WebPages: Sendable {
         router.add("GET", "/checkpoints/{id}") { request, parameters, _ in
             try page(request) { try detail(request, id: parameters["id"] ?? "") }
         }
+        registerDiff(in: &router)
         router.add("GET", "/migrations") { request, _, _ in try page(request) { try migrations(request) } }
         router.add("GET", "/static/{file}", inline: true) { request, parameters, _ in try staticFile(request, name: parameters["file"] ?? "") }
         router.add("GET", "/login", inline: true) { _, _, _ in html(title: "Sign in", content: loginForm(error: nil)) }
@@ -25,7 +26,7 @@ struct WebPages: Sendable {
     // MARK: Pages
 
     /// Renders a page; a missing or refused token sends the browser to the sign-in form instead of JSON.
-    private func page(_ request: HTTPRequest, _ render: () throws -> (String, String)) throws -> HTTPResponse {
+    func page(_ request: HTTPRequest, _ render: () throws -> (String, String)) throws -> HTTPResponse {
         do {
             _ = try api.authorize(request, .read)
             let (title, content) = try render()
@@ -182,6 +183,8 @@ struct WebPages: Sendable {
         out += "<h2>Container</h2><dl class=\"facts\" id=\"facts\">"
         for (name, value) in facts { out += "<dt>\(name)</dt><dd>\(value)</dd>" }
         out += "</dl>"
+
+        out += try historySection(record)
 
         let findings = try api.catalog { try context.catalog.findings(of: record.id) }
         out += "<h2>Findings</h2>"

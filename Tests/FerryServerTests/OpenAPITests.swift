@@ -57,7 +57,15 @@ struct OpenAPITests {
         // A node's named upload, readable while it arrives (here, once it has).
         let counter = Fixtures.archive("podman-counter-none.tar")
         let counterSize = try #require((try FileManager.default.attributesOfItem(atPath: counter))[.size] as? Int)
-        _ = try record("POST", "/api/v1/checkpoints", token: TestServer.nodeToken, upload: counter, headers: ["Ferry-Upload-ID: job-openapi"])
+        let counterUpload = try record("POST", "/api/v1/checkpoints", token: TestServer.nodeToken, upload: counter, headers: ["Ferry-Upload-ID: job-openapi"])
+        let counterID = try #require((counterUpload.json["checkpoint"] as? [String: Any])?["id"] as? String)
+        // The diff of two checkpoints: a checkpoint with itself (one container), as JSON and as text, and refusals.
+        _ = try record("GET", "/api/v1/checkpoints/\(id)/diff/\(id.prefix(12))?files=true&sockets=true&ps_tree_cmd=true&show_unchanged=1")
+        _ = try record("GET", "/api/v1/checkpoints/\(id)/diff/\(id)?format=tree")
+        _ = try record("GET", "/api/v1/checkpoints/\(id)/diff/\(counterID)")                           // 409
+        _ = try record("GET", "/api/v1/checkpoints/\(id)/diff/0000000000000000")                      // 404
+        _ = try record("GET", "/api/v1/checkpoints/\(id)/diff/\(id)?files=maybe")                      // 400
+        _ = try record("GET", "/api/v1/checkpoints/\(id)/diff/\(id)", token: nil)                      // 401
         _ = try record("GET", "/api/v1/nodes/node-a/uploads/job-openapi")
         _ = try record("GET", "/api/v1/nodes/node-a/uploads/job-openapi/archive", headers: ["Range: bytes=0-99"])      // 206
         _ = try record("GET", "/api/v1/nodes/node-a/uploads/job-openapi/archive", headers: ["Range: bytes=\(counterSize)-"]) // 204
