@@ -34,12 +34,12 @@ public final class BlobReader: @unchecked Sendable {
     /// A path that opens the same file, even once it was renamed or unlinked (`/proc/self/fd/N`).
     public var path: String { "/proc/self/fd/\(file.descriptor)" }
 
-    /// A reader of a plain file.
-    init(plain file: BlobFile) throws {
+    /// A reader of a plain file. `growing`: the file is still being written, its size not final.
+    init(plain file: BlobFile, growing: Bool = false) throws {
         self.file = file
         sealing = nil
         let status = try file.status()
-        size = status.size
+        size = growing ? nil : status.size
         modified = status.modified
     }
 

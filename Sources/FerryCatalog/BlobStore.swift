@@ -211,7 +211,7 @@ public final class BlobUpload: @unchecked Sendable {
     /// discarded too. Read only below ``bytesReadable``.
     public func liveReader() throws -> BlobReader {
         let file = try BlobFile(path: path)
-        guard let sealer else { return try BlobReader(plain: file) }
+        guard let sealer else { return try BlobReader(plain: file, growing: true) }
         return try BlobReader(sealed: file, dataKey: sealer.dataKey, growing: true, context: "the upload")
     }
 

@@ -31,7 +31,15 @@ final class BlobBody: HTTPBodyReader {
     let reader: BlobReader
     init(_ reader: BlobReader) { self.reader = reader }
 
+    /// Fills as much of libmicrohttpd's buffer as there is (a read of the reader stops at its chunk's end), so
+    /// a connection gets several chunks per call.
     func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        try reader.read(at: offset, into: buffer)
+        var done = 0
+        while done < buffer.count {
+            let n = try reader.read(at: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+            if n == 0 { break }
+            done += n
+        }
+        return done
     }
 }

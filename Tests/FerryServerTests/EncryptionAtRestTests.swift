@@ -189,7 +189,8 @@ struct EncryptionAtRestTests {
         let output = try Fixtures.temporaryDirectory().appendingPathComponent("download").path
         let curl = try Fixtures.run("/usr/bin/curl", ["-sS", "--max-time", "30", "-o", output, server.base + "/api/v1/checkpoints/\(id)/archive"])
         #expect(curl.status != 0, "curl sees the body end short")
-        let received = try Self.bytes(output)
+        // curl writes nothing when the first block already held the changed chunk.
+        let received = (try? Self.bytes(output)) ?? []
         #expect(received.count < original.count && received.count <= 10 * Self.chunk)
         #expect(received == Array(original.prefix(received.count)), "what was sent is the archive's own bytes")
         let broken = try Fixtures.run("/usr/bin/curl", ["-sS", "--max-time", "30", "-o", "/dev/null", "-r", "\(10 * Self.chunk)-\(10 * Self.chunk + 5)",
