@@ -122,6 +122,17 @@ public final class BlobReader: @unchecked Sendable {
         cachedIndex = index
     }
 
+    /// Fills as much of `buffer` as the blob has from `offset` on (reads across chunks); returns how many.
+    public func readFully(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = try read(at: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
     /// The bytes from `offset` on, in order, to `body`, at most `limit` (nil: to the end).
     public func stream(from offset: Int64 = 0, limit: Int64? = nil, bufferSize: Int = 1 << 18,
                        _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -206,12 +217,6 @@ final class BlobByteSource: ByteSource {
     var readsAtOffsets: Bool { reader.size != nil }
 
     func positionalRead(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = try reader.read(at: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
-            if n == 0 { break }
-            done += n
-        }
-        return done
+        try reader.readFully(at: offset, into: buffer)
     }
 }

@@ -34,12 +34,6 @@ final class BlobBody: HTTPBodyReader {
     /// Fills as much of libmicrohttpd's buffer as there is (a read of the reader stops at its chunk's end), so
     /// a connection gets several chunks per call.
     func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = try reader.read(at: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
-            if n == 0 { break }
-            done += n
-        }
-        return done
+        try reader.readFully(at: offset, into: buffer)
     }
 }

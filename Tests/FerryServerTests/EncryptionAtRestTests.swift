@@ -268,18 +268,29 @@ struct EncryptionAtRestTests {
         }
     }
 
+    /// A stopped service's data directory holding `archives`, encrypted under `old`; the two keys' files.
+    struct RotationSetup {
+        var old = EncryptionKey.generate()
+        var new = EncryptionKey.generate()
+        var oldFile = "", newFile = ""
+        var ids: [String] = []
+        var directory: URL
+        var data: URL { directory.appendingPathComponent("data") }
+
+        init(archives: ArraySlice<String>) throws {
+            oldFile = try EncryptionAtRestTests.keyFile(old)
+            newFile = try EncryptionAtRestTests.keyFile(new)
+            let server = try TestServer(encryptionKey: oldFile, encryptionChunkSize: EncryptionAtRestTests.chunk)
+            for name in archives { ids.append(try EncryptionAtRestTests.upload(server, name)) }
+            directory = server.dataDirectory
+            server.running.stop(timeout: 5)
+        }
+    }
+
     @Test("ferry rekey re-wraps every data key without touching a blob; then only the new key opens the store")
     func rotation() throws {
-        let old = EncryptionKey.generate()
-        let new = EncryptionKey.generate()
-        let oldFile = try Self.keyFile(old)
-        let newFile = try Self.keyFile(new)
-        let server = try TestServer(encryptionKey: oldFile, encryptionChunkSize: Self.chunk)
-        var ids: [String] = []
-        for name in Self.archives.prefix(3) { ids.append(try Self.upload(server, name)) }
-        let directory = server.dataDirectory
-        let data = directory.appendingPathComponent("data")
-        server.running.stop(timeout: 5)
+        let setup = try RotationSetup(archives: Self.archives.prefix(3))
+        let (new, oldFile, newFile, ids, directory, data) = (setup.new, setup.oldFile, setup.newFile, setup.ids, setup.directory, setup.data)
         let before = try Self.blobState(data)
         #expect(before.count == 3)
 
@@ -305,16 +316,8 @@ struct EncryptionAtRestTests {
 
     @Test("a rotation killed with SIGKILL part-way leaves every blob readable with one of the two keys, and a rerun finishes it")
     func killedRotation() throws {
-        let old = EncryptionKey.generate()
-        let new = EncryptionKey.generate()
-        let oldFile = try Self.keyFile(old)
-        let newFile = try Self.keyFile(new)
-        let server = try TestServer(encryptionKey: oldFile, encryptionChunkSize: Self.chunk)
-        var ids: [String] = []
-        for name in Self.archives { ids.append(try Self.upload(server, name)) }
-        let directory = server.dataDirectory
-        let data = directory.appendingPathComponent("data")
-        server.running.stop(timeout: 5)
+        let setup = try RotationSetup(archives: Self.archives[...])
+        let (old, new, oldFile, newFile, ids, directory, data) = (setup.old, setup.new, setup.oldFile, setup.newFile, setup.ids, setup.directory, setup.data)
 
         let killed = try Fixtures.run(Fixtures.ferryBinary, ["rekey", "--data-dir", data.path, "--old-key", oldFile, "--new-key", newFile],
                                       environment: ProcessInfo.processInfo.environment.merging(["FERRY_TEST_REKEY_KILL_AFTER": "3"]) { $1 })
