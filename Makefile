@@ -29,6 +29,7 @@ bench:
 	echo "| measure | ferry | reference, same run |" >$$summary; echo "| --- | --- | --- |" >>$$summary; \
 	BENCH_SUMMARY=$$summary scripts/bench-inspect.sh && \
 	BENCH_SUMMARY=$$summary scripts/bench-serve.sh && \
+	BENCH_SUMMARY=$$summary scripts/bench-encryption.sh && \
 	BENCH_SUMMARY=$$summary scripts/bench-migrate.sh --rounds 5 && \
 	BENCH_SUMMARY=$$summary scripts/bench-migrate.sh --rounds 3 --memory 1024 --compare-cut-through --skip-build && \
 	echo && echo "Summary ($$(nproc) cores, $$(date -u +%Y-%m-%d)):" && echo && cat $$summary

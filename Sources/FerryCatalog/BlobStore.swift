@@ -9,11 +9,17 @@ internal import Glibc
 /// A blob is written to `tmp/` first, hashed as it is written, fsynced, then renamed into place and its directory
 /// fsynced: a blob either exists whole and durable under its digest, or not at all. Files are created 0600 and
 /// directories 0700, because archives hold every memory page of a container, secrets included.
+///
+/// With ``encryption`` every new blob is sealed as it is written (``SealedBlobFormat``) under a random data key of
+/// its own, kept wrapped beside it in `<digest>.key`; the digest stays the plaintext's. A blob without a key
+/// file is plain (written before encryption was turned on) and stays readable. Read blobs through ``openReader(_:)``.
 public final class BlobStore: Sendable {
     public let root: String
     private let blobsDirectory: String
     private let temporaryDirectory: String
     private let digestLocks = DigestLocks()
+    /// Seals new blobs; nil: they are stored as uploaded.
+    public let encryption: BlobEncryption?
 
     /// Runs `body` while no other ingest or delete of the same digest runs, so a catalog row and its blob always
     /// change together (an upload of bytes being deleted cannot leave a row whose blob is gone).
@@ -23,10 +29,11 @@ public final class BlobStore: Sendable {
 
     /// Opens (creating if needed) the store under `dataDirectory`, and removes temporary files a crash left behind
     /// (unless `removingLeftovers` is false: a look at a store a service may be writing).
-    public init(dataDirectory: String, removingLeftovers: Bool = true) throws {
+    public init(dataDirectory: String, removingLeftovers: Bool = true, encryption: BlobEncryption? = nil) throws {
         root = dataDirectory
         blobsDirectory = dataDirectory + "/blobs/sha256"
         temporaryDirectory = dataDirectory + "/tmp"
+        self.encryption = encryption
         for directory in [dataDirectory, dataDirectory + "/blobs", blobsDirectory, temporaryDirectory] {
             try Self.makeDirectory(directory)
         }
@@ -41,13 +48,18 @@ public final class BlobStore: Sendable {
         "\(blobsDirectory)/\(digest.prefix(2))/\(digest)"
     }
 
+    /// The path of a blob's wrapped data key (it exists for sealed blobs only).
+    public func keyPath(for digest: String) -> String {
+        path(for: digest) + ".key"
+    }
+
     public func contains(_ digest: String) -> Bool {
         access(path(for: digest), F_OK) == 0
     }
 
-    /// Starts writing a new blob.
+    /// Starts writing a new blob (sealed when the store encrypts).
     public func beginUpload() throws -> BlobUpload {
-        try BlobUpload(directory: temporaryDirectory)
+        try BlobUpload(directory: temporaryDirectory, encryption: encryption)
     }
 
     /// Makes a finished upload durable under its digest. Returns true if the blob is new, false if the same bytes
@@ -62,6 +74,17 @@ public final class BlobStore: Sendable {
             upload.discard()
             return false
         }
+        do {
+            // The key first: a key without its blob is a harmless leftover, a sealed blob without its key is lost.
+            if let wrapped = try upload.wrappedKey(context: Self.keyContext(digest)) {
+                try wrapped.write(path: keyPath(for: digest))
+            } else {
+                unlink(keyPath(for: digest))
+            }
+        } catch {
+            upload.discard()
+            throw error
+        }
         guard rename(upload.path, target) == 0 else {
             let error = CatalogError(.storageFailed, "could not move the upload into the blob store: \(String(cString: strerror(errno)))")
             upload.discard()
@@ -72,9 +95,39 @@ public final class BlobStore: Sendable {
         return true
     }
 
-    /// Removes a blob; missing blobs are not an error.
+    /// A reader of a stored blob's bytes as uploaded, sealed or not.
+    /// - Throws: `ENCRYPTION_KEY_REQUIRED`, `ENCRYPTION_KEY_MISMATCH`, `BLOB_CORRUPT` (a sealed blob whose key file is
+    ///   gone, or that does not open), `STORAGE_FAILED` (no such blob).
+    public func openReader(_ digest: String) throws -> BlobReader {
+        let context = Self.keyContext(digest)
+        let file = try BlobFile(path: path(for: digest))
+        if let wrapped = try WrappedDataKey.read(path: keyPath(for: digest), context: context) {
+            guard let encryption else {
+                throw CatalogError(.encryptionKeyRequired, "blob \(digest.prefix(12)) is encrypted and no --encryption-key was given")
+            }
+            return try BlobReader(sealed: file, dataKey: try wrapped.unwrap(using: encryption.key, context: context),
+                                  context: "blob \(digest.prefix(12))")
+        }
+        var magic = [UInt8](repeating: 0, count: 8)
+        let count = try magic.withUnsafeMutableBytes { try file.readFully(at: 0, into: $0) }
+        // Sealed bytes must never be served as the archive: a sealed blob whose key file is gone is unreadable.
+        guard !(count == 8 && SealedBlobFormat.hasMagic(magic)) else {
+            throw CatalogError(.blobCorrupt, "blob \(digest.prefix(12)) is encrypted but its key file is missing")
+        }
+        return try BlobReader(plain: file)
+    }
+
+    /// Whether a stored blob is sealed (has a key file).
+    public func isSealed(_ digest: String) -> Bool {
+        access(keyPath(for: digest), F_OK) == 0
+    }
+
+    static func keyContext(_ digest: String) -> String { "blob:" + digest }
+
+    /// Removes a blob and its key; missing blobs are not an error.
     public func remove(_ digest: String) {
         unlink(path(for: digest))
+        unlink(keyPath(for: digest))
     }
 
     /// Bytes free on the file system that holds the store.
@@ -98,6 +151,20 @@ public final class BlobStore: Sendable {
     }
 }
 
+/// How a store seals new blobs: the key-encryption key that wraps their data keys, and the chunk size.
+public struct BlobEncryption: Sendable {
+    public let key: EncryptionKey
+    /// Plaintext bytes per sealed chunk: what a range read opens at least, and what a live upload's readers
+    /// wait for. 64 KiB: see the README's figures.
+    public let chunkSize: Int
+    public static let defaultChunkSize = 1 << 16
+
+    public init(key: EncryptionKey, chunkSize: Int = BlobEncryption.defaultChunkSize) {
+        self.key = key
+        self.chunkSize = chunkSize
+    }
+}
+
 /// One blob being written: a 0600 temporary file and a running SHA-256. Owns its file descriptor; a blob upload
 /// that is neither committed nor discarded deletes its file when released, so an aborted request leaves nothing.
 ///
@@ -111,25 +178,58 @@ public final class BlobUpload: @unchecked Sendable {
     private let hasher: BackgroundHasher
     private var digest: String?
     private var committed = false
+    /// Seals the bytes before they reach the file (nil: written as they come).
+    private var sealer: ChunkSealer?
+    private let encryption: BlobEncryption?
 
-    init(directory: String) throws {
+    init(directory: String, encryption: BlobEncryption? = nil) throws {
         path = "\(directory)/upload-\(UUID().uuidString)"
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw CatalogError(.storageFailed, "could not create an upload file: \(String(cString: strerror(errno)))")
         }
         hasher = BackgroundHasher(writeback: fd)
+        self.encryption = encryption
+        if let encryption {
+            let format = SealedBlobFormat(chunkSize: encryption.chunkSize)
+            sealer = ChunkSealer(format: format, dataKey: SymmetricKey(size: .bits256))
+            try format.header.withUnsafeBytes { try writeFile($0) }
+        }
     }
 
-    deinit {
-        hasher.cancel()
-        if fd >= 0 { close(fd) }
-        if !committed { unlink(path) }
+    /// Whether the file is sealed.
+    public var isSealed: Bool { sealer != nil }
+
+    /// Plaintext bytes a reader of the file can have now: all written ones, or for a sealed upload those in
+    /// sealed chunks (all once finished).
+    public var bytesReadable: Int64 {
+        guard let sealer, !sealer.finished else { return bytesWritten }
+        return sealer.plaintextSealed
     }
 
-    /// Appends bytes to the file and the hash. Throws `STORAGE_FULL` when the disk is full.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard digest == nil, fd >= 0 else { throw CatalogError(.storageFailed, "write after finish") }
+    /// A reader of the file as it is being written (a live upload's), valid after the upload is committed or
+    /// discarded too. Read only below ``bytesReadable``.
+    public func liveReader() throws -> BlobReader {
+        let file = try BlobFile(path: path)
+        guard let sealer else { return try BlobReader(plain: file, growing: true) }
+        return try BlobReader(sealed: file, dataKey: sealer.dataKey, growing: true, context: "the upload")
+    }
+
+    /// A reader of the finished upload's bytes (the file is complete: ``finish()`` ran).
+    public func reader() throws -> BlobReader {
+        try finish()
+        let file = try BlobFile(path: path)
+        guard let sealer else { return try BlobReader(plain: file) }
+        return try BlobReader(sealed: file, dataKey: sealer.dataKey, context: "the upload")
+    }
+
+    /// The data key wrapped for the blob store, or nil for a plain upload.
+    func wrappedKey(context: String) throws -> WrappedDataKey? {
+        guard let sealer, let encryption else { return nil }
+        return try WrappedDataKey.wrap(sealer.dataKey, under: encryption.key, context: context)
+    }
+
+    private func writeFile(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
             let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
@@ -140,6 +240,22 @@ public final class BlobUpload: @unchecked Sendable {
             }
             offset += written
         }
+    }
+
+    deinit {
+        hasher.cancel()
+        if fd >= 0 { close(fd) }
+        if !committed { unlink(path) }
+    }
+
+    /// Appends bytes to the file (sealed, when the store encrypts) and the hash. Throws `STORAGE_FULL` when the disk is full.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard digest == nil, fd >= 0 else { throw CatalogError(.storageFailed, "write after finish") }
+        if sealer != nil {
+            try sealer!.append(bytes) { try writeFile($0) }
+        } else {
+            try writeFile(bytes)
+        }
         hasher.feed(bytes)
         bytesWritten += Int64(bytes.count)
     }
@@ -148,6 +264,7 @@ public final class BlobUpload: @unchecked Sendable {
     @discardableResult
     public func finish() throws -> String {
         if let digest { return digest }
+        if sealer != nil { try sealer!.finish { try writeFile($0) } }
         // The hash thread first (it also starts writeback on the descriptor, which must stay open until it ends).
         let sum = hasher.finish()
         guard fsync(fd) == 0 else {

@@ -19,19 +19,23 @@ public final class Catalog: Sendable {
     /// Up to this many matches a filter is read from its own index (`Catalog.sparseMatches`; smaller in tests).
     let sparseMatches: Int
     private let registryHostBox: RegistryHostBox
+    /// Seals the values taken from archive contents (the inspection) when the data directory is encrypted.
+    let columnCipher: ColumnCipher?
 
     /// Opens or creates the catalog at `path` and applies the migrations found in `migrationsDirectory`.
     /// `upTo` stops after the named migration (tests use it to build an older schema).
     /// `registryHost` (`HOST:PORT`) starts every `oci_reference` the API gives (SQL `ferry_registry_host()`).
+    /// `columnCipher` seals the stored inspections (an encrypted data directory).
     public convenience init(path: String, migrationsDirectory: String, upTo lastMigration: String? = nil,
-                            registryHost: String = "127.0.0.1:8080") throws {
+                            registryHost: String = "127.0.0.1:8080", columnCipher: ColumnCipher? = nil) throws {
         try self.init(path: path, migrationsDirectory: migrationsDirectory, upTo: lastMigration, registryHost: registryHost,
-                      countCap: CheckpointQuery.countCap)
+                      countCap: CheckpointQuery.countCap, columnCipher: columnCipher)
     }
 
     init(path: String, migrationsDirectory: String, upTo lastMigration: String?, registryHost: String, countCap: Int,
-         sparseMatches: Int = Catalog.sparseMatches) throws {
+         sparseMatches: Int = Catalog.sparseMatches, columnCipher: ColumnCipher? = nil) throws {
         self.path = path
+        self.columnCipher = columnCipher
         self.countCap = countCap
         self.sparseMatches = sparseMatches
         let registryHostBox = RegistryHostBox(registryHost)
@@ -162,6 +166,7 @@ public final class Catalog: Sendable {
     ) throws -> (record: CheckpointRecord, inserted: Bool) {
         var refreshed = false
         defer { if refreshed { pool.invalidateReadOnlyConnections() } }
+        let stored = try columnCipher.map { try $0.seal(inspection, column: "inspection", row: record.id) } ?? inspection
         return try wrap {
             try changing { try pool.write { db in
                 if let existing = try CheckpointRow.fetchOne(db, key: record.id) { return (existing.record, false) }
@@ -170,7 +175,7 @@ public final class Catalog: Sendable {
                 try CheckpointRow(row).insert(db)
                 try db.execute(
                     sql: "INSERT INTO checkpoint_inspection (checkpoint_id, inspection) VALUES (?, ?)",
-                    arguments: [record.id, inspection])
+                    arguments: [record.id, stored])
                 for finding in findings {
                     try FindingRow(
                         checkpointID: record.id, code: finding.code, severity: finding.severity, path: finding.path,
@@ -192,7 +197,11 @@ public final class Catalog: Sendable {
             }
         }
         guard let text else { throw CatalogError(.checkpointNotFound, "no checkpoint \(id)") }
-        return text
+        guard ColumnCipher.isSealed(text) else { return text }
+        guard let columnCipher else {
+            throw CatalogError(.encryptionKeyRequired, "the inspection of \(id.prefix(12)) is encrypted and no --encryption-key was given")
+        }
+        return try columnCipher.open(text, column: "inspection", row: id)
     }
 
     /// The findings of a checkpoint, in the order validation reported them.

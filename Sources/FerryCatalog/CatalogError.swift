@@ -24,6 +24,18 @@ public struct CatalogErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
     public static let checkpointInUse = CatalogErrorCode(rawValue: "CHECKPOINT_IN_USE")
     /// The database was written by a newer Ferry (it has migrations this binary does not know).
     public static let databaseTooNew = CatalogErrorCode(rawValue: "DATABASE_TOO_NEW")
+    /// A stored blob (or a sealed catalog value) failed authentication: changed, cut short, or mixed with another.
+    public static let blobCorrupt = CatalogErrorCode(rawValue: "BLOB_CORRUPT")
+    /// The encryption key file is not a Ferry key, or is damaged.
+    public static let encryptionKeyInvalid = CatalogErrorCode(rawValue: "ENCRYPTION_KEY_INVALID")
+    /// The encryption key file may be read or written by group or others.
+    public static let encryptionKeyUnsafe = CatalogErrorCode(rawValue: "ENCRYPTION_KEY_UNSAFE")
+    /// The data directory's data keys are wrapped under another key than the one given.
+    public static let encryptionKeyMismatch = CatalogErrorCode(rawValue: "ENCRYPTION_KEY_MISMATCH")
+    /// The data directory holds encrypted blobs and no key was given.
+    public static let encryptionKeyRequired = CatalogErrorCode(rawValue: "ENCRYPTION_KEY_REQUIRED")
+    /// `ferry keygen` was asked to write over an existing file.
+    public static let encryptionKeyExists = CatalogErrorCode(rawValue: "ENCRYPTION_KEY_EXISTS")
 }
 
 /// An error of the catalog or blob store: a stable code and a message for people. `underlying` keeps SQLite's own

@@ -81,6 +81,8 @@ public enum StoreConsistency {
         }
         let missing = ids.subtracting(digests).filter { !blobs.contains($0) }.sorted()
         if repair && !missing.isEmpty { try catalog.markBlobMissing(missing) }
+        // Key files whose blob is gone, and half-written ones, are leftovers too.
+        if repair { _ = StoreKeys.keyFiles(dataDirectory: blobs.root, removingLeftovers: true) }
         return Report(rows: ids.count, blobs: digests.count, orphanBlobs: orphans, rowsWithoutBlob: missing, repaired: repair)
     }
 }

@@ -24,8 +24,27 @@ extension HTTPResponse {
             return errno == ENOENT || errno == ENOTDIR ? .error(.notFound()) : .error(.internalError)
         }
         guard status.isRegularFile else { return .error(.internalError) }
-        let size = status.size
-        let modified = status.modified
+        return representation(size: status.size, modified: status.modified, request: request, etag: etag,
+                              contentType: contentType, extraHeaders: extraHeaders, lastModified: lastModified) { offset, length in
+            .file(path: path, offset: offset, length: length)
+        }
+    }
+
+    /// As ``file(path:request:etag:contentType:extraHeaders:lastModified:)``, with the same conditional requests and
+    /// ranges, for `size` bytes that `reader` produces (an encrypted blob): only the range asked for is read.
+    public static func stream(reader: any HTTPBodyReader, size: Int64, modified: Int64, request: HTTPRequest, etag: String?,
+                              contentType: String, extraHeaders: [(String, String)] = [], lastModified: Bool = true) -> HTTPResponse {
+        representation(size: size, modified: modified, request: request, etag: etag, contentType: contentType,
+                       extraHeaders: extraHeaders, lastModified: lastModified) { offset, length in
+            .stream(reader: reader, offset: offset, length: length)
+        }
+    }
+
+    /// The response for a representation of `size` bytes: validators, 304, 206/416 for a `Range`, else 200, with
+    /// `body` giving the bytes from an offset.
+    private static func representation(size: Int64, modified: Int64, request: HTTPRequest, etag: String?, contentType: String,
+                                       extraHeaders: [(String, String)], lastModified: Bool,
+                                       body: (Int64, Int64) -> Body) -> HTTPResponse {
         let entityTag = etag.map(EntityTag.normalize)
 
         var validators: [(String, String)] = []
@@ -53,11 +72,10 @@ extension HTTPResponse {
                 return response
             case .range(let first, let last):
                 headers.append(("Content-Range", "bytes \(first)-\(last)/\(size)"))
-                return HTTPResponse(status: 206, headers: headers,
-                                    body: .file(path: path, offset: first, length: last - first + 1))
+                return HTTPResponse(status: 206, headers: headers, body: body(first, last - first + 1))
             }
         }
-        return HTTPResponse(status: 200, headers: headers, body: .file(path: path, offset: 0, length: size))
+        return HTTPResponse(status: 200, headers: headers, body: body(0, size))
     }
 
     /// RFC 9110 §13.1.5: with If-Range, the range applies only if the representation is unchanged.

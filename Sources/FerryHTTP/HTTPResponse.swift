@@ -15,6 +15,10 @@ public struct HTTPResponse: Sendable {
         /// `length` bytes of a file starting at `offset`, sent with `sendfile(2)` without passing through memory.
         /// The file is opened when the response is queued; if that fails the client gets a JSON 404 or 500.
         case file(path: String, offset: Int64, length: Int64)
+        /// `length` bytes that `reader` produces from `offset` on, pulled by libmicrohttpd as the connection takes
+        /// them (an encrypted blob, decrypted chunk by chunk): memory stays at what one read holds. A failing read
+        /// closes the connection, so the client sees a short body, never wrong bytes.
+        case stream(reader: any HTTPBodyReader, offset: Int64, length: Int64)
 
         /// The number of body bytes.
         public var count: Int64 {
@@ -22,6 +26,17 @@ public struct HTTPResponse: Sendable {
             case .empty: 0
             case .bytes(let bytes): Int64(bytes.count)
             case .file(_, _, let length): length
+            case .stream(_, _, let length): length
+            }
+        }
+
+        public static func == (lhs: Body, rhs: Body) -> Bool {
+            switch (lhs, rhs) {
+            case (.empty, .empty): true
+            case let (.bytes(a), .bytes(b)): a == b
+            case let (.file(p1, o1, l1), .file(p2, o2, l2)): p1 == p2 && o1 == o2 && l1 == l2
+            case let (.stream(r1, o1, l1), .stream(r2, o2, l2)): r1 === r2 && o1 == o2 && l1 == l2
+            default: false
             }
         }
     }
@@ -80,6 +95,14 @@ public struct HTTPResponse: Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
+}
+
+/// What a ``HTTPResponse/Body/stream(reader:offset:length:)`` body reads from. Called on libmicrohttpd's worker
+/// thread, one call at a time per response: it should answer from memory or the page cache, not wait on peers.
+public protocol HTTPBodyReader: AnyObject, Sendable {
+    /// Copies up to `buffer.count` bytes at `offset` into `buffer`; returns how many (0: the end). A throw ends
+    /// the response by closing the connection.
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
 }
 
 /// `{"error":{"code":…,"message":…}}`

@@ -331,6 +331,16 @@ final class RequestContext {
                 return nil
             }
             return created
+        case .stream(let reader, let offset, let length):
+            // Retained for MHD here; released by streamFree when MHD destroys the response, or right below if MHD
+            // could not create it (it then never calls streamFree).
+            let context = Unmanaged.passRetained(StreamBodyContext(reader: reader, offset: offset, length: length)).toOpaque()
+            guard let created = MHD_create_response_from_callback(UInt64(max(length, 0)), StreamBodyContext.blockSize,
+                                                                  streamRead, context, streamFree) else {
+                Unmanaged<StreamBodyContext>.fromOpaque(context).release()
+                return nil
+            }
+            return created
         }
     }
 
@@ -403,6 +413,43 @@ final class RequestContext {
         let rest = String(afterAuthority[slash...])
         return rest.hasPrefix("/") ? rest : "/" + rest
     }
+}
+
+/// What a streamed body's MHD callbacks need: the reader and the window of it the response sends.
+private final class StreamBodyContext {
+    /// The most MHD asks for at once (its buffer for the response).
+    static let blockSize = 256 * 1024
+    let reader: any HTTPBodyReader
+    let offset: Int64
+    let length: Int64
+    init(reader: any HTTPBodyReader, offset: Int64, length: Int64) {
+        self.reader = reader
+        self.offset = offset
+        self.length = length
+    }
+}
+
+/// MHD_ContentReaderCallback: up to `max` bytes at `position` of the response. A read that fails or comes up short
+/// returns MHD_CONTENT_READER_END_WITH_ERROR ((ssize_t) -2; the macro's cast does not import into Swift), which
+/// closes the connection: the client sees a body shorter than its Content-Length, never wrong bytes.
+private func streamRead(_ cls: UnsafeMutableRawPointer?, _ position: UInt64, _ buffer: UnsafeMutablePointer<CChar>?, _ max: Int) -> Int {
+    guard let cls, let buffer else { return -2 }
+    let context = Unmanaged<StreamBodyContext>.fromOpaque(cls).takeUnretainedValue()
+    let left = context.length - Int64(position)
+    guard left > 0 else { return -2 }
+    let want = Int(min(Int64(max), left))
+    do {
+        let n = try context.reader.read(at: context.offset + Int64(position), into: UnsafeMutableRawBufferPointer(start: buffer, count: want))
+        return n > 0 ? n : -2
+    } catch {
+        return -2
+    }
+}
+
+/// MHD_ContentReaderFreeCallback: balances the passRetained in makeMHDResponse.
+private func streamFree(_ cls: UnsafeMutableRawPointer?) {
+    guard let cls else { return }
+    Unmanaged<StreamBodyContext>.fromOpaque(cls).release()
 }
 
 /// MHD_KeyValueIterator for MHD_get_connection_values; `cls` points at the dictionary being filled.

@@ -55,12 +55,21 @@ public enum FerryServerMain {
             log("tightened the data directory \(configuration.dataDirectory) from mode \(String(info.st_mode & 0o777, radix: 8)) to 700")
         }
         let lock = try DataDirectoryLock(configuration.dataDirectory)
-        let blobs = try BlobStore(dataDirectory: configuration.dataDirectory)
+        // The key is checked against the whole store before anything is served: a wrong or missing key is refused
+        // now, with its code, rather than as unreadable blobs later.
+        let key = try configuration.encryptionKeyFile.map { try EncryptionKey.load(path: $0) }
+        let census = try StoreKeys.verify(dataDirectory: configuration.dataDirectory, key: key, removingLeftovers: true)
+        let blobs = try BlobStore(dataDirectory: configuration.dataDirectory,
+                                  encryption: key.map { BlobEncryption(key: $0, chunkSize: configuration.encryptionChunkSize) })
+        let columnCipher = try key.map { try ColumnCipher.open(dataDirectory: configuration.dataDirectory, key: $0) }
+        if let key {
+            log("encryption at rest: key \(key.id), \(census.sealedBlobs) sealed blob(s); new blobs sealed in \(configuration.encryptionChunkSize)-byte chunks")
+        }
         guard let migrations = configuration.migrationsDirectory ?? Catalog.bundledMigrationsDirectory else {
             throw ServerConfigurationError("no migrations directory: give --migrations-dir")
         }
         let catalog = try Catalog(path: configuration.dataDirectory + "/catalog.sqlite", migrationsDirectory: migrations,
-                                  registryHost: configuration.effectiveRegistryHost)
+                                  registryHost: configuration.effectiveRegistryHost, columnCipher: columnCipher)
         guard let webRoot = configuration.webRoot ?? bundledWebRoot else {
             throw ServerConfigurationError("no web directory: give --web-root")
         }

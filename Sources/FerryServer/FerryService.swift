@@ -402,8 +402,8 @@ struct CheckpointAPI: Sendable {
 
     private func archive(_ request: HTTPRequest, at location: ArchiveLocation) -> HTTPResponse {
         let filename = "\(location.containerName)-\(location.id.prefix(12)).\(Self.extensionFor(location.compression))"
-        return .file(
-            path: location.path, request: request, etag: "\"sha256:\(location.id)\"",
+        return BlobResponse.make(
+            context.blobs, digest: location.id, path: location.path, request: request, etag: "\"sha256:\(location.id)\"",
             contentType: Self.contentType(location.compression),
             extraHeaders: [
                 ("Docker-Content-Digest", "sha256:\(location.id)"),

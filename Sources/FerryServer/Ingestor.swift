@@ -62,10 +62,12 @@ public struct Ingestor: Sendable {
         let started = Date()
         let upload = try blobs.beginUpload()
         let live = metadata.uploadID.flatMap { id in
-            metadata.sourceNode.flatMap { liveUploads?.begin(node: $0, id: id, path: upload.path) }
+            metadata.sourceNode.flatMap { node in (try? upload.liveReader()).flatMap { liveUploads?.begin(node: node, id: id, reader: $0) } }
         }
         do {
             let result = try ingest(from: source, into: upload, live: live, metadata: metadata, started: started)
+            // A sealed upload's last chunk is written by its finish: only now are all its bytes readable.
+            live?.advance(to: upload.bytesReadable)
             live?.finish(.complete(checkpoint: result.record.id))
             return result
         } catch {
@@ -85,19 +87,21 @@ public struct Ingestor: Sendable {
                 reopen: {
                     // The second pass reads the bytes already on disk; finish pulling the upload first.
                     try tee.drain()
-                    return try FileDescriptorSource(path: upload.path)
+                    return try upload.reader().byteSource()
                 }
             )
             try tee.drain()
         } catch let error as CheckpointError where error.code == .notACheckpoint || error.code == .metadataMissing {
             // Perhaps a saved checkpoint image: then its one layer is the checkpoint archive, and what is stored.
             try tee.drain()
-            guard let image = try? ImageArchive.inspect(path: upload.path) else { throw error }
+            // Read back through the store's reader: the file is sealed when the store encrypts.
+            let whole = try upload.reader()
+            guard let image = try? ImageArchive.inspect(source: whole.byteSource()) else { throw error }
             let layer = try blobs.beginUpload()
-            try ImageArchive.copyLayer(path: upload.path, entry: image.layerEntry) { try layer.write($0) }
+            try ImageArchive.copyLayer(source: whole.byteSource(), entry: image.layerEntry) { try layer.write($0) }
             upload.discard()
             upload = layer
-            manifest = try CheckpointReader.read(path: layer.path)
+            manifest = try CheckpointReader.read(source: try layer.reader().byteSource(), reopen: { try layer.reader().byteSource() })
             manifest.sourceImage = image
         }
         let digest = try upload.finish()
@@ -165,7 +169,7 @@ final class TeeSource: ByteSource {
         }
         guard upload.bytesWritten + Int64(chunk.count) <= limit else { throw IngestLimitExceeded(limit: limit) }
         try upload.write(chunk)
-        live?.advance(to: upload.bytesWritten)
+        live?.advance(to: upload.bytesReadable)
         return chunk
     }
 

@@ -1,3 +1,4 @@
+import FerryCatalog
 import FerryHTTP
 import Foundation
 
@@ -66,7 +67,11 @@ struct LiveUploadAPI: Sendable {
         let total: String
         if case .complete = outcome { total = String(received) } else { total = "*" }
         headers += [("Content-Type", "application/octet-stream"), ("Content-Range", "bytes \(first)-\(end)/\(total)")]
-        return HTTPResponse(status: 206, headers: headers, body: .file(path: upload.path, offset: first, length: end - first + 1))
+        // Sealed: decrypted as sent, each request with its own chunk cache.
+        let body: HTTPResponse.Body = upload.reader.isSealed
+            ? .stream(reader: BlobBody(upload.reader.sharing()), offset: first, length: end - first + 1)
+            : .file(path: upload.path, offset: first, length: end - first + 1)
+        return HTTPResponse(status: 206, headers: headers, body: body)
     }
 
     private func find(node: String, id: String) throws -> LiveUpload {

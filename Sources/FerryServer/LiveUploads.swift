@@ -1,3 +1,4 @@
+import FerryCatalog
 import Foundation
 
 /// Uploads that other nodes may read while they are still arriving: the cut-through of a migration, where the
@@ -27,14 +28,12 @@ final class LiveUploads: @unchecked Sendable {
         id.utf8.count <= 128 && NodeAPI.isValidName(id)
     }
 
-    /// Registers an upload whose bytes go to `path` (opened for reading now, so that the bytes stay readable once
-    /// the file is renamed into the blob store or removed). A newer upload under the same name replaces the
-    /// older one (the uploader's retry). Nil when the table is full of unfinished uploads or the file cannot be
-    /// opened: the upload then goes on without readers.
-    func begin(node: String, id: String, path: String) -> LiveUpload? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        let upload = LiveUpload(key: "\(node)/\(id)", descriptor: descriptor)
+    /// Registers an upload whose bytes `reader` reads (its file opened for reading already, so that the bytes stay
+    /// readable once the file is renamed into the blob store or removed; with the upload's data key when the store
+    /// encrypts). A newer upload under the same name replaces the older one (the uploader's retry). Nil when the
+    /// table is full of unfinished uploads: the upload then goes on without readers.
+    func begin(node: String, id: String, reader: BlobReader) -> LiveUpload? {
+        let upload = LiveUpload(key: "\(node)/\(id)", reader: reader)
         lock.lock()
         defer { lock.unlock() }
         expire(now: Date())
@@ -67,7 +66,7 @@ final class LiveUploads: @unchecked Sendable {
 /// One upload as its readers see it: how many bytes are in its file, and how it ended.
 final class LiveUpload: @unchecked Sendable {
     // @unchecked Sendable invariant: `received`, `outcome` and `endedAt` are only touched with `condition` locked;
-    // `descriptor` is fixed for the object's life and closed in deinit, after the last reader let go of it.
+    // `reader` is fixed for the object's life (its descriptor closed when the last reader lets go of it).
     enum Outcome: Sendable, Equatable {
         case receiving
         /// Catalogued as `checkpoint` (for a plain archive, the SHA-256 of the bytes read).
@@ -76,22 +75,21 @@ final class LiveUpload: @unchecked Sendable {
     }
 
     let key: String
-    /// A read-only descriptor of the upload's file; `/proc/self/fd/N` opens the same file for `sendfile` even after
-    /// it was renamed or unlinked.
-    let descriptor: Int32
+    /// Reads the upload's file: plain, its `path` (`/proc/self/fd/N`) opens the same file for `sendfile` even after
+    /// it was renamed or unlinked; sealed (an encrypted store), it opens complete chunks only, and `received`
+    /// counts only the bytes of those (all once the upload is finished).
+    let reader: BlobReader
     private let condition = NSCondition()
     private var received: Int64 = 0
     private var outcome = Outcome.receiving
     private(set) var endedAt: Date?
 
-    init(key: String, descriptor: Int32) {
+    init(key: String, reader: BlobReader) {
         self.key = key
-        self.descriptor = descriptor
+        self.reader = reader
     }
 
-    deinit { close(descriptor) }
-
-    var path: String { "/proc/self/fd/\(descriptor)" }
+    var path: String { reader.path }
 
     /// The uploader wrote more bytes: `total` are in the file now.
     func advance(to total: Int64) {

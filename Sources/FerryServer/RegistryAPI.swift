@@ -165,8 +165,8 @@ struct RegistryAPI: Sendable {
 
     private func layer(_ request: HTTPRequest, at location: ArchiveLocation) -> HTTPResponse {
         let digest = "sha256:" + location.id
-        return .file(path: location.path, request: request, etag: "\"\(digest)\"",
-                     contentType: "application/octet-stream", extraHeaders: [("Docker-Content-Digest", digest), Self.apiVersion])
+        return BlobResponse.make(context.blobs, digest: location.id, path: location.path, request: request, etag: "\"\(digest)\"",
+                                 contentType: "application/octet-stream", extraHeaders: [("Docker-Content-Digest", digest), Self.apiVersion])
     }
 
     private func blob(_ request: HTTPRequest, repository: String, digest: String) throws -> HTTPResponse {
@@ -213,7 +213,7 @@ enum UncompressedDigest {
         if record.compression == "none" { return "sha256:" + record.id }
         guard blobs.contains(record.id) else { throw RegistryError(.blobUnknown, "the archive of \(record.id.prefix(12)) is gone from the store") }
         var hasher = SHA256()
-        try ArchiveReader.decompressedStream(path: blobs.path(for: record.id)) { hasher.update(bufferPointer: $0) }
+        try ArchiveReader.decompressedStream(source: try blobs.openReader(record.id).byteSource()) { hasher.update(bufferPointer: $0) }
         let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
         try catalog.setUncompressedDigest(record.id, digest)
         return digest

@@ -1,3 +1,4 @@
+import FerryCatalog
 import Foundation
 import FerryHTTP
 
@@ -25,6 +26,11 @@ public struct ServerConfiguration: Sendable {
     public var retentionFile: String?
     /// Seconds between retention runs besides the one after every ingest.
     public var retentionInterval: Double = 60
+
+    /// The key file (`ferry keygen`) whose key wraps every blob's data key; nil: blobs are stored as uploaded.
+    public var encryptionKeyFile: String?
+    /// Plaintext bytes per sealed chunk of new blobs (benchmarks compare sizes).
+    public var encryptionChunkSize = BlobEncryption.defaultChunkSize
 
     public var maximumConnections = 4096
     public var maximumConnectionsPerAddress = 128

@@ -58,6 +58,12 @@ struct ServiceErrorCode: Hashable, Sendable {
     static let databaseFailed = Self("DATABASE_FAILED", 500, "The catalog database failed.")
     static let storageFailed = Self("STORAGE_FAILED", 500, "The blob store could not be written.")
     static let databaseTooNew = Self("DATABASE_TOO_NEW", 500, "The catalog was written by a newer Ferry.")
+    static let blobCorrupt = Self("BLOB_CORRUPT", 500, "An encrypted blob or sealed catalog value failed authentication (changed, cut short or mixed up); no bytes of it are served.")
+    static let encryptionKeyInvalid = Self("ENCRYPTION_KEY_INVALID", 500, "At start: `--encryption-key` is not a Ferry key file, or is damaged.")
+    static let encryptionKeyUnsafe = Self("ENCRYPTION_KEY_UNSAFE", 500, "At start: the key file is readable or writable by group or others (chmod 600).")
+    static let encryptionKeyMismatch = Self("ENCRYPTION_KEY_MISMATCH", 500, "At start: the data directory's data keys are wrapped under another key (or a rotation is unfinished: run `ferry rekey` again).")
+    static let encryptionKeyRequired = Self("ENCRYPTION_KEY_REQUIRED", 500, "At start: the data directory holds encrypted data and no `--encryption-key` was given.")
+    static let encryptionKeyExists = Self("ENCRYPTION_KEY_EXISTS", 500, "`ferry keygen -o FILE`: FILE exists; a key is never overwritten.")
     static let notReady = Self("NOT_READY", 503, "The catalog cannot be read or the data directory written.")
     static let lowDiskSpace = Self("LOW_DISK_SPACE", 503, "Free space is below `--min-free-space`.")
     static let serverShuttingDown = Self("SERVER_SHUTTING_DOWN", 503, "The service is stopping.")
@@ -71,6 +77,7 @@ struct ServiceErrorCode: Hashable, Sendable {
         .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .uploadFailed, .checkpointPinned, .checkpointInUse, .retentionNotConfigured, .notKubernetesMigration, .containerMismatch, .blobMissing,
         .payloadTooLarge, .unsupportedMediaType, .rangeNotSatisfiable, .requestHeadersTooLarge,
         .clientDisconnected, .internalError, .databaseFailed, .storageFailed, .databaseTooNew,
+        .blobCorrupt, .encryptionKeyInvalid, .encryptionKeyUnsafe, .encryptionKeyMismatch, .encryptionKeyRequired, .encryptionKeyExists,
         .notReady, .lowDiskSpace, .serverShuttingDown, .storageFull,
     ]
 

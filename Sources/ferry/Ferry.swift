@@ -15,7 +15,7 @@ struct Ferry: ParsableCommand {
         subcommands: [
             InspectCommand.self, ShowCommand.self, MemparseCommand.self, ValidateCommand.self,
             ServeCommand.self, PushCommand.self, ListCommand.self, GetCommand.self, RemoveCommand.self,
-            DiffCommand.self, MigrateCommand.self, NodesCommand.self, GCCommand.self, PinCommand.self, UnpinCommand.self, VerifyCommand.self, AgentCommand.self, FsckCommand.self, ImageCommand.self, CheckpointCommand.self, KubeletCheckpointCommand.self,
+            DiffCommand.self, MigrateCommand.self, NodesCommand.self, GCCommand.self, PinCommand.self, UnpinCommand.self, VerifyCommand.self, AgentCommand.self, FsckCommand.self, KeygenCommand.self, RekeyCommand.self, ImageCommand.self, CheckpointCommand.self, KubeletCheckpointCommand.self,
         ]
     )
 }

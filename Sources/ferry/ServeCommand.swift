@@ -9,7 +9,7 @@ struct ServeCommand: ParsableCommand {
         abstract: "Run the Ferry service: ingest, catalog, download and the web page.",
         discussion: """
             Defaults: 127.0.0.1:8080, data in ./ferry-data, no tokens (then only loopback is allowed). \
-            Environment: FERRY_LISTEN, FERRY_DATA_DIR, FERRY_TOKENS, FERRY_MAX_UPLOAD_SIZE. \
+            Environment: FERRY_LISTEN, FERRY_DATA_DIR, FERRY_TOKENS, FERRY_MAX_UPLOAD_SIZE, FERRY_ENCRYPTION_KEY. \
             SIGTERM or SIGINT stops accepting, finishes in-flight requests and exits.
             """
     )
@@ -27,6 +27,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "HOST:PORT nodes pull checkpoint images from, as oci_reference gives it (default: the listen address).") var registryHost: String?
     @Option(help: "Retention policies, YAML or JSON with the checkpoint-restore-operator's fields (default: none, nothing deleted by policy).") var retention: String?
     @Option(help: "Seconds between retention runs, besides the one after every upload (default 60).") var retentionInterval: Double?
+    @Option(help: "Encrypt blobs at rest with this key file (ferry keygen -o FILE; mode 0600). Default: none, blobs stored as uploaded.") var encryptionKey: String?
+    @Option(help: .hidden) var encryptionChunkSize: Int?
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -56,6 +58,11 @@ struct ServeCommand: ParsableCommand {
             if let interval = retentionInterval ?? environment["FERRY_RETENTION_INTERVAL"].flatMap(Double.init) {
                 guard interval > 0 else { throw ServerConfigurationError("--retention-interval must be positive") }
                 configuration.retentionInterval = interval
+            }
+            configuration.encryptionKeyFile = encryptionKey ?? environment["FERRY_ENCRYPTION_KEY"]
+            if let size = encryptionChunkSize {
+                guard (4096...(16 << 20)).contains(size) else { throw ServerConfigurationError("--encryption-chunk-size is 4096 to 16777216 bytes") }
+                configuration.encryptionChunkSize = size
             }
             if let timeout = nodeTimeout ?? environment["FERRY_NODE_TIMEOUT"].flatMap(Double.init) {
                 guard timeout > 0 else { throw ServerConfigurationError("--node-timeout must be positive") }

@@ -19,8 +19,10 @@ final class TestServer: @unchecked Sendable {
     /// Starts a service. `tokens` writes a tokens file with a read, a write and an admin token.
     /// `reusing` starts it on an earlier server's directory (a restart).
     /// `retention` is a policy file; its timer then waits `retentionInterval` seconds.
+    /// `encryptionKey` is a key file (`ferry keygen`): blobs are then sealed, in `encryptionChunkSize`-byte chunks.
     init(tokens: Bool = false, maximumUploadSize: Int64 = 1 << 30, reusing: URL? = nil, minimumFreeBytes: Int64? = nil,
-         retention: String? = nil, retentionInterval: Double = 3600) throws {
+         retention: String? = nil, retentionInterval: Double = 3600, encryptionKey: String? = nil,
+         encryptionChunkSize: Int? = nil) throws {
         dataDirectory = try reusing ?? Fixtures.temporaryDirectory()
         var configuration = ServerConfiguration()
         try configuration.setListen("127.0.0.1:0")
@@ -29,6 +31,8 @@ final class TestServer: @unchecked Sendable {
         if let minimumFreeBytes { configuration.minimumFreeBytes = minimumFreeBytes }
         configuration.retentionFile = retention
         configuration.retentionInterval = retentionInterval
+        configuration.encryptionKeyFile = encryptionKey
+        if let encryptionChunkSize { configuration.encryptionChunkSize = encryptionChunkSize }
         configuration.migrationsDirectory = Fixtures.repositoryRoot.appendingPathComponent("migrations").path
         configuration.webRoot = Fixtures.repositoryRoot.appendingPathComponent("web").path
         if tokens {

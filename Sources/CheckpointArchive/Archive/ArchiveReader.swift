@@ -152,7 +152,12 @@ public final class ArchiveReader {
     /// Hands the decompressed bytes of the archive at `path` to `body` in order (the tar stream itself, padding
     /// included: what an image layer's diff_id is the digest of).
     public static func decompressedStream(path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let reader = try ArchiveReader(source: FileDescriptorSource(path: path), rawStream: true)
+        try decompressedStream(source: FileDescriptorSource(path: path), body)
+    }
+
+    /// As ``decompressedStream(path:_:)``, from any source (a decrypting blob reader).
+    public static func decompressedStream(source: any ByteSource, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let reader = try ArchiveReader(source: source, rawStream: true)
         guard try reader.nextEntry() != nil else { return }
         try reader.readData { block, _ in
             try body(block)

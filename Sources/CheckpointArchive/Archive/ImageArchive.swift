@@ -31,7 +31,12 @@ public struct ImageArchive: Sendable, Equatable {
     /// - Throws: `CheckpointError` `NOT_A_CHECKPOINT` for an image that is not a checkpoint image (not exactly one
     ///   layer, or its documents unreadable), and what reading the tar throws.
     public static func inspect(path: String) throws -> ImageArchive? {
-        let reader = try ArchiveReader(path: path)
+        try inspect(source: FileDescriptorSource(path: path))
+    }
+
+    /// As ``inspect(path:)``, from any source (a decrypting blob reader).
+    public static func inspect(source: any ByteSource) throws -> ImageArchive? {
+        let reader = try ArchiveReader(source: source)
         var documents: [String: [UInt8]] = [:]
         while let entry = try reader.nextEntry() {
             guard entry.kind == .regular, entry.size <= Int64(documentLimit), documents.count < documentCount,
@@ -48,7 +53,12 @@ public struct ImageArchive: Sendable, Equatable {
 
     /// Hands the layer's bytes, as stored in the tar, to `body` in order.
     public static func copyLayer(path: String, entry name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let reader = try ArchiveReader(path: path)
+        try copyLayer(source: FileDescriptorSource(path: path), entry: name, body)
+    }
+
+    /// As ``copyLayer(path:entry:_:)``, from any source.
+    public static func copyLayer(source: any ByteSource, entry name: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let reader = try ArchiveReader(source: source)
         while let entry = try reader.nextEntry() {
             guard entry.path == name, entry.kind == .regular else { continue }
             try reader.readData { block, _ in
