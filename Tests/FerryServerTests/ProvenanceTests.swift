@@ -238,4 +238,17 @@ struct ProvenanceTests {
         let garbage = try Fixtures.ferry(["serve", "--listen", "127.0.0.1:0", "--data-dir", directory.appendingPathComponent("data").path])
         #expect(garbage.status == 1 && garbage.stderr.contains("is not a Ferry signing key"), "\(garbage.stderr)")
     }
+
+    @Test("with encryption at rest, statements sign the archive as uploaded and ferry verify hashes what the service decrypts")
+    func encryptedStore() throws {
+        let key = try Fixtures.temporaryDirectory().appendingPathComponent("data.key").path
+        let made = try Fixtures.ferry(["keygen", "-o", key])
+        #expect(made.status == 0, "\(made.stderr)")
+        let catalogued = try Self.catalogue(try TestServer(encryptionKey: key))
+        let firstID = try #require(catalogued.ids[Self.first])
+        let blob = catalogued.server.blobsDirectory.appendingPathComponent(String(firstID.prefix(2))).appendingPathComponent(firstID).path
+        #expect(try sha256(ofFile: blob) != firstID, "the stored file is sealed, not the archive")
+        let chain = try Self.verify(catalogued.server, ["--chain", "cd-series"])
+        #expect(chain.status == 0 && chain.stdout.contains("2 statement(s) verified, 2 archive(s) matched"), "\(chain.stdout) \(chain.stderr)")
+    }
 }
