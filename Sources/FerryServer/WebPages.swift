@@ -2,6 +2,7 @@ import FerryAPI
 import FerryCatalog
 import FerryHTTP
 import FerryInspect
+import FerryProvenance
 import Foundation
 
 /// The browser pages, rendered on the server so the listing works with JavaScript off: `/` lists checkpoints
@@ -168,6 +169,7 @@ struct WebPages: Sendable {
             ("Source node", escape(record.sourceNode ?? "—")),
             ("Uploaded", escape(record.uploadedAt)),
             ("Validation", validationBadge(record)),
+            ("Provenance", provenance(record)),
         ]
         if let repository = record.ociRepository, CheckpointImage.layerMediaType(record.compression) != nil {
             // The registry view: what a node without an agent (Podman, or a Kubernetes Pod's image) pulls.
@@ -382,6 +384,24 @@ struct WebPages: Sendable {
             out += "<ul>" + children.map { processItem($0, files: files, sockets: sockets) }.joined() + "</ul>"
         }
         return out + "</li>"
+    }
+
+    /// The stored statement, checked against the service's key as the page is drawn (a row changed behind the
+    /// service's back shows as such), with the command that checks it from outside.
+    private func provenance(_ record: CheckpointRecord) -> String {
+        guard let signing = context.signing else { return "<span class=\"muted\" id=\"provenance\">not signed by this service</span>" }
+        guard let stored = try? context.catalog.statement(of: record.id),
+              let envelope = try? JSONDecoder().decode(StatementEnvelope.self, from: Data(stored.envelope.utf8)) else {
+            return "<span class=\"badge bad\" id=\"provenance\">unsigned</span>"
+        }
+        do {
+            let (statement, _) = try ProvenanceVerifier(trusting: signing.signer.publicKey).verify(envelope)
+            return "<span class=\"badge ok\" id=\"provenance\">signed</span> statement \(statement.chain.index) of chain "
+                + "<span class=\"mono\">\(escape(statement.chain.key))</span>, key <span class=\"mono\">\(signing.signer.publicKey.keyID)</span>; "
+                + "check it with <code>ferry verify \(record.id.prefix(12))</code>"
+        } catch {
+            return "<span class=\"badge bad\" id=\"provenance\">\(escape(error.code.rawValue))</span> \(escape(error.message))"
+        }
     }
 
     private func validationBadge(_ record: CheckpointRecord) -> String {

@@ -92,6 +92,10 @@ struct ProvenanceTests {
                                                             "-sigfile", scratch.appendingPathComponent("sig").path])
         #expect(openssl.status == 0 && openssl.stdout.contains("Signature Verified Successfully"), "\(openssl.stdout) \(openssl.stderr)")
 
+        // The checkpoint's page shows the statement as the service verifies it.
+        let page = try server.request("GET", "/checkpoints/\(secondID)").text
+        #expect(page.contains("<span class=\"badge ok\" id=\"provenance\">signed</span> statement 1 of chain <span class=\"mono\">//cd-series</span>"), "\(page)")
+
         // ferry verify: the checkpoint, the chain, and offline on an archive file plus its statement.
         let checkpoint = try Self.verify(server, [String(secondID.prefix(12))])
         #expect(checkpoint.status == 0, "\(checkpoint.stderr)")
@@ -145,6 +149,7 @@ struct ProvenanceTests {
                          [String(decoding: try JSONEncoder().encode(envelope), as: UTF8.self), secondID])
         let statementCheck = try Self.verify(server, [secondID])
         #expect(statementCheck.status == 1 && statementCheck.stderr.contains("[SIGNATURE_INVALID]"), "\(statementCheck.stderr)")
+        #expect(try server.request("GET", "/checkpoints/\(secondID)").text.contains("id=\"provenance\">SIGNATURE_INVALID</span>"))
         // … and re-signed by someone else's key under the service's key ID: still not the service's signature.
         let forger = ProvenanceSigner.generate()
         var forged = try forger.envelope(signing: Data(payload.utf8))
