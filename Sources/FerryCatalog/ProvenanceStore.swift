@@ -1,5 +1,5 @@
 internal import GRDB
-public import FerryAPI
+import FerryAPI
 
 /// Where a new statement goes in its chain: given to the signer inside the insert's transaction, so two uploads of
 /// one container at once still form one chain.
