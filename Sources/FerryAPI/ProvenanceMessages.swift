@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// What the service vouches for when it catalogues a checkpoint: the archive's digest bound to its identity, its
 /// findings, and its place in its container's chain. Signed as the payload of a ``StatementEnvelope``; the bytes

@@ -31,3 +31,19 @@ public enum WireTime {
         return Int64((to.timeIntervalSince(from) * 1000).rounded())
     }
 }
+
+/// Lower-case hex, two digits a byte: how digests (`sha256:<hex>`), checkpoint IDs and key IDs are written
+/// everywhere in Ferry.
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    public static func string(_ bytes: some Sequence<UInt8>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,3 +1,4 @@
+import FerryAPI
 import CheckpointArchive
 import Crypto
 import FerryClient
@@ -224,5 +225,5 @@ private final class HashingSource: ByteSource {
     }
 
     /// The SHA-256 of the bytes read so far (all of them, once the reader is done), as lowercase hex.
-    var digest: String { hasher.finalize().map { String(format: "%02x", $0) }.joined() }
+    var digest: String { Hex.string(hasher.finalize()) }
 }

@@ -1,3 +1,4 @@
+internal import FerryAPI
 internal import Crypto
 internal import Foundation
 #if canImport(Glibc)
@@ -272,10 +273,7 @@ public final class BlobUpload: @unchecked Sendable {
         }
         close(fd)
         fd = -1
-        let hex = sum.map { byte in
-            let digits = String(byte, radix: 16)
-            return byte < 16 ? "0" + digits : digits
-        }.joined()
+        let hex = Hex.string(sum)
         digest = hex
         return hex
     }

@@ -1,3 +1,4 @@
+internal import FerryAPI
 internal import Crypto
 internal import Foundation
 #if canImport(Glibc)
@@ -31,7 +32,7 @@ public struct EncryptionKey: @unchecked Sendable {
 
     static func identifier(of key: SymmetricKey) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array("ferry key id v1".utf8), using: key)
-        return Array(mac).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return Hex.string(Array(mac).prefix(8))
     }
 
     /// The file's text.

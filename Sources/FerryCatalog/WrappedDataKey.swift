@@ -1,3 +1,4 @@
+internal import FerryAPI
 internal import Crypto
 internal import Foundation
 #if canImport(Glibc)
@@ -56,7 +57,7 @@ struct WrappedDataKey: Sendable, Equatable {
         guard bytes.count == Self.size, Array(bytes[0..<8]) == Self.magic else {
             throw CatalogError(.blobCorrupt, "the key file of \(context) is not a Ferry wrapped key")
         }
-        keyID = bytes[8..<16].map { String(format: "%02x", $0) }.joined()
+        keyID = Hex.string(bytes[8..<16])
         nonce = Array(bytes[16..<28])
         sealed = Array(bytes[28..<60])
         tag = Array(bytes[60..<76])

@@ -1,3 +1,4 @@
+import FerryAPI
 import Crypto
 import Foundation
 
@@ -49,7 +50,7 @@ public struct DownloadDigest {
         if durable {
             guard fsync(fd) == 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot flush the download to disk") }
         }
-        return Self.hex(hasher.finalize())
+        return Hex.string(hasher.finalize())
     }
 
     /// The SHA-256 of a whole file, as lowercase hex.
@@ -58,11 +59,7 @@ public struct DownloadDigest {
         guard fd >= 0 else { throw FerryClientError(code: "FILE_ERROR", message: "cannot open \(path)") }
         defer { close(fd) }
         let size = Int64(lseek(fd, 0, SEEK_END))
-        return hex(try DownloadDigest(resuming: fd, prefix: size, durable: false).hasher.finalize())
-    }
-
-    private static func hex(_ digest: SHA256.Digest) -> String {
-        digest.map { String(format: "%02x", $0) }.joined()
+        return Hex.string(try DownloadDigest(resuming: fd, prefix: size, durable: false).hasher.finalize())
     }
 }
 

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Whether a Kubernetes node can restore a checkpoint as a Pod, judged before the Pod is created from what the API
 /// server says of the node (and, when readable, its kubelet's live configuration) and what the catalog says of the

@@ -1,6 +1,6 @@
 import Crypto
 public import FerryAPI
-public import Foundation
+import Foundation
 
 extension FerryClient {
     /// The service's public signing key (`GET /.well-known/ferry/provenance-key`).
@@ -38,6 +38,6 @@ extension FerryClient {
             return true
         })
         guard response.status == 200 else { throw Self.error(status: response.status, body: errorBody) }
-        return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), size)
+        return (Hex.string(hasher.finalize()), size)
     }
 }

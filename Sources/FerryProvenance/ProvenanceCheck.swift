@@ -1,6 +1,6 @@
 public import FerryAPI
 public import FerryClient
-public import Foundation
+import Foundation
 
 /// What `ferry verify` and the agents check: a checkpoint's statement against a trusted key, the archive's bytes
 /// against the statement, and the statement's place in its chain. Service errors other than a missing statement

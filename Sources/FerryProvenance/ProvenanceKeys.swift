@@ -76,7 +76,7 @@ public struct ProvenancePublicKey: Sendable, Equatable {
     public init(_ key: Curve25519.Signing.PublicKey) { raw = key.rawRepresentation }
 
     /// The first 16 bytes of SHA-256 over the raw key, hex: short enough to print, long enough not to collide.
-    public var keyID: String { SHA256.hash(data: key.rawRepresentation).prefix(16).map { String(format: "%02x", $0) }.joined() }
+    public var keyID: String { Hex.string(SHA256.hash(data: raw).prefix(16)) }
 
     public var info: ProvenanceKeyInfo {
         ProvenanceKeyInfo(keyID: keyID, publicKey: key.rawRepresentation.base64EncodedString(), pem: pem)

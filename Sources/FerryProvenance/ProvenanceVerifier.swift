@@ -1,4 +1,4 @@
-public import Crypto
+import Crypto
 public import FerryAPI
 public import Foundation
 
@@ -17,7 +17,7 @@ public struct ProvenanceVerifier: Sendable {
     }
 
     public static func digest(of data: Data) -> String {
-        "sha256:" + SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        "sha256:" + Hex.string(SHA256.hash(data: data))
     }
 
     /// The statement an envelope carries, once a signature by the trusted key verifies over it.

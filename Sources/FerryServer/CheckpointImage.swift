@@ -1,3 +1,4 @@
+import FerryAPI
 import Crypto
 import FerryCatalog
 import Foundation
@@ -108,7 +109,7 @@ struct CheckpointImage {
     }
 
     static func digest(_ bytes: [UInt8]) -> String {
-        "sha256:" + SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        "sha256:" + Hex.string(SHA256.hash(data: bytes))
     }
 }
 

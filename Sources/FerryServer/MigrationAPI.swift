@@ -62,7 +62,7 @@ struct MigrationAPI: Sendable {
         let explicitKey = request.header("idempotency-key")
         var canonical = "\(checkpointID ?? "")|\(input.source?.node ?? "")|\(input.source?.container ?? "")|\(input.target)|\(optionsText)"
         if let explicitKey { canonical = "key:" + explicitKey }
-        let requestKey = SHA256.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
+        let requestKey = Hex.string(SHA256.hash(data: Data(canonical.utf8)))
         let deadline = Catalog.timestamp(Date().addingTimeInterval(timeout))
         var migration = MigrationRecord(
             id: "mig-" + UUID().uuidString.lowercased(), requestKey: requestKey, explicitKey: explicitKey != nil,

@@ -1,3 +1,4 @@
+import FerryAPI
 import CheckpointArchive
 import Crypto
 import FerryCatalog
@@ -214,7 +215,7 @@ enum UncompressedDigest {
         guard blobs.contains(record.id) else { throw RegistryError(.blobUnknown, "the archive of \(record.id.prefix(12)) is gone from the store") }
         var hasher = SHA256()
         try ArchiveReader.decompressedStream(source: try blobs.openReader(record.id).byteSource()) { hasher.update(bufferPointer: $0) }
-        let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = "sha256:" + Hex.string(hasher.finalize())
         try catalog.setUncompressedDigest(record.id, digest)
         return digest
     }

@@ -1,3 +1,4 @@
+import FerryAPI
 import Crypto
 import Foundation
 
@@ -21,7 +22,7 @@ public final class SessionStore: @unchecked Sendable {
     /// A new session for `identity`; its ID (64 hex digits) goes in the cookie.
     func create(for identity: TokenIdentity, now: Date = Date()) -> String {
         var generator = SystemRandomNumberGenerator()
-        let id = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let id = Hex.string((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
         lock.lock()
         defer { lock.unlock() }
         sessions = sessions.filter { $0.value.expires > now }
