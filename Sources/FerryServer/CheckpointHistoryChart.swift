@@ -1,3 +1,4 @@
+import FerryAPI
 import FerryInspect
 import Foundation
 
@@ -30,7 +31,7 @@ struct CheckpointHistoryChart {
     func svg() -> String {
         guard !points.isEmpty else { return "<p class=\"muted\">No checkpoints of this container.</p>" }
         let sorted = points.sorted { ($0.uploadedAt, $0.id) < ($1.uploadedAt, $1.id) }
-        let times = sorted.map { Self.seconds($0.uploadedAt) }
+        let times = sorted.map { WireTime.date($0.uploadedAt)?.timeIntervalSince1970 }
         let earliest = times.compactMap { $0 }.min() ?? 0
         let latest = times.compactMap { $0 }.max() ?? 0
         let maximum = Double(max(1, sorted.map { max($0.size, $0.memoryPages ?? 0) }.max() ?? 1))
@@ -87,14 +88,5 @@ struct CheckpointHistoryChart {
         out += "<path d=\"M\(number(Self.left + 280)) \(number(Self.height - 16)) l8 8 m0 -8 l-8 8\" stroke=\"#c53030\" stroke-width=\"2\"/><text x=\"\(number(Self.left + 294))\" y=\"\(legendY)\">deleted</text>"
         out += "</g></svg>"
         return out
-    }
-
-    /// An upload time (`2026-11-25T10:04:51.897Z`) as seconds since 1970, nil when it is not RFC 3339.
-    static func seconds(_ timestamp: String) -> Double? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: timestamp) { return date.timeIntervalSince1970 }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: timestamp)?.timeIntervalSince1970
     }
 }
