@@ -191,13 +191,7 @@ final class CheckpointCollector: @unchecked Sendable {
 
     private func save() {
         guard let data = try? JSONEncoder().encode(collected) else { return }
-        let temporary = stateFile + ".partial"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        let written = data.withUnsafeBytes { FileWrite.all(fd, $0) }
-        fsync(fd)
-        close(fd)
-        if written { rename(temporary, stateFile) }
+        _ = FileWrite.replace(stateFile, with: data, temporarySuffix: ".partial")
     }
 
     /// A regular file's identity (symlinks are not followed, not collected).

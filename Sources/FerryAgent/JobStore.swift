@@ -147,20 +147,11 @@ final class JobStore: @unchecked Sendable {
 
     private func write(_ job: Job, durable: Bool = true) throws(AgentError) {
         let path = "\(directory(of: job.id))/job.json"
-        let temporary = path + ".tmp"
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(job), Self.writeFile(data, to: temporary, sync: durable), rename(temporary, path) == 0 else {
+        guard let data = try? encoder.encode(job), FileWrite.replace(path, with: data, durable: durable) else {
             throw AgentError(.fileError, "cannot write \(path)")
         }
-    }
-
-    /// Writes a new 0600 file and syncs it, so the `rename` that follows never exposes a half-written file.
-    private static func writeFile(_ data: Data, to path: String, sync: Bool) -> Bool {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return false }
-        defer { Glibc.close(fd) }
-        return data.withUnsafeBytes { FileWrite.all(fd, $0) } && (!sync || fsync(fd) == 0)
     }
 
     /// Creates a directory (and its parents) and makes it 0700, also when it existed.

@@ -54,10 +54,8 @@ final class ProvenanceTrust: Sendable {
         } catch {
             throw AgentError(.signatureInvalid, "the service's provenance key is not an Ed25519 key")
         }
-        let temporary = pinnedFile + ".new"
-        guard FileManager.default.createFile(atPath: temporary, contents: try? JSONEncoder.wire.encode(key.info),
-                                             attributes: [.posixPermissions: 0o600]),
-              rename(temporary, pinnedFile) == 0 else {
+        guard let document = try? JSONEncoder.wire.encode(key.info),
+              FileWrite.replace(pinnedFile, with: document, temporarySuffix: ".new") else {
             throw AgentError(.fileError, "cannot write \(pinnedFile)")
         }
         log("pinned the service's provenance key \(key.keyID) in \(pinnedFile)")

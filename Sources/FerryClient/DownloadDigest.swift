@@ -1,6 +1,6 @@
 import FerryAPI
 import Crypto
-import Foundation
+public import Foundation
 
 /// Appends to a file and keeps its SHA-256 as the bytes go in, so a finished download needs no second read.
 /// A durable download also asks the kernel, every 8 MiB, to start writing those bytes out
@@ -75,6 +75,17 @@ public enum FileWrite {
             offset += count
         }
         return true
+    }
+
+    /// Replaces `path` with `data` so that a reader, or a crash, finds the old file or the new one, whole: written
+    /// 0600 to `path + temporarySuffix`, synced when `durable`, then renamed over `path`. False on an error.
+    public static func replace(_ path: String, with data: Data, temporarySuffix: String = ".tmp", durable: Bool = true) -> Bool {
+        let temporary = path + temporarySuffix
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        let written = data.withUnsafeBytes { all(fd, $0) } && (!durable || fsync(fd) == 0)
+        close(fd)
+        return written && rename(temporary, path) == 0
     }
 }
 

@@ -1,6 +1,7 @@
 public import Crypto
 public import FerryAPI
 public import Foundation
+import FerryClient
 
 /// The service's Ed25519 signing key: generated on first start in the data directory (mode 0600), read back on
 /// every later start. The file holds the raw 32-byte seed, base64, on one line.
@@ -23,15 +24,10 @@ public struct ProvenanceSigner: Sendable {
     public static func loadOrCreate(at path: String) throws(ProvenanceError) -> ProvenanceSigner {
         if FileManager.default.fileExists(atPath: path) { return try load(path) }
         let key = Curve25519.Signing.PrivateKey()
-        let temporary = path + ".new"
         let text = Data((key.rawRepresentation.base64EncodedString() + "\n").utf8)
-        guard FileManager.default.createFile(atPath: temporary, contents: text, attributes: [.posixPermissions: 0o600]),
-              let handle = FileHandle(forWritingAtPath: temporary) else {
-            throw ProvenanceError(.invalidKey, "cannot write the signing key \(temporary)")
+        guard FileWrite.replace(path, with: text, temporarySuffix: ".new") else {
+            throw ProvenanceError(.invalidKey, "cannot create the signing key \(path)")
         }
-        try? handle.synchronize()
-        try? handle.close()
-        guard rename(temporary, path) == 0 else { throw ProvenanceError(.invalidKey, "cannot create the signing key \(path)") }
         return ProvenanceSigner(privateKey: key)
     }
 
