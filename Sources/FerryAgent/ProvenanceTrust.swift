@@ -50,7 +50,7 @@ final class ProvenanceTrust: Sendable {
         }
         let key: ProvenancePublicKey
         do {
-            key = try ProvenancePublicKey(parsing: JSONEncoder.wire.encode(info))
+            key = try ProvenancePublicKey(info: info)
         } catch {
             throw AgentError(.signatureInvalid, "the service's provenance key is not an Ed25519 key")
         }

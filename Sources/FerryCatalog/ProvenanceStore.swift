@@ -1,5 +1,6 @@
 internal import GRDB
-import FerryAPI
+public import FerryAPI
+internal import Foundation
 
 /// Where a new statement goes in its chain: given to the signer inside the insert's transaction, so two uploads of
 /// one container at once still form one chain.
@@ -18,6 +19,10 @@ public struct StoredStatement: Sendable, Equatable {
     public var statementDigest: String
     /// The DSSE envelope, as JSON.
     public var envelope: String
+    /// The envelope decoded; nil when the stored text is not one.
+    public var decodedEnvelope: StatementEnvelope? {
+        try? JSONDecoder().decode(StatementEnvelope.self, from: Data(envelope.utf8))
+    }
     /// Whether the checkpoint is still catalogued.
     public var present: Bool
 }

@@ -34,7 +34,7 @@ public struct ProvenanceCheck: Sendable {
         let hex = String(statement.subject.digest.dropFirst("sha256:".count))
         let archive = try client.archiveDigest(hex)
         try ProvenanceVerifier.checkArchive(statement, digest: archive.digest, size: archive.size)
-        let links = try verifier.verifyChain(client.chain(Self.containerArgument(statement.chain.key)))
+        let links = try verifier.verifyChain(client.chain(statement.chain.key))
         guard statement.chain.index < links.count, links[statement.chain.index].digest == digest else {
             throw ProvenanceError(.chainBroken, "statement \(statement.chain.index) of chain \(statement.chain.key) is not this checkpoint's statement")
         }
@@ -70,7 +70,4 @@ public struct ProvenanceCheck: Sendable {
         try ProvenanceVerifier.checkArchive(statement, digest: digest, size: size)
         return statement
     }
-
-    /// The `container` argument of `GET /api/v1/chain` for a chain key (`//NAME` is a Podman container's).
-    public static func containerArgument(_ key: String) -> String { key.hasPrefix("//") ? String(key.dropFirst(2)) : key }
 }

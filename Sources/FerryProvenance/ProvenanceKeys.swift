@@ -86,14 +86,19 @@ public struct ProvenancePublicKey: Sendable, Equatable {
         return "-----BEGIN PUBLIC KEY-----\n\(der.base64EncodedString())\n-----END PUBLIC KEY-----\n"
     }
 
+    /// The key that `GET /.well-known/ferry/provenance-key` describes.
+    public init(info: ProvenanceKeyInfo) throws(ProvenanceError) {
+        guard info.algorithm == "ed25519", let raw = Data(base64Encoded: info.publicKey),
+              let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
+            throw ProvenanceError(.invalidKey, "the key document does not hold an Ed25519 public key")
+        }
+        self.init(key)
+    }
+
     /// Reads what `GET /.well-known/ferry/provenance-key` serves (JSON), a PEM `PUBLIC KEY`, or a raw key in base64.
     public init(parsing data: Data) throws(ProvenanceError) {
         if let info = try? JSONDecoder().decode(ProvenanceKeyInfo.self, from: data) {
-            guard info.algorithm == "ed25519", let raw = Data(base64Encoded: info.publicKey),
-                  let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
-                throw ProvenanceError(.invalidKey, "the key document does not hold an Ed25519 public key")
-            }
-            self.init(key)
+            try self.init(info: info)
             return
         }
         let text = String(decoding: data, as: UTF8.self)

@@ -51,7 +51,7 @@ struct ProvenanceAPI: Sendable {
         guard !stored.isEmpty else { throw HTTPError(.statementNotFound, "no checkpoint of \(key) has been catalogued") }
         var links: [ProvenanceChain.Link] = []
         for statement in stored {
-            guard let envelope = try? JSONDecoder().decode(StatementEnvelope.self, from: Data(statement.envelope.utf8)) else {
+            guard let envelope = statement.decodedEnvelope else {
                 throw HTTPError(.databaseFailed, "the stored statement of \(statement.checkpointID.prefix(12)) is not an envelope")
             }
             links.append(.init(checkpointID: statement.checkpointID, present: statement.present, envelope: envelope))

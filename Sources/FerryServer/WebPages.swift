@@ -391,7 +391,7 @@ struct WebPages: Sendable {
     private func provenance(_ record: CheckpointRecord) -> String {
         guard let signing = context.signing else { return "<span class=\"muted\" id=\"provenance\">not signed by this service</span>" }
         guard let stored = try? context.catalog.statement(of: record.id),
-              let envelope = try? JSONDecoder().decode(StatementEnvelope.self, from: Data(stored.envelope.utf8)) else {
+              let envelope = stored.decodedEnvelope else {
             return "<span class=\"badge bad\" id=\"provenance\">unsigned</span>"
         }
         do {

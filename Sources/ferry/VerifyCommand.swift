@@ -50,7 +50,7 @@ struct VerifyCommand: ParsableCommand {
             if let publicKey {
                 key = try Self.key(file: publicKey)
             } else {
-                key = try ProvenancePublicKey(parsing: JSONEncoder.wire.encode(client.provenanceKey()))
+                key = try ProvenancePublicKey(info: client.provenanceKey())
                 FileHandle.standardError.write(Data("ferry: trusting the service's key \(key.keyID) as it answers; pin it with --public-key\n".utf8))
             }
             let check = ProvenanceCheck(trusting: key)
