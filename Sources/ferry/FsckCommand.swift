@@ -3,6 +3,17 @@ import FerryCatalog
 import FerryServer
 import Foundation
 
+/// Runs work on a data directory (no service), turning a catalog or store error into one stderr line with its
+/// code and the exit status `failure`.
+func runOnStore<T>(failure: Int32 = 1, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as CatalogError {
+        FileHandle.standardError.write(Data("ferry: \(error.message) [\(error.code)]\n".utf8))
+        throw ExitCode(failure)
+    }
+}
+
 /// `ferry fsck`: the blob store checked against the catalog, without a running service.
 struct FsckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,8 +33,7 @@ struct FsckCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() throws {
-        let report: StoreConsistency.Report
-        do {
+        let report = try runOnStore(failure: 2) { () throws -> StoreConsistency.Report in
             guard FileManager.default.fileExists(atPath: dataDir + "/catalog.sqlite") else {
                 throw CatalogError(.storageFailed, "no catalog at \(dataDir)/catalog.sqlite")
             }
@@ -34,10 +44,7 @@ struct FsckCommand: ParsableCommand {
             }
             let catalog = try Catalog(path: dataDir + "/catalog.sqlite", migrationsDirectory: migrations)
             let blobs = try BlobStore(dataDirectory: dataDir, removingLeftovers: repair)
-            report = try StoreConsistency.check(catalog: catalog, blobs: blobs, repair: repair)
-        } catch let error as CatalogError {
-            FileHandle.standardError.write(Data("ferry: \(error.message) [\(error.code)]\n".utf8))
-            throw ExitCode(2)
+            return try StoreConsistency.check(catalog: catalog, blobs: blobs, repair: repair)
         }
         if json {
             let encoder = JSONEncoder()

@@ -17,12 +17,7 @@ struct KeygenCommand: ParsableCommand {
 
     func run() throws {
         let key = EncryptionKey.generate()
-        do {
-            try key.write(toNewFile: output)
-        } catch let error as CatalogError {
-            FileHandle.standardError.write(Data("ferry: \(error.message) [\(error.code)]\n".utf8))
-            throw ExitCode.failure
-        }
+        try runOnStore { try key.write(toNewFile: output) }
         Output.write("wrote key \(key.id) to \(output)\n")
     }
 }
@@ -46,20 +41,16 @@ struct RekeyCommand: ParsableCommand {
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() throws {
-        let rotation: StoreKeys.Rotation
-        do {
+        let rotation = try runOnStore { () throws -> StoreKeys.Rotation in
             let old = try EncryptionKey.load(path: oldKey)
             let new = try EncryptionKey.load(path: newKey)
             let lock = try DataDirectoryLock(dataDir)
             defer { lock.release() }
             // Test hook: a real kill -9 part-way through, to show that an interrupted rotation loses nothing.
             let killAfter = ProcessInfo.processInfo.environment["FERRY_TEST_REKEY_KILL_AFTER"].flatMap(Int.init)
-            rotation = try StoreKeys.rotate(dataDirectory: dataDir, from: old, to: new) { count in
+            return try StoreKeys.rotate(dataDirectory: dataDir, from: old, to: new) { count in
                 if count == killAfter { kill(getpid(), SIGKILL) }
             }
-        } catch let error as CatalogError {
-            FileHandle.standardError.write(Data("ferry: \(error.message) [\(error.code)]\n".utf8))
-            throw ExitCode.failure
         }
         if json {
             let encoder = JSONEncoder()
