@@ -420,6 +420,16 @@ final class MigrationEndToEndTests {
         try waitForNodes(["node-a", "node-b"])
         let foreign = try push("podman-inpod.tar")
         try refused(foreign, "signed by another key")
+
+        // The operator pins the new key explicitly (--provenance-key wins over the key pinned on first use).
+        let keyFile = directory.appendingPathComponent("service-key.json")
+        try curl("GET", "/.well-known/ferry/provenance-key").body.write(to: keyFile)
+        stopAgent("node-b")
+        try startAgent("node-b", facts: #"{"runtimes": ["runc"], "ips_in_use": ["10.89.0.42"]}"#, extra: ["--provenance-key", keyFile.path])
+        try waitForNodes(["node-b"])
+        let migration = try finished(try migrate(foreign, to: "node-b", options: #"{"name": "y"}"#))
+        #expect(migration["state"] as? String == "succeeded", "\(migration["error"] ?? "")")
+        #expect(restored().contains { $0.contains(foreign) })
     }
 
     @Test("a target that stopped heartbeating fails the migration with NODE_DOWN")
