@@ -29,6 +29,8 @@ let package = Package(
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         // libcurl's easy interface for every HTTP request Ferry sends (already loaded by FoundationNetworking).
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libpq, PostgreSQL's own client: the catalog's scale-out engine (blocking, like Ferry's other threads).
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // Reading checkpoint archives and CRIU images into a model. No I/O policy, no presentation.
         .target(
@@ -66,11 +68,12 @@ let package = Package(
             dependencies: ["CMicroHTTPD"],
             swiftSettings: swiftSettings
         ),
-        // The SQLite catalog (GRDB over the system libsqlite3) and the content-addressed blob store.
+        // The catalog (SQLite through GRDB over the system libsqlite3, or PostgreSQL through libpq) and the
+        // content-addressed blob store.
         .target(
             name: "FerryCatalog",
             dependencies: [
-                "FerryAPI",
+                "FerryAPI", "CPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

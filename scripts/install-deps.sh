@@ -11,6 +11,7 @@ packages=(
   pkg-config
   libarchive-dev libsqlite3-dev libmicrohttpd-dev   # the C libraries Ferry links
   libcurl4-openssl-dev                              # libcurl: the HTTP client (FoundationNetworking links it too)
+  libpq-dev                                         # libpq: the PostgreSQL catalog (--catalog postgres://)
 )
 want_python_checker=no
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
@@ -20,6 +21,7 @@ if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
     curl openssl                                     # HTTP and SHA-256 in the service tests
     chromium fonts-dejavu-core                       # the web page test runs a real headless browser
     python3                                          # the OpenAPI check (scripts/openapi_check.py)
+    postgresql postgresql-contrib                    # the catalog suite runs on a real PostgreSQL too (pg_trgm)
   )
   # kubectl reads the generated Pod manifests into its typed Pod (KubernetesRestoreTests); any kubectl will do.
   command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)

@@ -1,18 +1,41 @@
 public import Foundation
-internal import GRDB
-#if canImport(Glibc)
-internal import Glibc
-#endif
 
-/// The SQLite catalog: one database file in WAL mode, concurrent readers, one writer.
+/// Where the catalog lives: the embedded SQLite file (the default) or a PostgreSQL server that several replicas
+/// share (`--catalog postgres://USER[:PASSWORD]@HOST:PORT/DB`).
+public enum CatalogLocation: Sendable, Equatable {
+    case sqlite(path: String)
+    case postgres(url: String)
+
+    /// `--catalog`'s value: `sqlite` (the data directory's `catalog.sqlite`), a file path, or a
+    /// `postgres://` / `postgresql://` URL.
+    public init(parsing text: String, dataDirectory: String) throws {
+        if text == "sqlite" || text.isEmpty {
+            self = .sqlite(path: dataDirectory + "/catalog.sqlite")
+        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            guard let components = URLComponents(string: text), components.host?.isEmpty == false,
+                  components.path.count > 1 else {
+                throw CatalogError(.invalidCatalog, "--catalog wants postgres://USER[:PASSWORD]@HOST:PORT/DATABASE")
+            }
+            self = .postgres(url: text)
+        } else if text.contains("://") {
+            throw CatalogError(.invalidCatalog, "--catalog takes sqlite, a file path or a postgres:// URL, not \(text.prefix(40))")
+        } else {
+            self = .sqlite(path: text)
+        }
+    }
+}
+
+/// The catalog: checkpoints, their findings and inspections, nodes, migrations, pins, deletions and signed
+/// statements, on SQLite (one file in WAL mode, concurrent readers, one writer) or PostgreSQL.
 ///
-/// The schema lives in `migrations/NNNN_name.sql`; each file is applied once, in name order, at start-up, and
-/// recorded (GRDB's `grdb_migrations` table), so a newer binary upgrades an older database and an older binary
-/// refuses a newer one instead of corrupting it.
+/// The schema lives in `migrations/NNNN_name.sql` (with `migrations/postgres/NNNN_name.sql` where PostgreSQL's SQL
+/// differs); each is applied once, in name order, at start-up, and recorded, so a newer binary upgrades an older
+/// database and an older binary refuses a newer one instead of corrupting it. Every query below is written once.
 public final class Catalog: Sendable {
-    private let pool: DatabasePool
-    public let path: String
-    private let statistics = PlannerStatistics()
+    let database: any SQLDatabase
+    /// The SQLite file, or the PostgreSQL server without its password.
+    public var location: String { database.location }
+    public var dialect: SQLDialect { database.dialect }
     private let generationBox = WriteGeneration()
     /// A filtered list counts its matches up to this many (`CheckpointQuery.countCap`; smaller in tests).
     let countCap: Int
@@ -22,73 +45,54 @@ public final class Catalog: Sendable {
     /// Seals the values taken from archive contents (the inspection) when the data directory is encrypted.
     let columnCipher: ColumnCipher?
 
-    /// Opens or creates the catalog at `path` and applies the migrations found in `migrationsDirectory`.
+    /// Opens or creates the SQLite catalog at `path` and applies the migrations found in `migrationsDirectory`.
     /// `upTo` stops after the named migration (tests use it to build an older schema).
     /// `registryHost` (`HOST:PORT`) starts every `oci_reference` the API gives (SQL `ferry_registry_host()`).
     /// `columnCipher` seals the stored inspections (an encrypted data directory).
     public convenience init(path: String, migrationsDirectory: String, upTo lastMigration: String? = nil,
                             registryHost: String = "127.0.0.1:8080", columnCipher: ColumnCipher? = nil) throws {
-        try self.init(path: path, migrationsDirectory: migrationsDirectory, upTo: lastMigration, registryHost: registryHost,
+        try self.init(.sqlite(path: path), migrationsDirectory: migrationsDirectory, upTo: lastMigration,
+                      registryHost: registryHost, columnCipher: columnCipher)
+    }
+
+    /// Opens the catalog at `location`, SQLite or PostgreSQL, and applies the migrations it lacks.
+    public convenience init(_ location: CatalogLocation, migrationsDirectory: String, upTo lastMigration: String? = nil,
+                            registryHost: String = "127.0.0.1:8080", columnCipher: ColumnCipher? = nil) throws {
+        try self.init(location, migrationsDirectory: migrationsDirectory, upTo: lastMigration, registryHost: registryHost,
                       countCap: CheckpointQuery.countCap, columnCipher: columnCipher)
     }
 
-    init(path: String, migrationsDirectory: String, upTo lastMigration: String?, registryHost: String, countCap: Int,
+    convenience init(path: String, migrationsDirectory: String, upTo lastMigration: String?, registryHost: String, countCap: Int,
          sparseMatches: Int = Catalog.sparseMatches, columnCipher: ColumnCipher? = nil) throws {
-        self.path = path
+        try self.init(.sqlite(path: path), migrationsDirectory: migrationsDirectory, upTo: lastMigration,
+                      registryHost: registryHost, countCap: countCap, sparseMatches: sparseMatches, columnCipher: columnCipher)
+    }
+
+    init(_ location: CatalogLocation, migrationsDirectory: String, upTo lastMigration: String?, registryHost: String,
+         countCap: Int, sparseMatches: Int = Catalog.sparseMatches, columnCipher: ColumnCipher? = nil) throws {
         self.columnCipher = columnCipher
         self.countCap = countCap
         self.sparseMatches = sparseMatches
-        let registryHostBox = RegistryHostBox(registryHost)
-        self.registryHostBox = registryHostBox
-        // Create the file 0600 first: SQLite gives its -wal and -shm files the database file's permissions.
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd >= 0 { close(fd) }
-        let migrations = try Self.migrations(in: migrationsDirectory)
-        do {
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(10)
-            // Readers sized to the cores: more only contend (repeated reads come from the service's caches).
-            configuration.maximumReaderCount = max(2, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-            configuration.prepareDatabase { db in
-                // No memory-mapped I/O: each connection's map of the file counts again in the process's resident
-                // size (five readers of a 150 MB catalog looked like 650 MB to monitoring); reads go through
-                // SQLite's page cache and the kernel's instead.
-                try db.execute(sql: "PRAGMA mmap_size = 0")
-                db.add(function: DatabaseFunction("ferry_registry_host", argumentCount: 0, pure: false) { _ in registryHostBox.value })
-            }
-            pool = try DatabasePool(path: path, configuration: configuration)
-            var migrator = DatabaseMigrator()
-            for (identifier, sql) in migrations {
-                migrator.registerMigration(identifier) { db in try db.execute(sql: sql) }
-                if identifier == lastMigration { break }
-            }
-            let superseded = try pool.read { try migrator.hasBeenSuperseded($0) }
-            if superseded {
-                throw CatalogError(
-                    .databaseTooNew, "the catalog at \(path) was written by a newer Ferry; refusing to open it")
-            }
-            try migrator.migrate(pool)
-            try Self.nameRepositories(pool)
-            if try pool.write({ try statistics.refreshAtOpen($0) }) {
-                // Connections read sqlite_stat1 when they open: readers opened before the ANALYZE plan without it.
-                pool.invalidateReadOnlyConnections()
-            }
-        } catch let error as CatalogError {
-            throw error
-        } catch {
-            throw CatalogError(.databaseFailed, "could not open the catalog at \(path)", underlying: "\(error)")
+        registryHostBox = RegistryHostBox(registryHost)
+        switch location {
+        case .sqlite(let path):
+            let migrations = try SQLMigration.load(from: migrationsDirectory, dialect: .sqlite, upTo: lastMigration)
+            database = try SQLiteDatabase(path: path, migrations: migrations, registryHost: registryHost)
+        case .postgres(let url):
+            let migrations = try SQLMigration.load(from: migrationsDirectory, dialect: .postgres, upTo: lastMigration)
+            database = try PostgresDatabase(url: url, migrations: migrations, registryHost: registryHost)
         }
+        try nameRepositories()
     }
 
     /// Gives rows catalogued before the registry view their repository (once; the naming is Swift, not SQL).
-    private static func nameRepositories(_ pool: DatabasePool) throws {
-        let columns = try pool.read { try $0.columns(in: "checkpoint").map(\.name) }
-        guard columns.contains("oci_repository") else { return }
-        try pool.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT id, container_name, pod_name, pod_namespace FROM checkpoint WHERE oci_repository IS NULL")
-            for row in rows {
-                let name = OCIName.repository(containerName: row["container_name"], podName: row["pod_name"], podNamespace: row["pod_namespace"])
-                try db.execute(sql: "UPDATE checkpoint SET oci_repository = ? WHERE id = ?", arguments: [name, row["id"] as String])
+    private func nameRepositories() throws {
+        guard try appliedMigrations().contains("0008_add_checkpoint_image") else { return }
+        try write { db in
+            for row in try db.rows("SELECT id, container_name, pod_name, pod_namespace FROM checkpoint WHERE oci_repository IS NULL") {
+                let name = OCIName.repository(containerName: try row("container_name"), podName: try row("pod_name"),
+                                              podNamespace: try row("pod_namespace"))
+                try db.execute("UPDATE checkpoint SET oci_repository = ? WHERE id = ?", name, try row("id") as String)
             }
         }
     }
@@ -100,43 +104,39 @@ public final class Catalog: Sendable {
         get { registryHostBox.value }
         set {
             registryHostBox.value = newValue
+            database.setRegistryHost(newValue)
             // Every summary names it: what was read before is stale.
             generationBox.advance()
         }
     }
 
-    /// The checkpoints of one registry repository, newest first, after the tag `after` (keyset on the tag order:
-    /// newest first), at most `limit`.
+    /// The checkpoints of one registry repository, newest first, at most `limit`.
     public func imageCheckpoints(repository: String, limit: Int = 1000) throws -> [CheckpointRecord] {
-        try wrap {
-            try pool.read { db in
-                try CheckpointRow.fetchAll(db, sql: """
-                    SELECT * FROM checkpoint WHERE oci_repository = ? AND compression IN ('none', 'gzip', 'zstd')
-                    ORDER BY uploaded_at DESC, id DESC LIMIT ?
-                    """, arguments: [repository, limit]).map(\.record)
-            }
+        try read { db in
+            try db.rows("""
+                SELECT * FROM checkpoint WHERE oci_repository = ? AND compression IN ('none', 'gzip', 'zstd')
+                ORDER BY uploaded_at DESC, id DESC LIMIT ?
+                """, repository, limit).map(CheckpointRecord.init(row:))
         }
     }
 
     /// Whether any checkpoint lives in this repository (servable or not).
     public func hasRepository(_ repository: String) throws -> Bool {
-        try wrap { try pool.read { try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM checkpoint WHERE oci_repository = ?)", arguments: [repository]) ?? false } }
+        try read { try $0.value("SELECT EXISTS (SELECT 1 FROM checkpoint WHERE oci_repository = ?)", repository) ?? false }
     }
 
     /// gzip and zstd checkpoints whose uncompressed digest is not recorded yet (at most `limit`).
     public func checkpointsWithoutUncompressedDigest(limit: Int = 100_000) throws -> [CheckpointRecord] {
-        try wrap {
-            try pool.read { db in
-                try CheckpointRow.fetchAll(db, sql: """
-                    SELECT * FROM checkpoint WHERE uncompressed_digest IS NULL AND compression IN ('gzip', 'zstd') LIMIT ?
-                    """, arguments: [limit]).map(\.record)
-            }
+        try read { db in
+            try db.rows("""
+                SELECT * FROM checkpoint WHERE uncompressed_digest IS NULL AND compression IN ('gzip', 'zstd') LIMIT ?
+                """, limit).map(CheckpointRecord.init(row:))
         }
     }
 
     /// Records the uncompressed tar's digest of a checkpoint.
     public func setUncompressedDigest(_ id: String, _ digest: String) throws {
-        try wrap { try changing { try pool.write { try $0.execute(sql: "UPDATE checkpoint SET uncompressed_digest = ? WHERE id = ?", arguments: [digest, id]) } } }
+        try write { try $0.execute("UPDATE checkpoint SET uncompressed_digest = ? WHERE id = ?", digest, id) }
     }
 
     /// The `NNNN_name.sql` files of a directory, in order, as (identifier, SQL).
@@ -154,48 +154,40 @@ public final class Catalog: Sendable {
 
     /// Identifiers of the migrations applied to this database, in order.
     public func appliedMigrations() throws -> [String] {
-        try wrap { try pool.read { try DatabaseMigrator().appliedIdentifiers($0) } }.sorted()
+        try database.appliedMigrations()
     }
 
     /// Inserts a checkpoint and its findings in one transaction, or returns the existing row if one with the same
     /// ID (the same bytes) exists. With `sign`, the checkpoint's signed statement joins its chain in the same
     /// transaction: no checkpoint is catalogued unsigned, and concurrent uploads of one container form one chain.
+    /// Writes are serialised (on PostgreSQL across replicas), so the same bytes uploaded twice at once are one row.
     public func insert(
         _ record: CheckpointRecord, inspection: String = "{}", findings: [FindingRecord] = [],
         sign: StatementSigning? = nil
     ) throws -> (record: CheckpointRecord, inserted: Bool) {
-        var refreshed = false
-        defer { if refreshed { pool.invalidateReadOnlyConnections() } }
         let stored = try columnCipher.map { try $0.seal(inspection, column: "inspection", row: record.id) } ?? inspection
-        return try wrap {
-            try changing { try pool.write { db in
-                if let existing = try CheckpointRow.fetchOne(db, key: record.id) { return (existing.record, false) }
-                var row = record
-                row.searchText = CheckpointRecord.searchText(for: record)
-                try CheckpointRow(row).insert(db)
-                try db.execute(
-                    sql: "INSERT INTO checkpoint_inspection (checkpoint_id, inspection) VALUES (?, ?)",
-                    arguments: [record.id, stored])
-                for finding in findings {
-                    try FindingRow(
-                        checkpointID: record.id, code: finding.code, severity: finding.severity, path: finding.path,
-                        message: finding.message, waiver: finding.waiver
-                    ).insert(db)
-                }
-                if let sign { try Self.appendStatement(row, sign: sign, db) }
-                refreshed = try statistics.refreshIfGrown(db)
-                return (row, true)
-            } }
+        return try write { db in
+            if let existing = try db.row("SELECT * FROM checkpoint WHERE id = ?", record.id) {
+                return (try CheckpointRecord(row: existing), false)
+            }
+            var row = record
+            row.searchText = CheckpointRecord.searchText(for: record)
+            try row.insert(db)
+            try db.execute("INSERT INTO checkpoint_inspection (checkpoint_id, inspection) VALUES (?, ?)", record.id, stored)
+            for finding in findings {
+                try db.execute("""
+                    INSERT INTO finding (checkpoint_id, code, severity, path, message, waiver) VALUES (?, ?, ?, ?, ?, ?)
+                    """, record.id, finding.code, finding.severity, finding.path, finding.message, finding.waiver)
+            }
+            if let sign { try Self.appendStatement(row, sign: sign, db) }
+            try database.catalogGrew(db)
+            return (row, true)
         }
     }
 
     /// The full inspection of a checkpoint, as JSON text.
     public func inspection(of id: String) throws -> String {
-        let text = try wrap {
-            try pool.read {
-                try String.fetchOne($0, sql: "SELECT inspection FROM checkpoint_inspection WHERE checkpoint_id = ?", arguments: [id])
-            }
-        }
+        let text: String? = try read { try $0.value("SELECT inspection FROM checkpoint_inspection WHERE checkpoint_id = ?", id) }
         guard let text else { throw CatalogError(.checkpointNotFound, "no checkpoint \(id)") }
         guard ColumnCipher.isSealed(text) else { return text }
         guard let columnCipher else {
@@ -206,9 +198,10 @@ public final class Catalog: Sendable {
 
     /// The findings of a checkpoint, in the order validation reported them.
     public func findings(of id: String) throws -> [FindingRecord] {
-        try wrap {
-            try pool.read { db in
-                try FindingRow.filter(sql: "checkpoint_id = ?", arguments: [id]).order(sql: "id").fetchAll(db).map(\.record)
+        try read { db in
+            try db.rows("SELECT code, severity, path, message, waiver FROM finding WHERE checkpoint_id = ? ORDER BY id", id).map { row in
+                FindingRecord(code: try row("code"), severity: try row("severity"), path: try row("path"),
+                              message: try row("message"), waiver: try row("waiver"))
             }
         }
     }
@@ -220,14 +213,9 @@ public final class Catalog: Sendable {
         guard id.count >= 8, id.count <= 64, id.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
             throw CatalogError(.checkpointNotFound, "no checkpoint \(reference.prefix(80))")
         }
-        let matches = try wrap {
-            try pool.read { db in
-                try CheckpointRow
-                    .filter(sql: "id >= ? AND id < ?", arguments: [id, id + "g"])
-                    .limit(2)
-                    .fetchAll(db)
-                    .map(\.record)
-            }
+        // IDs compare bytewise on both engines (PostgreSQL's columns are COLLATE "C"): a prefix is a range.
+        let matches = try read { db in
+            try db.rows("SELECT * FROM checkpoint WHERE id >= ? AND id < ? LIMIT 2", id, id + "g").map(CheckpointRecord.init(row:))
         }
         guard let first = matches.first else { throw CatalogError(.checkpointNotFound, "no checkpoint \(id)") }
         guard matches.count == 1 else {
@@ -238,111 +226,100 @@ public final class Catalog: Sendable {
 
     /// Deletes a checkpoint row. Returns the deleted row.
     public func delete(_ id: String) throws -> CheckpointRecord {
-        try wrap {
-            try changing { try pool.write { db in
-                guard let row = try CheckpointRow.fetchOne(db, key: id) else {
-                    throw CatalogError(.checkpointNotFound, "no checkpoint \(id)")
-                }
-                try row.delete(db)
-                return row.record
-            } }
+        try write { db in
+            guard let row = try db.row("SELECT * FROM checkpoint WHERE id = ?", id) else {
+                throw CatalogError(.checkpointNotFound, "no checkpoint \(id)")
+            }
+            try db.execute("DELETE FROM checkpoint WHERE id = ?", id)
+            return try CheckpointRecord(row: row)
         }
     }
 
     /// Whether any row points at this blob.
     public func contains(_ id: String) throws -> Bool {
-        try wrap { try pool.read { try CheckpointRow.exists($0, key: id) } }
+        try read { try $0.value("SELECT EXISTS (SELECT 1 FROM checkpoint WHERE id = ?)", id) ?? false }
     }
 
     /// Number of checkpoints and the sum of their stored sizes.
     public func totals() throws -> (count: Int, bytes: Int64) {
-        try wrap {
-            try pool.read { db in
-                // Kept by triggers (migration 0010): no row is counted.
-                let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT count, bytes FROM checkpoint_total WHERE only = 1"))
-                return (row?[0] ?? 0, row?[1] ?? 0)
-            }
+        try read { db in
+            // Kept by triggers (migration 0010): no row is counted.
+            guard let row = try db.row("SELECT count, bytes FROM checkpoint_total WHERE \"only\" = 1") else { return (0, 0) }
+            return (try row("count"), try row("bytes"))
         }
     }
 
     /// One page of checkpoints matching a query.
     public func list(_ query: CheckpointQuery) throws -> CheckpointPage {
-        let page = try page(query, select: "*", from: "checkpoint") {
-            try CheckpointRow(row: $0).record
-        }
+        let page = try page(query, select: "*", from: "checkpoint", decode: CheckpointRecord.init(row:))
         return CheckpointPage(items: page.items, nextCursor: page.nextCursor, total: page.total, totalExact: page.totalExact)
     }
 
     /// One page of checkpoints matching a query, each as the API's JSON description (the `checkpoint_summary` view).
     public func summaries(_ query: CheckpointQuery) throws -> CheckpointSummaryPage {
-        let page = try page(query, select: "summary", from: "checkpoint_summary") { row -> String in row["summary"] }
+        let page = try page(query, select: "summary", from: "checkpoint_summary") { row -> String in try row("summary") }
         return CheckpointSummaryPage(items: page.items, nextCursor: page.nextCursor, total: page.total, totalExact: page.totalExact)
     }
 
     /// The API's JSON description of one checkpoint.
     public func summary(of id: String) throws -> String {
-        let text = try wrap {
-            try pool.read { try String.fetchOne($0, sql: "SELECT summary FROM checkpoint_summary WHERE id = ?", arguments: [id]) }
-        }
+        let text: String? = try read { try $0.value("SELECT summary FROM checkpoint_summary WHERE id = ?", id) }
         guard let text else { throw CatalogError(.checkpointNotFound, "no checkpoint \(id)") }
         return text
     }
 
     /// The shared query behind `list` and `summaries`: filters, keyset pagination, and the total.
     private func page<T>(
-        _ query: CheckpointQuery, select: String, from table: String, decode: @escaping (Row) throws -> T
+        _ query: CheckpointQuery, select: String, from table: String, decode: @escaping (SQLRow) throws -> T
     ) throws -> (items: [T], nextCursor: String?, total: Int, totalExact: Bool) {
         let prepared = try PreparedList(query, countCap: countCap, sparseMatches: sparseMatches)
-        return try wrap {
-            try pool.read { db in
-                let statements = try prepared.statements(select: select, from: table, db)
-                let rows = try Row.fetchAll(db.cachedStatement(sql: statements.page.sql),
-                                            arguments: StatementArguments(statements.page.arguments))
-                let counted = try Int.fetchOne(db.cachedStatement(sql: statements.count.sql),
-                                               arguments: StatementArguments(statements.count.arguments)) ?? 0
-                let exact = statements.countIsExact || counted <= countCap
-                let total = statements.countIsExact ? counted : min(counted, countCap)
-                let items = try rows.prefix(query.limit).map(decode)
-                var next: String?
-                if rows.count > query.limit, let last = rows.prefix(query.limit).last {
-                    next = PageCursor(
-                        sort: query.sort.rawValue, descending: query.descending,
-                        text: prepared.numeric ? nil : last["sort_value"], number: prepared.numeric ? last["sort_value"] : nil,
-                        id: last["page_id"]
-                    ).encoded()
-                }
-                return (items, next, total, exact)
+        return try read { db in
+            let statements = try prepared.statements(select: select, from: table, db)
+            let rows = try db.rows(statements.page.sql, statements.page.arguments)
+            let counted: Int = try db.value(statements.count.sql, statements.count.arguments) ?? 0
+            let exact = statements.countIsExact || counted <= countCap
+            let total = statements.countIsExact ? counted : min(counted, countCap)
+            let items = try rows.prefix(query.limit).map(decode)
+            var next: String?
+            if rows.count > query.limit, let last = rows.prefix(query.limit).last {
+                next = PageCursor(
+                    sort: query.sort.rawValue, descending: query.descending,
+                    text: prepared.numeric ? nil : try last("sort_value"), number: prepared.numeric ? try last("sort_value") : nil,
+                    id: try last("page_id")
+                ).encoded()
             }
+            return (items, next, total, exact)
         }
     }
 
-    /// The query plans (EXPLAIN QUERY PLAN details) of a list's page and count statements, for tests that keep
-    /// every filter and sort on an index.
+    /// The query plans (EXPLAIN QUERY PLAN details) of a list's page and count statements on SQLite, for tests that
+    /// keep every filter and sort on an index.
     func plans(_ query: CheckpointQuery) throws -> (page: [String], count: [String]) {
+        guard let sqlite = database as? SQLiteDatabase else { return ([], []) }
         let prepared = try PreparedList(query, countCap: countCap, sparseMatches: sparseMatches)
-        return try wrap {
-            try pool.read { db in
-                let statements = try prepared.statements(select: "summary", from: "checkpoint_summary", db)
-                func plan(_ statement: (sql: String, arguments: [any DatabaseValueConvertible])) throws -> [String] {
-                    try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + statement.sql,
-                                     arguments: StatementArguments(statement.arguments)).map { $0["detail"] }
-                }
-                return (try plan(statements.page), try plan(statements.count))
-            }
-        }
+        let statements = try read { try prepared.statements(select: "summary", from: "checkpoint_summary", $0) }
+        return (try sqlite.plan(statements.page.sql, statements.page.arguments),
+                try sqlite.plan(statements.count.sql, statements.count.arguments))
     }
 
-    /// The words of `q` as conditions. A word of three characters or more that few checkpoints contain is looked up
-    /// in the trigram index (and the rows it names fetched by rowid); one that many contain (more than
-    /// `sparseMatches`) is checked on each row as the sort's index is walked instead, since a page of it is
-    /// found within the first rows; shorter words are always checked on the row.
-    static func addText(_ words: [String], to filter: inout SQLFilter, sparseMatches: Int, _ db: Database) throws {
+    /// The words of `q` as conditions.
+    ///
+    /// On SQLite, a word of three characters or more that few checkpoints contain is looked up in the trigram index
+    /// (and the rows it names fetched by rowid); one that many contain (more than `sparseMatches`) is checked on
+    /// each row as the sort's index is walked instead, since a page of it is found within the first rows; shorter
+    /// words are always checked on the row. On PostgreSQL each word is a `LIKE '%word%'`, which the trigram GIN
+    /// index (pg_trgm) answers, and the planner's own statistics choose between it and the sort's index.
+    static func addText(_ words: [String], to filter: inout SQLFilter, sparseMatches: Int, _ db: any SQLConnection) throws {
         for word in words {
+            if db.dialect == .postgres {
+                filter.add("search_text LIKE ?", "%" + likeEscaped(word) + "%")
+                continue
+            }
             if word.unicodeScalars.count >= 3 {
                 let phrase = phrases([word])
-                let found = try Int.fetchOne(
-                    db.cachedStatement(sql: "SELECT count(*) FROM (SELECT 1 FROM checkpoint_search WHERE checkpoint_search MATCH ? LIMIT \(sparseMatches + 1))"),
-                    arguments: [phrase]) ?? 0
+                let found: Int = try db.value(
+                    "SELECT count(*) FROM (SELECT 1 FROM checkpoint_search WHERE checkpoint_search MATCH ? LIMIT \(sparseMatches + 1))",
+                    phrase) ?? 0
                 if found <= sparseMatches {
                     filter.add("rowid IN (SELECT rowid FROM checkpoint_search WHERE checkpoint_search MATCH ?)", phrase)
                     continue
@@ -350,6 +327,12 @@ public final class Catalog: Sendable {
             }
             filter.add("instr(search_text, ?) > 0", word)
         }
+    }
+
+    /// A word as a LIKE pattern's literal text (PostgreSQL's escape character is the backslash).
+    static func likeEscaped(_ word: String) -> String {
+        word.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
     }
 
     /// Words as an FTS5 query: each a quoted phrase (a substring, for the trigram tokenizer), all required.
@@ -384,41 +367,39 @@ public final class Catalog: Sendable {
         return formatter.date(from: text)
     }
 
-    func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try wrap { try pool.read(body) }
+    func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        try database.read(body)
     }
 
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
-        try wrap { try changing { try pool.write(body) } }
+    /// A write to the checkpoint tables: moves `generation` on, here and (on PostgreSQL) for every replica.
+    func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        try changing {
+            try database.write { db in
+                let result = try body(db)
+                try database.noteCheckpointWrite(db)
+                return result
+            }
+        }
     }
 
     /// A write to the node and migration tables only: it leaves `generation` alone (heartbeats arrive every second
     /// and change no checkpoint).
-    func writeNodesAndMigrations<T>(_ body: (Database) throws -> T) throws -> T {
-        try wrap { try pool.write(body) }
+    func writeNodesAndMigrations<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        try database.write(body)
     }
 
-    /// Counts writes: a number that changes after every write to the checkpoint tables (successful or not), so a
-    /// cache of anything read from them knows when to read again.
-    public var generation: UInt64 { generationBox.value }
+    /// Counts writes: a number that changes after every write to the checkpoint tables (successful or not, by this
+    /// process or, on PostgreSQL, by any replica), so a cache of anything read from them knows when to read again.
+    public var generation: UInt64 {
+        // When the shared counter cannot be read, a value never handed out before: caches read again.
+        let shared = (try? database.sharedGeneration()) ?? generationBox.unique()
+        return generationBox.value &+ shared
+    }
 
     /// Runs a write and moves the generation on after it, whatever its outcome.
     private func changing<T>(_ body: () throws -> T) rethrows -> T {
         defer { generationBox.advance() }
         return try body()
-    }
-
-    /// Turns GRDB's errors into `DATABASE_FAILED`, keeping SQLite's text as `underlying`.
-    private func wrap<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as CatalogError {
-            throw error
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
-            throw CatalogError(.storageFull, "the disk holding the catalog is full", underlying: "\(error)")
-        } catch {
-            throw CatalogError(.databaseFailed, "the catalog database failed", underlying: "\(error)")
-        }
     }
 }
 
@@ -429,73 +410,21 @@ extension Catalog {
     }
 }
 
-/// The registry host, read by SQLite's `ferry_registry_host()` on any connection. Guarded by `lock`.
-private final class RegistryHostBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var host: String
-    init(_ host: String) { self.host = host }
-    var value: String {
-        get { lock.lock(); defer { lock.unlock() }; return host }
-        set { lock.lock(); host = newValue; lock.unlock() }
-    }
-}
-
-/// Keeps sqlite_stat1 (ANALYZE) in step with the catalog's size, so the planner knows how selective each filter
-/// is: whenever the catalog has doubled since the last ANALYZE (whose row count sqlite_stat1 keeps, so a restart
-/// does not analyse again). ANALYZE reads every index once (about 0.1 s per 100,000 checkpoints), so doubling keeps
-/// its total cost proportional to the inserts.
-final class PlannerStatistics: @unchecked Sendable {
-    // @unchecked Sendable invariant: `analyzedCount` is only touched inside `pool.write`, i.e. on SQLite's one writer.
-    private var analyzedCount = -1
-
-    func refresh(_ db: Database) throws {
-        try db.execute(sql: "ANALYZE")
-        // An older schema (tests open one with `upTo`) has no kept total.
-        guard try db.tableExists("checkpoint_total") else { return }
-        analyzedCount = try Int.fetchOne(db, sql: "SELECT count FROM checkpoint_total WHERE only = 1") ?? 0
-    }
-
-    /// At open: takes the row count of the last ANALYZE from sqlite_stat1, and analyses only when there is none or
-    /// the catalog has doubled since. True when it ran ANALYZE.
-    func refreshAtOpen(_ db: Database) throws -> Bool {
-        guard try db.tableExists("checkpoint_total") else {
-            try refresh(db)
-            return true
-        }
-        if try db.tableExists("sqlite_stat1"),
-           let stat = try String.fetchOne(db, sql: "SELECT stat FROM sqlite_stat1 WHERE tbl = 'checkpoint' LIMIT 1"),
-           let rows = stat.split(separator: " ").first.flatMap({ Int($0) }) {
-            analyzedCount = rows
-            return try refreshIfGrown(db)
-        }
-        try refresh(db)
-        return true
-    }
-
-    /// True when it ran ANALYZE (the pool's readers must then be reopened to see the new statistics).
-    func refreshIfGrown(_ db: Database) throws -> Bool {
-        let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT count FROM checkpoint_total WHERE only = 1")) ?? 0
-        guard count >= 2 * max(analyzedCount, 0) + 64 else { return false }
-        try refresh(db)
-        return true
-    }
-}
-
 /// The WHERE clause of a catalog query, built condition by condition with its arguments.
 struct SQLFilter {
     var conditions: [String] = []
-    var arguments: [any DatabaseValueConvertible] = []
+    var arguments: [any SQLArgument] = []
 
     mutating func equal(_ column: String, _ value: String?) {
         guard let value else { return }
         add("\(column) = ?", value)
     }
 
-    mutating func add(_ condition: String, _ values: any DatabaseValueConvertible...) {
+    mutating func add(_ condition: String, _ values: any SQLArgument...) {
         add(condition, values)
     }
 
-    mutating func add(_ condition: String, _ values: [any DatabaseValueConvertible]) {
+    mutating func add(_ condition: String, _ values: [any SQLArgument]) {
         conditions.append(condition)
         arguments.append(contentsOf: values)
     }
@@ -514,11 +443,11 @@ struct PreparedList {
     let numeric: Bool
     /// The equality filters that have an index of their own: (index, column, value).
     var indexedEqualities: [(index: String, column: String, value: String)] = []
-    var cursorCondition: (sql: String, arguments: [any DatabaseValueConvertible])?
+    var cursorCondition: (sql: String, arguments: [any SQLArgument])?
 
     struct Statements {
-        var page: (sql: String, arguments: [any DatabaseValueConvertible])
-        var count: (sql: String, arguments: [any DatabaseValueConvertible])
+        var page: (sql: String, arguments: [any SQLArgument])
+        var count: (sql: String, arguments: [any SQLArgument])
         /// The count is the exact total (the trigger-kept one), not a capped count.
         var countIsExact: Bool
     }
@@ -559,12 +488,12 @@ struct PreparedList {
             guard cursor.sort == query.sort.rawValue, cursor.descending == query.descending else {
                 throw CatalogError(.invalidQuery, "the cursor belongs to another sort order")
             }
-            let value: any DatabaseValueConvertible = numeric ? (cursor.number ?? 0) : (cursor.text ?? "")
+            let value: any SQLArgument = numeric ? (cursor.number ?? 0) : (cursor.text ?? "")
             cursorCondition = ("(\(query.sort.column), id) \(query.descending ? "<" : ">") (?, ?)", [value, cursor.id])
         }
     }
 
-    func statements(select: String, from table: String, _ db: Database) throws -> Statements {
+    func statements(select: String, from table: String, _ db: any SQLConnection) throws -> Statements {
         let otherConditions = filter.conditions.count
         var filter = filter
         try Catalog.addText(words, to: &filter, sparseMatches: sparseMatches, db)
@@ -572,7 +501,10 @@ struct PreparedList {
         if let cursorCondition { pageFilter.add(cursorCondition.sql, cursorCondition.arguments) }
         let column = query.sort.column
         let direction = query.descending ? "DESC" : "ASC"
-        let source = try Self.drivingIndex(indexedEqualities, sparseMatches: sparseMatches, db).map { "checkpoint INDEXED BY \($0)" } ?? "checkpoint"
+        // PostgreSQL plans from its own per-value statistics; SQLite is told which index to drive from.
+        let source = db.dialect == .sqlite
+            ? try Self.drivingIndex(indexedEqualities, sparseMatches: sparseMatches, db).map { "checkpoint INDEXED BY \($0)" } ?? "checkpoint"
+            : "checkpoint"
         // The page's IDs first (an index walk), then the selection for those rows only: SQLite would otherwise
         // build the selected columns of every row it sorts.
         let pageSQL = """
@@ -584,18 +516,18 @@ struct PreparedList {
             """
         // The unfiltered total is kept by triggers; a filtered one is counted up to a cap, so a filter that
         // matches most of a large catalog costs a bounded count, not a pass over every match.
-        let count: (sql: String, arguments: [any DatabaseValueConvertible])
+        let count: (sql: String, arguments: [any SQLArgument])
         var exact = false
-        let textOnly = otherConditions == 0 && !words.isEmpty && words.allSatisfy { $0.unicodeScalars.count >= 3 }
+        let textOnly = db.dialect == .sqlite && otherConditions == 0 && !words.isEmpty && words.allSatisfy { $0.unicodeScalars.count >= 3 }
         if filter.conditions.isEmpty {
-            count = ("SELECT count FROM checkpoint_total WHERE only = 1", [])
+            count = ("SELECT count FROM checkpoint_total WHERE \"only\" = 1", [])
             exact = true
         } else if textOnly {
             // Only q, every word indexed: the trigram index counts (all words in one MATCH).
-            count = ("SELECT count(*) FROM (SELECT 1 FROM checkpoint_search WHERE checkpoint_search MATCH ? LIMIT \(countCap + 1))",
+            count = ("SELECT count(*) FROM (SELECT 1 FROM checkpoint_search WHERE checkpoint_search MATCH ? LIMIT \(countCap + 1)) AS capped",
                      [Catalog.phrases(words)])
         } else {
-            count = ("SELECT count(*) FROM (SELECT 1 FROM checkpoint \(filter.whereClause) LIMIT \(countCap + 1))", filter.arguments)
+            count = ("SELECT count(*) FROM (SELECT 1 FROM checkpoint \(filter.whereClause) LIMIT \(countCap + 1)) AS capped", filter.arguments)
         }
         return Statements(page: (pageSQL, pageFilter.arguments), count: count, countIsExact: exact)
     }
@@ -606,15 +538,13 @@ struct PreparedList {
     /// checkpoints, where the column is empty) would be planned as common, and the sort's index walked to the end
     /// looking for it. Each probe reads at most `sparseMatches + 1` entries of one index.
     static func drivingIndex(_ equalities: [(index: String, column: String, value: String)], sparseMatches: Int,
-                             _ db: Database) throws -> String? {
+                             _ db: any SQLConnection) throws -> String? {
         var best: (index: String, count: Int)?
         for equality in equalities {
-            let count = try Int.fetchOne(
-                db.cachedStatement(sql: """
-                    SELECT count(*) FROM (SELECT 1 FROM checkpoint INDEXED BY \(equality.index)
-                    WHERE \(equality.column) = ? LIMIT \(sparseMatches + 1))
-                    """),
-                arguments: [equality.value]) ?? 0
+            let count: Int = try db.value("""
+                SELECT count(*) FROM (SELECT 1 FROM checkpoint INDEXED BY \(equality.index)
+                WHERE \(equality.column) = ? LIMIT \(sparseMatches + 1))
+                """, equality.value) ?? 0
             if count <= sparseMatches, count < best?.count ?? Int.max { best = (equality.index, count) }
         }
         return best?.index
@@ -626,6 +556,7 @@ final class WriteGeneration: @unchecked Sendable {
     // @unchecked Sendable invariant: `count` is only touched with `lock` held.
     private let lock = NSLock()
     private var count: UInt64 = 0
+    private var uniqueCount: UInt64 = 0
 
     var value: UInt64 {
         lock.lock()
@@ -637,5 +568,13 @@ final class WriteGeneration: @unchecked Sendable {
         lock.lock()
         count &+= 1
         lock.unlock()
+    }
+
+    /// A value no earlier call returned, from the top of the range (the shared counter counts from the bottom).
+    func unique() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        uniqueCount &+= 1
+        return UInt64.max / 2 &+ uniqueCount
     }
 }

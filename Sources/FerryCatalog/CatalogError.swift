@@ -16,7 +16,9 @@ public struct CatalogErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
     public static let storageFull = CatalogErrorCode(rawValue: "STORAGE_FULL")
     /// Writing, syncing or renaming a blob failed.
     public static let storageFailed = CatalogErrorCode(rawValue: "STORAGE_FAILED")
-    /// SQLite reported an error.
+    /// `--catalog` names no catalog Ferry can open (not `sqlite`, a path or a `postgres://` URL).
+    public static let invalidCatalog = CatalogErrorCode(rawValue: "INVALID_CATALOG")
+    /// The catalog's engine (SQLite or PostgreSQL) reported an error, or the PostgreSQL server could not be reached.
     public static let databaseFailed = CatalogErrorCode(rawValue: "DATABASE_FAILED")
     /// The checkpoint is pinned: nothing deletes it until it is unpinned.
     public static let checkpointPinned = CatalogErrorCode(rawValue: "CHECKPOINT_PINNED")

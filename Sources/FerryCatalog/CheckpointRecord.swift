@@ -1,4 +1,4 @@
-internal import GRDB
+internal import Foundation
 
 /// One catalogued checkpoint archive: a row of the `checkpoint` table. The `id` is the SHA-256 of the archive's
 /// bytes, so the same archive uploaded twice is one row.
@@ -115,15 +115,54 @@ public struct CheckpointRecord: Codable, Sendable, Equatable {
     }
 }
 
-/// A `checkpoint` row for GRDB. The wrapper keeps GRDB an implementation detail: the public record type has no
-/// database conformances, so users of the catalog need not import GRDB.
-struct CheckpointRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "checkpoint"
-    var record: CheckpointRecord
+extension CheckpointRecord {
+    /// The columns of a `checkpoint` row, as `insert` writes them.
+    static let columns = [
+        "id", "size", "compression", "engine", "container_id", "container_name", "pod_name", "pod_namespace", "pod_uid",
+        "sandbox_id", "image", "image_id", "runtime", "created", "checkpointed", "architecture", "ip_addresses",
+        "mac_addresses", "checkpoint_size", "memory_pages_size", "rootfs_diff_size", "process_count", "source_node",
+        "labels", "uploaded_at", "search_text", "validation_state", "facts", "oci_repository", "uncompressed_digest",
+        "source_image",
+    ]
 
-    init(_ record: CheckpointRecord) { self.record = record }
-    init(from decoder: any Decoder) throws { record = try CheckpointRecord(from: decoder) }
-    func encode(to encoder: any Encoder) throws { try record.encode(to: encoder) }
+    /// A `checkpoint` row read back (arrays and labels are stored as JSON text).
+    init(row: SQLRow) throws {
+        self.init(
+            id: try row("id"), size: try row("size"), compression: try row("compression"), engine: try row("engine"),
+            containerID: try row("container_id"), containerName: try row("container_name"), podName: try row("pod_name"),
+            podNamespace: try row("pod_namespace"), podUID: try row("pod_uid"), sandboxID: try row("sandbox_id"),
+            image: try row("image"), imageID: try row("image_id"), runtime: try row("runtime"), created: try row("created"),
+            checkpointed: try row("checkpointed"), architecture: try row("architecture"),
+            ipAddresses: try row.json("ip_addresses"), macAddresses: try row.json("mac_addresses"),
+            checkpointSize: try row("checkpoint_size"), memoryPagesSize: try row("memory_pages_size"),
+            rootfsDiffSize: try row("rootfs_diff_size"), processCount: try row("process_count"),
+            sourceNode: try row("source_node"), labels: try row.json("labels"), uploadedAt: try row("uploaded_at"))
+        searchText = try row("search_text")
+        validationState = try row("validation_state")
+        facts = try row("facts")
+        ociRepository = try row("oci_repository")
+        uncompressedDigest = try row("uncompressed_digest")
+        sourceImage = try row("source_image")
+    }
+
+    /// Inserts this record as a `checkpoint` row.
+    func insert(_ db: any SQLConnection) throws {
+        let placeholders = Array(repeating: "?", count: Self.columns.count).joined(separator: ", ")
+        let arguments: [any SQLArgument] = [
+            id, size, compression, engine, containerID, containerName, podName, podNamespace, podUID, sandboxID, image,
+            imageID, runtime, created, checkpointed, architecture, try Self.json(ipAddresses), try Self.json(macAddresses),
+            checkpointSize, memoryPagesSize, rootfsDiffSize, processCount, sourceNode, try Self.json(labels), uploadedAt,
+            searchText, validationState, facts, ociRepository, uncompressedDigest, sourceImage,
+        ]
+        try db.execute("INSERT INTO checkpoint (\(Self.columns.joined(separator: ", "))) VALUES (\(placeholders))", arguments)
+    }
+
+    /// The stored JSON text of an array or the labels (keys sorted, so equal values are equal text).
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
 }
 
 /// One finding of a checkpoint, as stored (FerryValidation's `Finding` without the type dependency).
@@ -141,22 +180,4 @@ public struct FindingRecord: Codable, Sendable, Equatable {
         self.message = message
         self.waiver = waiver
     }
-}
-
-/// A `finding` row.
-struct FindingRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "finding"
-    var checkpointID: String
-    var code: String
-    var severity: String
-    var path: String?
-    var message: String
-    var waiver: String?
-
-    enum CodingKeys: String, CodingKey {
-        case code, severity, path, message, waiver
-        case checkpointID = "checkpoint_id"
-    }
-
-    var record: FindingRecord { FindingRecord(code: code, severity: severity, path: path, message: message, waiver: waiver) }
 }

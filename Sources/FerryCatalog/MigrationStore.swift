@@ -1,4 +1,3 @@
-internal import GRDB
 internal import Foundation
 public import FerryAPI
 
@@ -112,20 +111,73 @@ public struct MigrationRecord: Codable, Sendable, Equatable {
     }
 }
 
-struct NodeRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "node"
-    var record: NodeRecord
-    init(_ record: NodeRecord) { self.record = record }
-    init(from decoder: any Decoder) throws { record = try NodeRecord(from: decoder) }
-    func encode(to encoder: any Encoder) throws { try record.encode(to: encoder) }
+extension NodeRecord {
+    init(row: SQLRow) throws {
+        self.init(name: try row("name"), agentURL: try row("agent_url"), driver: try row("driver"), facts: try row("facts"),
+                  runtimeVersion: try row("runtime_version"), freeDiskBytes: try row("free_disk_bytes"),
+                  version: try row("version"), firstSeenAt: try row("first_seen_at"), lastSeenAt: try row("last_seen_at"))
+    }
+
+    /// Inserts the node, or replaces what its row says.
+    func save(_ db: any SQLConnection) throws {
+        try db.execute("""
+            INSERT INTO node (name, agent_url, driver, facts, runtime_version, free_disk_bytes, version, first_seen_at, last_seen_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET agent_url = excluded.agent_url, driver = excluded.driver, facts = excluded.facts,
+                runtime_version = excluded.runtime_version, free_disk_bytes = excluded.free_disk_bytes,
+                version = excluded.version, last_seen_at = excluded.last_seen_at
+            """, name, agentURL, driver, facts, runtimeVersion, freeDiskBytes, version, firstSeenAt, lastSeenAt)
+    }
 }
 
-struct MigrationRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "migration"
-    var record: MigrationRecord
-    init(_ record: MigrationRecord) { self.record = record }
-    init(from decoder: any Decoder) throws { record = try MigrationRecord(from: decoder) }
-    func encode(to encoder: any Encoder) throws { try record.encode(to: encoder) }
+extension MigrationRecord {
+    init(row: SQLRow) throws {
+        self.init(id: try row("id"), requestKey: try row("request_key"), explicitKey: try row("explicit_key"),
+                  checkpointID: try row("checkpoint_id"), sourceNode: try row("source_node"),
+                  sourceContainer: try row("source_container"), targetNode: try row("target_node"),
+                  options: try row("options"), deadlineAt: try row("deadline_at"))
+        let stateText: String = try row("state")
+        guard let state = MigrationState(rawValue: stateText) else {
+            throw CatalogError(.databaseFailed, "migration \(id) has the unknown state \(stateText.prefix(40))")
+        }
+        self.state = state
+        errorCode = try row("error_code")
+        errorMessage = try row("error_message")
+        result = try row("result")
+        sourceStopped = try row("source_stopped")
+        rolledBack = try row("rolled_back")
+        phases = try row("phases")
+        findings = try row("findings")
+        bytesDone = try row("bytes_done")
+        bytesTotal = try row("bytes_total")
+        createdAt = try row("created_at")
+        updatedAt = try row("updated_at")
+        finishedAt = try row("finished_at")
+    }
+
+    /// The columns after `id`, in the order `values` gives them.
+    private static let columns = [
+        "request_key", "explicit_key", "checkpoint_id", "source_node", "source_container", "target_node", "options",
+        "state", "error_code", "error_message", "result", "source_stopped", "rolled_back", "phases", "findings",
+        "bytes_done", "bytes_total", "created_at", "updated_at", "finished_at", "deadline_at",
+    ]
+
+    private var values: [any SQLArgument] {
+        [requestKey, explicitKey, checkpointID, sourceNode, sourceContainer, targetNode, options, state.rawValue,
+         errorCode, errorMessage, result, sourceStopped, rolledBack, phases, findings, bytesDone, bytesTotal, createdAt,
+         updatedAt, finishedAt, deadlineAt]
+    }
+
+    func insert(_ db: any SQLConnection) throws {
+        let placeholders = Array(repeating: "?", count: Self.columns.count + 1).joined(separator: ", ")
+        try db.execute("INSERT INTO migration (id, \(Self.columns.joined(separator: ", "))) VALUES (\(placeholders))",
+                       [id] + values)
+    }
+
+    func update(_ db: any SQLConnection) throws {
+        let assignments = Self.columns.map { "\($0) = ?" }.joined(separator: ", ")
+        try db.execute("UPDATE migration SET \(assignments) WHERE id = ?", values + [id])
+    }
 }
 
 extension Catalog {
@@ -136,7 +188,7 @@ extension Catalog {
                                 freeDiskBytes: Int64?, version: String?) throws -> NodeRecord {
         let now = Catalog.timestamp()
         return try writeNodesAndMigrations { db in
-            var node = try NodeRow.fetchOne(db, key: name)?.record ?? NodeRecord(
+            var node = try db.row("SELECT * FROM node WHERE name = ?", name).map(NodeRecord.init(row:)) ?? NodeRecord(
                 name: name, agentURL: agentURL, driver: driver, facts: facts, runtimeVersion: runtimeVersion,
                 freeDiskBytes: freeDiskBytes, version: version, firstSeenAt: now, lastSeenAt: now)
             node.agentURL = agentURL
@@ -146,17 +198,17 @@ extension Catalog {
             node.freeDiskBytes = freeDiskBytes
             node.version = version
             node.lastSeenAt = now
-            try NodeRow(node).save(db)
+            try node.save(db)
             return node
         }
     }
 
     public func node(_ name: String) throws -> NodeRecord? {
-        try read { try NodeRow.fetchOne($0, key: name)?.record }
+        try read { try $0.row("SELECT * FROM node WHERE name = ?", name).map(NodeRecord.init(row:)) }
     }
 
     public func nodes() throws -> [NodeRecord] {
-        try read { try NodeRow.order(sql: "name").fetchAll($0).map(\.record) }
+        try read { try $0.rows("SELECT * FROM node ORDER BY name").map(NodeRecord.init(row:)) }
     }
 
     // MARK: Migrations
@@ -165,21 +217,19 @@ extension Catalog {
     /// same explicit Idempotency-Key, or an unfinished one for the same request. Returns it and whether it is new.
     public func createMigration(_ migration: MigrationRecord) throws -> (MigrationRecord, created: Bool) {
         try writeNodesAndMigrations { db in
-            let sameKey = try MigrationRow
-                .filter(sql: "request_key = ?", arguments: [migration.requestKey])
-                .order(sql: "created_at DESC")
-                .fetchAll(db).map(\.record)
+            let sameKey = try db.rows("SELECT * FROM migration WHERE request_key = ? ORDER BY created_at DESC",
+                                      migration.requestKey).map(MigrationRecord.init(row:))
             if let existing = sameKey.first(where: { migration.explicitKey || !$0.state.isTerminal }) {
                 return (existing, false)
             }
-            try MigrationRow(migration).insert(db)
+            try migration.insert(db)
             try Self.appendEvent(db, migration.id, .pending, "migration requested")
             return (migration, true)
         }
     }
 
     public func migration(_ id: String) throws -> MigrationRecord {
-        guard let migration = try read({ try MigrationRow.fetchOne($0, key: id)?.record }) else {
+        guard let migration = try read({ try $0.row("SELECT * FROM migration WHERE id = ?", id).map(MigrationRecord.init(row:)) }) else {
             throw CatalogError(.migrationNotFound, "no migration \(id.prefix(80))")
         }
         return migration
@@ -188,17 +238,20 @@ extension Catalog {
     /// Migrations, newest first, optionally only those in one state.
     public func migrations(state: MigrationState? = nil, limit: Int = 100) throws -> [MigrationRecord] {
         try read { db in
-            var request = MigrationRow.order(sql: "created_at DESC, id DESC").limit(limit)
-            if let state { request = request.filter(sql: "state = ?", arguments: [state.rawValue]) }
-            return try request.fetchAll(db).map(\.record)
+            let rows = if let state {
+                try db.rows("SELECT * FROM migration WHERE state = ? ORDER BY created_at DESC, id DESC LIMIT ?", state.rawValue, limit)
+            } else {
+                try db.rows("SELECT * FROM migration ORDER BY created_at DESC, id DESC LIMIT ?", limit)
+            }
+            return try rows.map(MigrationRecord.init(row:))
         }
     }
 
     /// The migrations not yet finished, oldest first: the orchestrator's work list.
     public func unfinishedMigrations() throws -> [MigrationRecord] {
         try read { db in
-            try MigrationRow.filter(sql: "state NOT IN ('succeeded', 'failed', 'cancelled')")
-                .order(sql: "created_at, id").fetchAll(db).map(\.record)
+            try db.rows("SELECT * FROM migration WHERE state NOT IN ('succeeded', 'failed', 'cancelled') ORDER BY created_at, id")
+                .map(MigrationRecord.init(row:))
         }
     }
 
@@ -209,7 +262,7 @@ extension Catalog {
     public func updateMigration(_ id: String, events: [(at: String?, message: String)] = [], changingFinished: Bool = false,
                                 _ change: (inout MigrationRecord) -> Void) throws -> MigrationRecord {
         try writeNodesAndMigrations { db in
-            guard var migration = try MigrationRow.fetchOne(db, key: id)?.record else {
+            guard var migration = try db.row("SELECT * FROM migration WHERE id = ?", id).map(MigrationRecord.init(row:)) else {
                 throw CatalogError(.migrationNotFound, "no migration \(id)")
             }
             guard !migration.state.isTerminal || changingFinished else { return migration }
@@ -218,7 +271,7 @@ extension Catalog {
             if migration != before {
                 migration.updatedAt = Catalog.timestamp()
                 if migration.state.isTerminal && !before.state.isTerminal { migration.finishedAt = migration.updatedAt }
-                try MigrationRow(migration).update(db)
+                try migration.update(db)
             }
             for event in events { try Self.appendEvent(db, id, migration.state, event.message, at: event.at) }
             return migration
@@ -234,14 +287,15 @@ extension Catalog {
 
     public func migrationEvents(_ id: String) throws -> [MigrationEvent] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT at, state, message FROM migration_event WHERE migration_id = ? ORDER BY id", arguments: [id])
-                .map { MigrationEvent(at: $0["at"], state: MigrationState(rawValue: $0["state"]) ?? .pending, message: $0["message"]) }
+            try db.rows("SELECT at, state, message FROM migration_event WHERE migration_id = ? ORDER BY id", id).map { row in
+                MigrationEvent(at: try row("at"), state: MigrationState(rawValue: try row("state")) ?? .pending, message: try row("message"))
+            }
         }
     }
 
-    private static func appendEvent(_ db: Database, _ id: String, _ state: MigrationState, _ message: String, at: String? = nil) throws {
-        try db.execute(
-            sql: "INSERT INTO migration_event (migration_id, at, state, message) VALUES (?, ?, ?, ?)",
-            arguments: [id, at ?? Catalog.timestamp(), state.rawValue, message])
+    private static func appendEvent(_ db: any SQLConnection, _ id: String, _ state: MigrationState, _ message: String,
+                                    at: String? = nil) throws {
+        try db.execute("INSERT INTO migration_event (migration_id, at, state, message) VALUES (?, ?, ?, ?)",
+                       id, at ?? Catalog.timestamp(), state.rawValue, message)
     }
 }

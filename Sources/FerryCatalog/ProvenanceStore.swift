@@ -1,4 +1,3 @@
-internal import GRDB
 public import FerryAPI
 internal import Foundation
 
@@ -32,63 +31,64 @@ public typealias StatementSigning = (CheckpointRecord, ChainPosition) throws -> 
 
 extension Catalog {
     /// Signs and appends the statement of a checkpoint, inside `db`'s transaction.
-    static func appendStatement(_ record: CheckpointRecord, sign: StatementSigning, _ db: Database) throws {
+    static func appendStatement(_ record: CheckpointRecord, sign: StatementSigning, _ db: any SQLConnection) throws {
         let key = ProvenanceStatement.chainKey(
             containerName: record.containerName, podName: record.podName, podNamespace: record.podNamespace)
-        let last = try Row.fetchOne(db, sql: """
+        let last = try db.row("""
             SELECT chain_index, statement_digest, checkpoint_id FROM checkpoint_statement
             WHERE chain_key = ? ORDER BY chain_index DESC LIMIT 1
-            """, arguments: [key])
+            """, key)
         let position = ChainPosition(
-            key: key, index: last.map { ($0["chain_index"] as Int) + 1 } ?? 0,
-            previousStatement: last?["statement_digest"], previousCheckpoint: last.map { "sha256:" + ($0["checkpoint_id"] as String) })
+            key: key, index: try last.map { (try $0("chain_index") as Int) + 1 } ?? 0,
+            previousStatement: try last?("statement_digest"),
+            previousCheckpoint: try last.map { "sha256:" + (try $0("checkpoint_id") as String) })
         let signed = try sign(record, position)
-        try db.execute(sql: """
+        try db.execute("""
             INSERT INTO checkpoint_statement (checkpoint_id, chain_key, chain_index, statement_digest, envelope)
             VALUES (?, ?, ?, ?, ?)
-            """, arguments: [record.id, key, position.index, signed.digest, signed.envelope])
+            """, record.id, key, position.index, signed.digest, signed.envelope)
     }
 
     /// Catalogued checkpoints without a statement (catalogued before provenance existed), oldest upload first.
     public func unsignedCheckpoints() throws -> [CheckpointRecord] {
         try read { db in
-            try CheckpointRow.filter(sql: "id NOT IN (SELECT checkpoint_id FROM checkpoint_statement)")
-                .order(sql: "uploaded_at, id").fetchAll(db).map(\.record)
+            try db.rows("""
+                SELECT * FROM checkpoint WHERE id NOT IN (SELECT checkpoint_id FROM checkpoint_statement) ORDER BY uploaded_at, id
+                """).map(CheckpointRecord.init(row:))
         }
     }
 
     /// Signs a checkpoint that has no statement yet; a no-op when it has one or is gone.
     public func addStatement(for id: String, sign: StatementSigning) throws {
         try write { db in
-            guard let row = try CheckpointRow.fetchOne(db, key: id),
-                  try !Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM checkpoint_statement WHERE checkpoint_id = ?)",
-                                     arguments: [id])! else { return }
-            try Self.appendStatement(row.record, sign: sign, db)
+            guard let row = try db.row("SELECT * FROM checkpoint WHERE id = ?", id),
+                  try db.row("SELECT 1 FROM checkpoint_statement WHERE checkpoint_id = ?", id) == nil else { return }
+            try Self.appendStatement(try CheckpointRecord(row: row), sign: sign, db)
         }
     }
 
     /// The latest statement of a checkpoint (a checkpoint deleted and uploaded again has one per upload).
     public func statement(of id: String) throws -> StoredStatement? {
         try read { db in
-            try Row.fetchOne(db, sql: """
+            try db.row("""
                 SELECT s.*, EXISTS (SELECT 1 FROM checkpoint WHERE id = s.checkpoint_id) AS present
                 FROM checkpoint_statement s WHERE checkpoint_id = ? ORDER BY id DESC LIMIT 1
-                """, arguments: [id]).map(Self.storedStatement)
+                """, id).map(Self.storedStatement)
         }
     }
 
     /// Every statement of a chain, in chain order.
     public func chain(_ key: String) throws -> [StoredStatement] {
         try read { db in
-            try Row.fetchAll(db, sql: """
+            try db.rows("""
                 SELECT s.*, EXISTS (SELECT 1 FROM checkpoint WHERE id = s.checkpoint_id) AS present
                 FROM checkpoint_statement s WHERE chain_key = ? ORDER BY chain_index
-                """, arguments: [key]).map(Self.storedStatement)
+                """, key).map(Self.storedStatement)
         }
     }
 
-    static func storedStatement(_ row: Row) -> StoredStatement {
-        StoredStatement(checkpointID: row["checkpoint_id"], chainKey: row["chain_key"], chainIndex: row["chain_index"],
-                        statementDigest: row["statement_digest"], envelope: row["envelope"], present: row["present"])
+    static func storedStatement(_ row: SQLRow) throws -> StoredStatement {
+        StoredStatement(checkpointID: try row("checkpoint_id"), chainKey: try row("chain_key"), chainIndex: try row("chain_index"),
+                        statementDigest: try row("statement_digest"), envelope: try row("envelope"), present: try row("present"))
     }
 }

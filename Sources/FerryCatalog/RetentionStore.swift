@@ -1,4 +1,3 @@
-internal import GRDB
 internal import Foundation
 
 /// A pin: the checkpoint is kept whatever the retention policies say (it still counts toward their limits).
@@ -83,34 +82,18 @@ public struct RetentionItem: Sendable, Equatable {
     }
 }
 
-struct PinRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "checkpoint_pin"
-    var checkpoint_id: String
-    var reason: String
-    var pinned_by: String
-    var pinned_at: String
-
-    var record: PinRecord {
-        PinRecord(checkpointID: checkpoint_id, reason: reason, pinnedBy: pinned_by, pinnedAt: pinned_at)
+extension PinRecord {
+    init(row: SQLRow) throws {
+        self.init(checkpointID: try row("checkpoint_id"), reason: try row("reason"), pinnedBy: try row("pinned_by"),
+                  pinnedAt: try row("pinned_at"))
     }
 }
 
-struct DeletionRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "checkpoint_deletion"
-    var id: Int64?
-    var checkpoint_id: String
-    var container_name: String
-    var pod_name: String?
-    var pod_namespace: String?
-    var size: Int64
-    var uploaded_at: String
-    var deleted_at: String
-    var deleted_by: String
-    var reason: String
-
-    var record: DeletionRecord {
-        DeletionRecord(checkpointID: checkpoint_id, containerName: container_name, podName: pod_name, podNamespace: pod_namespace,
-                       size: size, uploadedAt: uploaded_at, deletedAt: deleted_at, deletedBy: deleted_by, reason: reason)
+extension DeletionRecord {
+    init(row: SQLRow) throws {
+        self.init(checkpointID: try row("checkpoint_id"), containerName: try row("container_name"), podName: try row("pod_name"),
+                  podNamespace: try row("pod_namespace"), size: try row("size"), uploadedAt: try row("uploaded_at"),
+                  deletedAt: try row("deleted_at"), deletedBy: try row("deleted_by"), reason: try row("reason"))
     }
 }
 
@@ -120,31 +103,32 @@ extension Catalog {
     /// Pins a checkpoint (its full ID); pinning again replaces the reason.
     @discardableResult
     public func pin(_ id: String, reason: String, by: String) throws -> PinRecord {
-        let row = PinRow(checkpoint_id: id, reason: reason, pinned_by: by, pinned_at: Catalog.timestamp())
+        let pin = PinRecord(checkpointID: id, reason: reason, pinnedBy: by, pinnedAt: Catalog.timestamp())
         try write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM checkpoint WHERE id = ?", arguments: [id]) == true else {
+            guard try db.row("SELECT 1 FROM checkpoint WHERE id = ?", id) != nil else {
                 throw CatalogError(.checkpointNotFound, "no checkpoint \(id)")
             }
-            try row.save(db)
+            try db.execute("""
+                INSERT INTO checkpoint_pin (checkpoint_id, reason, pinned_by, pinned_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (checkpoint_id) DO UPDATE SET reason = excluded.reason, pinned_by = excluded.pinned_by,
+                    pinned_at = excluded.pinned_at
+                """, pin.checkpointID, pin.reason, pin.pinnedBy, pin.pinnedAt)
         }
-        return row.record
+        return pin
     }
 
     /// Removes a pin; false when there was none.
     @discardableResult
     public func unpin(_ id: String) throws -> Bool {
-        try write { db in
-            try db.execute(sql: "DELETE FROM checkpoint_pin WHERE checkpoint_id = ?", arguments: [id])
-            return db.changesCount > 0
-        }
+        try write { try $0.execute("DELETE FROM checkpoint_pin WHERE checkpoint_id = ?", id) > 0 }
     }
 
     public func pin(of id: String) throws -> PinRecord? {
-        try read { try PinRow.fetchOne($0, key: id)?.record }
+        try read { try $0.row("SELECT * FROM checkpoint_pin WHERE checkpoint_id = ?", id).map(PinRecord.init(row:)) }
     }
 
     public func pins() throws -> [PinRecord] {
-        try read { try PinRow.order(sql: "pinned_at, checkpoint_id").fetchAll($0).map(\.record) }
+        try read { try $0.rows("SELECT * FROM checkpoint_pin ORDER BY pinned_at, checkpoint_id").map(PinRecord.init(row:)) }
     }
 
     // MARK: Retention
@@ -152,7 +136,7 @@ extension Catalog {
     /// Every checkpoint as retention sees it, oldest upload first (ties by ID).
     public func retentionItems() throws -> [RetentionItem] {
         try read { db in
-            try Row.fetchAll(db, sql: """
+            try db.rows("""
                 SELECT c.id, coalesce(c.pod_namespace, '') AS namespace, coalesce(c.pod_name, '') AS pod,
                        c.container_name, c.container_id, c.size, c.uploaded_at, c.source_node,
                        EXISTS (SELECT 1 FROM checkpoint_pin p WHERE p.checkpoint_id = c.id) AS pinned,
@@ -160,9 +144,10 @@ extension Catalog {
                                AND m.state NOT IN ('succeeded', 'failed', 'cancelled')) AS in_use
                 FROM checkpoint c ORDER BY c.uploaded_at, c.id
                 """).map { row in
-                RetentionItem(id: row["id"], namespace: row["namespace"], pod: row["pod"], container: row["container_name"],
-                              containerID: row["container_id"], size: row["size"], uploadedAt: row["uploaded_at"],
-                              sourceNode: row["source_node"], pinned: row["pinned"], inUse: row["in_use"])
+                RetentionItem(id: try row("id"), namespace: try row("namespace"), pod: try row("pod"),
+                              container: try row("container_name"), containerID: try row("container_id"), size: try row("size"),
+                              uploadedAt: try row("uploaded_at"), sourceNode: try row("source_node"), pinned: try row("pinned"),
+                              inUse: try row("in_use"))
             }
         }
     }
@@ -173,26 +158,27 @@ extension Catalog {
     @discardableResult
     public func delete(_ id: String, cause: DeletionCause, protecting: Bool = true) throws -> CheckpointRecord {
         try write { db in
-            guard let row = try CheckpointRow.fetchOne(db, key: id) else {
+            guard let row = try db.row("SELECT * FROM checkpoint WHERE id = ?", id) else {
                 throw CatalogError(.checkpointNotFound, "no checkpoint \(id)")
             }
             if protecting {
-                if let pin = try PinRow.fetchOne(db, key: id) {
-                    throw CatalogError(.checkpointPinned, "checkpoint \(id.prefix(12)) is pinned by \(pin.pinned_by) (\(pin.reason)); unpin it first")
+                if let pin = try db.row("SELECT * FROM checkpoint_pin WHERE checkpoint_id = ?", id).map(PinRecord.init(row:)) {
+                    throw CatalogError(.checkpointPinned, "checkpoint \(id.prefix(12)) is pinned by \(pin.pinnedBy) (\(pin.reason)); unpin it first")
                 }
-                if let migration = try String.fetchOne(db, sql: """
+                if let migration: String = try db.value("""
                     SELECT id FROM migration WHERE checkpoint_id = ? AND state NOT IN ('succeeded', 'failed', 'cancelled') LIMIT 1
-                    """, arguments: [id]) {
+                    """, id) {
                     throw CatalogError(.checkpointInUse, "checkpoint \(id.prefix(12)) is being restored by migration \(migration)")
                 }
             }
-            let record = row.record
-            try row.delete(db)
-            let deletion = DeletionRow(
-                id: nil, checkpoint_id: id, container_name: record.containerName, pod_name: record.podName,
-                pod_namespace: record.podNamespace, size: record.size, uploaded_at: record.uploadedAt,
-                deleted_at: Catalog.timestamp(), deleted_by: cause.by, reason: cause.reason)
-            try deletion.insert(db)
+            let record = try CheckpointRecord(row: row)
+            try db.execute("DELETE FROM checkpoint WHERE id = ?", id)
+            try db.execute("""
+                INSERT INTO checkpoint_deletion (checkpoint_id, container_name, pod_name, pod_namespace, size, uploaded_at,
+                                                 deleted_at, deleted_by, reason)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, id, record.containerName, record.podName, record.podNamespace, record.size, record.uploadedAt,
+                Catalog.timestamp(), cause.by, cause.reason)
             return record
         }
     }
@@ -200,9 +186,13 @@ extension Catalog {
     /// Recorded deletions, newest first.
     public func deletions(limit: Int = 100, checkpoint: String? = nil) throws -> [DeletionRecord] {
         try read { db in
-            var request = DeletionRow.order(sql: "deleted_at DESC, id DESC").limit(limit)
-            if let checkpoint { request = request.filter(sql: "checkpoint_id = ?", arguments: [checkpoint]) }
-            return try request.fetchAll(db).map(\.record)
+            let rows = if let checkpoint {
+                try db.rows("SELECT * FROM checkpoint_deletion WHERE checkpoint_id = ? ORDER BY deleted_at DESC, id DESC LIMIT ?",
+                            checkpoint, limit)
+            } else {
+                try db.rows("SELECT * FROM checkpoint_deletion ORDER BY deleted_at DESC, id DESC LIMIT ?", limit)
+            }
+            return try rows.map(DeletionRecord.init(row:))
         }
     }
 }

@@ -1,10 +1,9 @@
-internal import GRDB
 internal import Foundation
 
 extension Catalog {
     /// Every checkpoint ID in the catalog.
     public func allCheckpointIDs() throws -> Set<String> {
-        try read { Set(try String.fetchAll($0, sql: "SELECT id FROM checkpoint")) }
+        try read { Set(try $0.rows("SELECT id FROM checkpoint").map { try $0("id") as String }) }
     }
 
     /// Records that these rows' blobs are missing (kept until the same bytes are uploaded again).
@@ -12,20 +11,24 @@ extension Catalog {
         let now = Catalog.timestamp()
         try write { db in
             for id in ids {
-                try db.execute(sql: "INSERT OR IGNORE INTO checkpoint_problem (checkpoint_id, problem, found_at) VALUES (?, 'blob_missing', ?)",
-                               arguments: [id, now])
+                try db.execute("""
+                    INSERT INTO checkpoint_problem (checkpoint_id, problem, found_at) VALUES (?, 'blob_missing', ?)
+                    ON CONFLICT DO NOTHING
+                    """, id, now)
             }
         }
     }
 
     /// Clears a row's problem (its blob is back).
     public func clearProblem(_ id: String) throws {
-        try write { try $0.execute(sql: "DELETE FROM checkpoint_problem WHERE checkpoint_id = ?", arguments: [id]) }
+        try write { try $0.execute("DELETE FROM checkpoint_problem WHERE checkpoint_id = ?", id) }
     }
 
     /// The rows marked as missing their blob.
     public func rowsMissingBlob() throws -> Set<String> {
-        try read { Set(try String.fetchAll($0, sql: "SELECT checkpoint_id FROM checkpoint_problem WHERE problem = 'blob_missing'")) }
+        try read {
+            Set(try $0.rows("SELECT checkpoint_id FROM checkpoint_problem WHERE problem = 'blob_missing'").map { try $0("checkpoint_id") as String })
+        }
     }
 }
 

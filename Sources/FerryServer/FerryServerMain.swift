@@ -68,8 +68,14 @@ public enum FerryServerMain {
         guard let migrations = configuration.migrationsDirectory ?? Catalog.bundledMigrationsDirectory else {
             throw ServerConfigurationError("no migrations directory: give --migrations-dir")
         }
-        let catalog = try Catalog(path: configuration.dataDirectory + "/catalog.sqlite", migrationsDirectory: migrations,
-                                  registryHost: configuration.effectiveRegistryHost, columnCipher: columnCipher)
+        let location: CatalogLocation
+        do {
+            location = try CatalogLocation(parsing: configuration.catalog, dataDirectory: configuration.dataDirectory)
+        } catch let error as CatalogError {
+            throw ServerConfigurationError("--catalog: \(error.message) [\(error.code)]")
+        }
+        let catalog = try Catalog(location, migrationsDirectory: migrations, registryHost: configuration.effectiveRegistryHost,
+                                  columnCipher: columnCipher)
         guard let webRoot = configuration.webRoot ?? bundledWebRoot else {
             throw ServerConfigurationError("no web directory: give --web-root")
         }
@@ -126,7 +132,7 @@ public enum FerryServerMain {
         orchestrator.start()
         layerDigests.enqueueMissing()
         retention.start()
-        log("ferry serving on \(configuration.host):\(server.port), data in \(configuration.dataDirectory), \(tokens.isEmpty ? "no tokens (loopback only)" : "tokens required")")
+        log("ferry serving on \(configuration.host):\(server.port), data in \(configuration.dataDirectory), catalog \(catalog.location), \(tokens.isEmpty ? "no tokens (loopback only)" : "tokens required")")
         return Running(server: server, context: context, orchestrator: orchestrator, lock: lock)
     }
 

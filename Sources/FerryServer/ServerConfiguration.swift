@@ -8,6 +8,9 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port: UInt16 = 8080
     public var dataDirectory = "./ferry-data"
+    /// `--catalog`: `sqlite` (the data directory's `catalog.sqlite`), a SQLite file, or a `postgres://` URL that
+    /// several replicas share.
+    public var catalog = "sqlite"
     public var tokensFile: String?
     public var maximumUploadSize: Int64 = 64 << 30
     public var migrationsDirectory: String?

@@ -16,6 +16,7 @@ struct ServeCommand: ParsableCommand {
 
     @Option(help: "Address to listen on, HOST:PORT or [IPV6]:PORT (default 127.0.0.1:8080).") var listen: String?
     @Option(help: "Data directory: catalog.sqlite and the blob store (default ./ferry-data).") var dataDir: String?
+    @Option(help: "Catalog: sqlite (DATA/catalog.sqlite, the default), a SQLite file, or postgres://USER[:PASSWORD]@HOST:PORT/DB shared by replicas.") var catalog: String?
     @Option(help: "Tokens file: one `ROLE TOKEN [NAME]` per line; ROLE is read, node, write or admin.") var tokens: String?
     @Option(help: "Largest archive accepted, e.g. 64G (default 64G).") var maxUploadSize: String?
     @Option(help: "Folder of the NNNN_name.sql migrations (default: the ones built in).") var migrationsDir: String?
@@ -36,6 +37,7 @@ struct ServeCommand: ParsableCommand {
         do {
             if let listen = listen ?? environment["FERRY_LISTEN"] { try configuration.setListen(listen) }
             configuration.dataDirectory = dataDir ?? environment["FERRY_DATA_DIR"] ?? configuration.dataDirectory
+            configuration.catalog = catalog ?? environment["FERRY_CATALOG"] ?? configuration.catalog
             configuration.tokensFile = tokens ?? environment["FERRY_TOKENS"]
             if let size = maxUploadSize ?? environment["FERRY_MAX_UPLOAD_SIZE"] {
                 configuration.maximumUploadSize = try ServerConfiguration.parseSize(size)

@@ -3,7 +3,13 @@ import FerryTestSupport
 import Foundation
 import Testing
 
-/// The SQLite catalog and the blob store on real files.
+/// The two engines a catalog runs on: each test that takes one runs on both.
+enum CatalogBackend: String, CaseIterable, CustomTestStringConvertible {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
+}
+
+/// The catalog on a real SQLite file and a real PostgreSQL server, and the blob store on real files.
 @Suite("catalog")
 struct CatalogTests {
     static let migrations = Fixtures.repositoryRoot.appendingPathComponent("migrations").path
@@ -24,6 +30,17 @@ struct CatalogTests {
         let catalog = try Catalog(path: directory.appendingPathComponent("catalog.sqlite").path,
                                   migrationsDirectory: Self.migrations, upTo: upTo)
         return (catalog, directory)
+    }
+
+    /// A new, empty catalog on `backend` (PostgreSQL: a database of its own on the tests' server).
+    static func openCatalog(_ backend: CatalogBackend) throws -> Catalog {
+        switch backend {
+        case .sqlite:
+            return try Catalog(path: Fixtures.temporaryDirectory().appendingPathComponent("catalog.sqlite").path,
+                               migrationsDirectory: migrations)
+        case .postgres:
+            return try Catalog(.postgres(url: TestPostgres.freshDatabase()), migrationsDirectory: migrations)
+        }
     }
 
     @Test("a database made by the first schema version is upgraded and keeps its rows")
@@ -79,9 +96,9 @@ struct CatalogTests {
         #expect(attributes[.posixPermissions] as? Int == 0o600)
     }
 
-    @Test("findings are stored with their checkpoint and deleted with it")
-    func findings() throws {
-        let (catalog, _) = try openCatalog()
+    @Test("findings are stored with their checkpoint and deleted with it", arguments: CatalogBackend.allCases)
+    func findings(backend: CatalogBackend) throws {
+        let catalog = try Self.openCatalog(backend)
         var record = Self.record(3)
         record.validationState = "errors"
         let findings = [
@@ -97,9 +114,9 @@ struct CatalogTests {
         #expect(try catalog.findings(of: record.id).isEmpty)
     }
 
-    @Test("inserting the same archive twice keeps one row")
-    func dedupe() throws {
-        let (catalog, _) = try openCatalog()
+    @Test("inserting the same archive twice keeps one row", arguments: CatalogBackend.allCases)
+    func dedupe(backend: CatalogBackend) throws {
+        let catalog = try Self.openCatalog(backend)
         #expect(try catalog.insert(Self.record(1)).inserted)
         var again = Self.record(1)
         again.sourceNode = "other"
@@ -109,9 +126,9 @@ struct CatalogTests {
         #expect(try catalog.totals().count == 1)
     }
 
-    @Test("IDs resolve by unique prefix; short, unknown and ambiguous ones are errors")
-    func lookups() throws {
-        let (catalog, _) = try openCatalog()
+    @Test("IDs resolve by unique prefix; short, unknown and ambiguous ones are errors", arguments: CatalogBackend.allCases)
+    func lookups(backend: CatalogBackend) throws {
+        let catalog = try Self.openCatalog(backend)
         _ = try catalog.insert(Self.record(0x12))
         _ = try catalog.insert(Self.record(0x13))
         let id = String(repeating: "12", count: 32)
@@ -125,9 +142,9 @@ struct CatalogTests {
         #expect { try catalog.checkpoint("12121212") } throws: { ($0 as? CatalogError)?.code == .ambiguousID }
     }
 
-    @Test("filters, sorting and cursor pages cover every row exactly once")
-    func listing() throws {
-        let (catalog, _) = try openCatalog()
+    @Test("filters, sorting and cursor pages cover every row exactly once", arguments: CatalogBackend.allCases)
+    func listing(backend: CatalogBackend) throws {
+        let catalog = try Self.openCatalog(backend)
         for index in 1...25 {
             _ = try catalog.insert(Self.record(
                 index, namespace: index % 2 == 0 ? "shop" : nil, engine: index % 3 == 0 ? "CRI-O" : "Podman",
@@ -176,9 +193,9 @@ struct CatalogTests {
         }
     }
 
-    @Test("bad queries are refused with INVALID_QUERY")
-    func badQueries() throws {
-        let (catalog, _) = try openCatalog()
+    @Test("bad queries are refused with INVALID_QUERY", arguments: CatalogBackend.allCases)
+    func badQueries(backend: CatalogBackend) throws {
+        let catalog = try Self.openCatalog(backend)
         var query = CheckpointQuery()
         query.cursor = "not-a-cursor"
         #expect { try catalog.list(query) } throws: { ($0 as? CatalogError)?.code == .invalidQuery }
@@ -190,9 +207,9 @@ struct CatalogTests {
         #expect { try catalog.list(query) } throws: { ($0 as? CatalogError)?.code == .invalidQuery }
     }
 
-    @Test("time range filters use upload times")
-    func timeRange() throws {
-        let (catalog, _) = try openCatalog()
+    @Test("time range filters use upload times", arguments: CatalogBackend.allCases)
+    func timeRange(backend: CatalogBackend) throws {
+        let catalog = try Self.openCatalog(backend)
         for index in 1...5 { _ = try catalog.insert(Self.record(index)) }
         var query = CheckpointQuery()
         query.uploadedAfter = "2023-11-14T22:13:23Z"   // 1_700_000_003
@@ -200,9 +217,9 @@ struct CatalogTests {
         #expect(try catalog.list(query).items.map(\.containerName).sorted() == ["ctr-3", "ctr-4"])
     }
 
-    @Test("delete removes the row")
-    func delete() throws {
-        let (catalog, _) = try openCatalog()
+    @Test("delete removes the row", arguments: CatalogBackend.allCases)
+    func delete(backend: CatalogBackend) throws {
+        let catalog = try Self.openCatalog(backend)
         _ = try catalog.insert(Self.record(7))
         let id = String(repeating: "07", count: 32)
         #expect(try catalog.delete(id).id == id)
