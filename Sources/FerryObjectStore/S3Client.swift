@@ -1,5 +1,5 @@
 public import Foundation
-public import FerryClient
+internal import FerryClient
 internal import Crypto
 
 /// A failed object-store request or a bad object-store configuration, with a stable code.
@@ -110,12 +110,15 @@ public struct S3Client: Sendable {
                           onBody: @escaping (UnsafeRawBufferPointer) -> Bool) throws(S3Error) {
         var headers: [(String, String)] = []
         if let range { headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        // An error status's small XML body is read and dropped rather than the transfer stopped, so the
+        // connection ends cleanly and the status is reported.
         var failed: Int?
-        _ = try send("GET", key: key, headers: headers, accept: [200, 206], stream: { status in
-            if status >= 300 { failed = status; return false }
+        let response = try send("GET", key: key, headers: headers, accept: [200, 206, 404, 403, 416, 500, 503],
+                                stream: { status in
+            if status >= 300 { failed = status }
             return true
-        }, onBody: onBody)
-        if let failed { throw statusError(failed, "GET", key) }
+        }, onBody: { bytes in failed == nil ? onBody(bytes) : true })
+        if let failed = failed ?? (response.status >= 300 ? response.status : nil) { throw statusError(failed, "GET", key) }
     }
 
     /// The whole object in memory (small objects only: key documents, tests).
@@ -141,7 +144,7 @@ public struct S3Client: Sendable {
     public func copyLarge(from source: String, to destination: String, size: Int64) throws(S3Error) {
         if size <= 5 << 30 { return try copyObject(from: source, to: destination) }
         let upload = try createMultipartUpload(destination)
-        do {
+        do throws(S3Error) {
             var parts: [String] = []
             var offset: Int64 = 0
             let partSize: Int64 = 1 << 30

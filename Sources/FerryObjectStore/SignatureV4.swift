@@ -31,11 +31,14 @@ public struct SignatureV4: Sendable {
         if let token = credentials.sessionToken { signed.append(("x-amz-security-token", token)) }
         signed.sort { $0.0 < $1.0 }
         let signedNames = signed.map(\.0).joined(separator: ";")
-        let canonicalQuery = query.map { (Self.uriEncode($0.0), Self.uriEncode($0.1)) }
-            .sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }
-            .map { "\($0.0)=\($0.1)" }.joined(separator: "&")
-        let canonicalRequest = [method, path, canonicalQuery,
-                                signed.map { "\($0.0):\($0.1)\n" }.joined(), signedNames, payloadHash]
+        let encoded: [(String, String)] = query.map { (Self.uriEncode($0.0), Self.uriEncode($0.1)) }
+        let sortedQuery = encoded.sorted { (a: (String, String), b: (String, String)) -> Bool in
+            a.0 == b.0 ? a.1 < b.1 : a.0 < b.0
+        }
+        let canonicalQuery = sortedQuery.map { (pair: (String, String)) -> String in pair.0 + "=" + pair.1 }
+            .joined(separator: "&")
+        let canonicalHeaders = signed.map { (pair: (String, String)) -> String in pair.0 + ":" + pair.1 + "\n" }.joined()
+        let canonicalRequest = [method, path, canonicalQuery, canonicalHeaders, signedNames, payloadHash]
             .joined(separator: "\n")
         let scope = "\(day)/\(region)/\(service)/aws4_request"
         let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, Self.hex(SHA256.hash(data: Data(canonicalRequest.utf8)))]

@@ -1,4 +1,4 @@
-public import Foundation
+internal import Foundation
 
 /// The few elements Ferry reads from S3's XML answers, found by tag name. S3's documents are flat and
 /// machine-written, so a tag scan is enough; a full XML parser would pull in libxml2 through FoundationXML.

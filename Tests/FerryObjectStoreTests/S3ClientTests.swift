@@ -58,14 +58,53 @@ import Testing
         }
     }
 
-    @Test func aWrongSecretIsRefusedByTheStore() throws {
+    @Test func aMissingKeyIsReportedAsNotFound() throws {
         try Self.withStore { s3 in
-            var configuration = s3.configuration
-            configuration.credentials.secretAccessKey = "wrong"
-            // moto checks signatures only with auth enabled; what matters here is the error shape.
-            do { _ = try S3Client(configuration: configuration).getObjectData(s3.key("absent")) } catch {
-                #expect(error.code == "S3_NOT_FOUND" || error.code == "S3_REQUEST_FAILED")
+            do throws(S3Error) {
+                _ = try s3.getObjectData(s3.key("absent"))
+                Issue.record("a GET of a missing key succeeded")
+            } catch {
+                #expect(error.code == "S3_NOT_FOUND")
+                #expect(error.status == 404)
             }
+        }
+    }
+}
+
+/// The streaming writer and the windowed reader, the two pieces a blob upload and a blob reader stand on.
+@Suite(.serialized) struct S3StreamingTests {
+    @Test func aStreamedUploadOfSeveralPartsReadsBackByteForByte() throws {
+        try S3ClientTests.withStore { s3 in
+            var bytes = [UInt8](repeating: 0, count: 11 << 20 + 12345)
+            for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: index &* 31 &+ index >> 9) }
+            let writer = try S3MultipartWriter(client: s3, key: s3.key("uploads", "streamed"), partSize: 5 << 20)
+            for start in stride(from: 0, to: bytes.count, by: 65536) {
+                try bytes[start..<min(start + 65536, bytes.count)].withUnsafeBytes { try writer.write($0) }
+            }
+            try writer.finish()
+            let reader = try S3ObjectReader(client: s3, key: writer.key, windowSize: 1 << 20)
+            #expect(reader.size == Int64(bytes.count))
+            var middle = [UInt8](repeating: 0, count: 3 << 20)
+            let read = try middle.withUnsafeMutableBytes { try reader.readFully(at: 4 << 20, into: $0) }
+            #expect(read == middle.count)
+            #expect(middle == Array(bytes[(4 << 20)..<(7 << 20)]))
+            var tail = [UInt8](repeating: 0, count: 100_000)
+            let last = try tail.withUnsafeMutableBytes { try reader.readFully(at: Int64(bytes.count - 10), into: $0) }
+            #expect(last == 10)
+        }
+    }
+
+    @Test func aWriterDroppedBeforeFinishLeavesNoObjectAndNoUpload() throws {
+        try S3ClientTests.withStore { s3 in
+            let key = s3.key("uploads", "dropped")
+            do {
+                let writer = try S3MultipartWriter(client: s3, key: key, partSize: 5 << 20)
+                let chunk = [UInt8](repeating: 9, count: 6 << 20)
+                try chunk.withUnsafeBytes { try writer.write($0) }
+                writer.abort()
+            }
+            #expect(try s3.listMultipartUploads(prefix: s3.key("uploads")).isEmpty)
+            #expect(try s3.headObject(key) == nil)
         }
     }
 }
