@@ -285,6 +285,8 @@ public struct S3Client: Sendable {
         request.stallTimeout = 60
         // libcurl would otherwise add `Expect: 100-continue` to a part upload, which costs a round trip.
         request.setHeader("Expect", "")
+        // libcurl labels a posted body as a form otherwise, which servers then try to parse.
+        if body != nil { request.setHeader("Content-Type", "application/octet-stream") }
         if method == "HEAD" { request.maximumBodyBytes = 0 }
         let response: TransferResponse
         do {
