@@ -87,6 +87,12 @@ let package = Package(
                            .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
+        // S3-compatible object storage: SigV4 signing and the S3 calls the blob store needs, over FerryClient's libcurl transfer.
+        .target(
+            name: "FerryObjectStore",
+            dependencies: ["FerryClient", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // The service: ingest, catalog API, downloads, web page, tokens.
         .target(
             name: "FerryServer",
@@ -173,6 +179,11 @@ let package = Package(
         .testTarget(
             name: "FerryClientTests",
             dependencies: ["FerryClient", "FerryHTTP", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryObjectStoreTests",
+            dependencies: ["FerryObjectStore", "FerryClient", "FerryTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -44,8 +44,17 @@ install_python_checker() {
   python3 -m pip install --quiet openapi-spec-validator pyyaml jsonschema schemathesis 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages openapi-spec-validator pyyaml jsonschema schemathesis
 }
+install_moto() {
+  [ "$want_python_checker" = yes ] || return 0
+  # moto's server mode is the real S3-compatible store the object-store tests start on loopback.
+  python3 -c "import moto.server" 2>/dev/null && return 0
+  echo "install-deps: installing moto[server] from PyPI" >&2
+  python3 -m pip install --quiet 'moto[server]' 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages 'moto[server]'
+}
 if [ ${#missing[@]} -eq 0 ]; then
   install_python_checker
+  install_moto
   exit 0
 fi
 
@@ -62,3 +71,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${run[@]}" apt-get update -qq
 "${run[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 install_python_checker
+install_moto
