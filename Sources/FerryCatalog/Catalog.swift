@@ -35,7 +35,6 @@ public final class Catalog: Sendable {
     let database: any SQLDatabase
     /// The SQLite file, or the PostgreSQL server without its password.
     public var location: String { database.location }
-    public var dialect: SQLDialect { database.dialect }
     private let generationBox = WriteGeneration()
     /// A filtered list counts its matches up to this many (`CheckpointQuery.countCap`; smaller in tests).
     let countCap: Int
@@ -73,14 +72,15 @@ public final class Catalog: Sendable {
         self.columnCipher = columnCipher
         self.countCap = countCap
         self.sparseMatches = sparseMatches
-        registryHostBox = RegistryHostBox(registryHost)
+        let registryHostBox = RegistryHostBox(registryHost)
+        self.registryHostBox = registryHostBox
         switch location {
         case .sqlite(let path):
             let migrations = try SQLMigration.load(from: migrationsDirectory, dialect: .sqlite, upTo: lastMigration)
-            database = try SQLiteDatabase(path: path, migrations: migrations, registryHost: registryHost)
+            database = try SQLiteDatabase(path: path, migrations: migrations, registryHost: registryHostBox)
         case .postgres(let url):
             let migrations = try SQLMigration.load(from: migrationsDirectory, dialect: .postgres, upTo: lastMigration)
-            database = try PostgresDatabase(url: url, migrations: migrations, registryHost: registryHost)
+            database = try PostgresDatabase(url: url, migrations: migrations, registryHost: registryHostBox)
         }
         try nameRepositories()
     }
@@ -104,7 +104,6 @@ public final class Catalog: Sendable {
         get { registryHostBox.value }
         set {
             registryHostBox.value = newValue
-            database.setRegistryHost(newValue)
             // Every summary names it: what was read before is stale.
             generationBox.advance()
         }

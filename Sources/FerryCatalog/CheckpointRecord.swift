@@ -147,14 +147,12 @@ extension CheckpointRecord {
 
     /// Inserts this record as a `checkpoint` row.
     func insert(_ db: any SQLConnection) throws {
-        let placeholders = Array(repeating: "?", count: Self.columns.count).joined(separator: ", ")
-        let arguments: [any SQLArgument] = [
+        try db.insert(into: "checkpoint", columns: Self.columns, values: [
             id, size, compression, engine, containerID, containerName, podName, podNamespace, podUID, sandboxID, image,
             imageID, runtime, created, checkpointed, architecture, try Self.json(ipAddresses), try Self.json(macAddresses),
             checkpointSize, memoryPagesSize, rootfsDiffSize, processCount, sourceNode, try Self.json(labels), uploadedAt,
             searchText, validationState, facts, ociRepository, uncompressedDigest, sourceImage,
-        ]
-        try db.execute("INSERT INTO checkpoint (\(Self.columns.joined(separator: ", "))) VALUES (\(placeholders))", arguments)
+        ])
     }
 
     /// The stored JSON text of an array or the labels (keys sorted, so equal values are equal text).

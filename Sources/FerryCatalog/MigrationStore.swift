@@ -169,9 +169,7 @@ extension MigrationRecord {
     }
 
     func insert(_ db: any SQLConnection) throws {
-        let placeholders = Array(repeating: "?", count: Self.columns.count + 1).joined(separator: ", ")
-        try db.execute("INSERT INTO migration (id, \(Self.columns.joined(separator: ", "))) VALUES (\(placeholders))",
-                       [id] + values)
+        try db.insert(into: "migration", columns: ["id"] + Self.columns, values: [id] + values)
     }
 
     func update(_ db: any SQLConnection) throws {

@@ -8,7 +8,7 @@ internal import CPostgres
 /// read-then-write steps (the same bytes uploaded to two replicas, the next link of a chain, a migration's state)
 /// behave exactly as on SQLite's one writer. Reads run on a repeatable-read snapshot and are never blocked.
 final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
-    // @unchecked Sendable invariant: `idle`, `openCount` and `registryHost` are only touched with `lock` held;
+    // @unchecked Sendable invariant: `idle` and `openCount` are only touched with `lock` held;
     // a connection is used by one thread at a time (checked out of `idle`, then back).
     let dialect = SQLDialect.postgres
     let url: String
@@ -17,13 +17,14 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     private var idle: [PostgresConnection] = []
     private var openCount = 0
     private let maximumConnections: Int
-    private var registryHost: String
+    private let registryHost: RegistryHostBox
 
     /// The advisory lock every write takes, and the one migrations take ("Ferry" and "Ferry" + 1).
     static let writeLock: Int64 = 0x46_65_72_72_79
     static let migrationLock: Int64 = 0x46_65_72_72_7A
 
-    init(url: String, migrations: [SQLMigration], registryHost: String, maximumConnections: Int = 16) throws {
+    /// `registryHost` is the catalog's: each connection's session follows it (`ferry_registry_host()`).
+    init(url: String, migrations: [SQLMigration], registryHost: RegistryHostBox, maximumConnections: Int = 16) throws {
         self.url = url
         self.location = Self.redacted(url)
         self.registryHost = registryHost
@@ -48,12 +49,6 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
 
     func appliedMigrations() throws -> [String] {
         try read { try $0.rows("SELECT identifier FROM ferry_migrations ORDER BY identifier").map { try $0("identifier") } }
-    }
-
-    func setRegistryHost(_ host: String) {
-        lock.lock()
-        registryHost = host
-        lock.unlock()
     }
 
     /// PostgreSQL's autovacuum keeps the planner's statistics.
@@ -143,9 +138,7 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     private func applyRegistryHost(_ connection: PostgresConnection) throws {
-        lock.lock()
-        let host = registryHost
-        lock.unlock()
+        let host = registryHost.value
         guard connection.registryHost != host else { return }
         try connection.execute("SELECT set_config('ferry.registry_host', ?, false)", host)
         connection.registryHost = host

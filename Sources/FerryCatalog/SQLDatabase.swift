@@ -2,7 +2,7 @@ internal import Foundation
 
 /// The two SQL engines the catalog runs on. The catalog's queries are written once, in the SQL both accept;
 /// `dialect` picks the few fragments that differ (free text, planner hints).
-public enum SQLDialect: String, Sendable {
+enum SQLDialect: String, Sendable {
     case sqlite, postgres
 }
 
@@ -152,6 +152,12 @@ extension SQLConnection {
 
     func rows(_ sql: String, _ arguments: any SQLArgument...) throws -> [SQLRow] { try rows(sql, arguments) }
 
+    /// Inserts one row: `values` in the order of `columns`.
+    func insert(into table: String, columns: [String], values: [any SQLArgument]) throws {
+        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
+        try execute("INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))", values)
+    }
+
     /// The first row of a query, if any.
     func row(_ sql: String, _ arguments: any SQLArgument...) throws -> SQLRow? { try rows(sql, arguments).first }
 
@@ -166,7 +172,8 @@ extension SQLConnection {
 }
 
 /// An engine under the catalog: transactions on pooled connections, the schema's migrations, and what the engine
-/// needs told (the registry host its views name, when the catalog grew).
+/// needs told (when the catalog grew). Both read the registry host their views name (SQL `ferry_registry_host()`)
+/// from the catalog's one `RegistryHostBox`.
 protocol SQLDatabase: Sendable {
     var dialect: SQLDialect { get }
     /// A read-only transaction on one consistent snapshot.
@@ -176,8 +183,6 @@ protocol SQLDatabase: Sendable {
     func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T
     /// Identifiers of the migrations applied, in order.
     func appliedMigrations() throws -> [String]
-    /// The host every `oci_reference` starts with (SQL `ferry_registry_host()`).
-    func setRegistryHost(_ host: String)
     /// Called inside the write that inserted a checkpoint: keeps the planner's statistics in step with the size.
     func catalogGrew(_ connection: any SQLConnection) throws
     /// A number that moves on after every checkpoint write of any process on this database (0 when only this

@@ -11,12 +11,10 @@ final class SQLiteDatabase: SQLDatabase {
     let path: String
     private let pool: DatabasePool
     private let statistics = PlannerStatistics()
-    private let registryHost: RegistryHostBox
 
-    init(path: String, migrations: [SQLMigration], registryHost: String) throws {
+    /// `registryHost` is the catalog's: `ferry_registry_host()` reads it on every connection.
+    init(path: String, migrations: [SQLMigration], registryHost: RegistryHostBox) throws {
         self.path = path
-        let registryHost = RegistryHostBox(registryHost)
-        self.registryHost = registryHost
         // Create the file 0600 first: SQLite gives its -wal and -shm files the database file's permissions.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd >= 0 { close(fd) }
@@ -74,8 +72,6 @@ final class SQLiteDatabase: SQLDatabase {
     func appliedMigrations() throws -> [String] {
         try mapped { try pool.read { try DatabaseMigrator().appliedIdentifiers($0) } }.sorted()
     }
-
-    func setRegistryHost(_ host: String) { registryHost.value = host }
 
     func catalogGrew(_ connection: any SQLConnection) throws {
         guard let connection = connection as? SQLiteConnection else { return }
@@ -153,7 +149,8 @@ final class SQLiteConnection: SQLConnection {
     final class Flag { var value = false }
 }
 
-/// The registry host, read by SQLite's `ferry_registry_host()` on any connection. Guarded by `lock`.
+/// The registry host the catalog's views name: read by SQLite's `ferry_registry_host()` on any connection, and set
+/// on each PostgreSQL session before its transaction. Guarded by `lock`.
 final class RegistryHostBox: @unchecked Sendable {
     private let lock = NSLock()
     private var host: String

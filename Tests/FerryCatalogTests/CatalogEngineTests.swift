@@ -145,6 +145,11 @@ struct CatalogEngineTests {
         _ = try catalog.insert(CatalogTests.record(2, namespace: "shop"), sign: Self.signer)
         let other = CatalogTests.record(3, namespace: "shop")
         _ = try catalog.insert(other, sign: Self.signer)
+        // The summary view names the registry host the catalog is given, as it changes (both engines' views).
+        #expect(try catalog.summary(of: other.id).contains("127.0.0.1:8080/checkpoints/shop/pod-3/ctr-3:"))
+        catalog.registryHost = "registry.example:5000"
+        let summary = try JSONSerialization.jsonObject(with: Data(try catalog.summary(of: other.id).utf8)) as? [String: Any]
+        #expect(summary?["oci_reference"] as? String == "registry.example:5000/checkpoints/shop/pod-3/ctr-3:" + other.id.prefix(12))
         #expect(try catalog.statement(of: record.id)?.present == false)
         #expect(try catalog.statement(of: other.id)?.present == true)
         #expect(try catalog.unsignedCheckpoints().isEmpty)
