@@ -69,11 +69,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The catalog (SQLite through GRDB over the system libsqlite3, or PostgreSQL through libpq) and the
-        // content-addressed blob store.
+        // content-addressed blob store (a local directory, or S3-compatible object storage).
         .target(
             name: "FerryCatalog",
             dependencies: [
-                "FerryAPI", "CPostgres",
+                "FerryAPI", "CPostgres", "FerryObjectStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: ["FerryServer", "FerryAPI", "FerryClient", "CheckpointArchive", "FerryCatalog", "FerryTestSupport",
-                           "FerryProvenance",
+                           "FerryProvenance", "FerryObjectStore",
                            .product(name: "GRDB", package: "GRDB.swift")],
             // The kubelet and API server doubles are Python scripts the tests run, not resources.
             exclude: ["Doubles"],

@@ -12,12 +12,13 @@ internal import Glibc
 /// small pieces open each chunk once; memory is two chunks whatever the blob's size. A chunk that fails to
 /// open is a `BLOB_CORRUPT` error: a reader never returns bytes that are not the blob's.
 ///
-/// Owns its file descriptor (through ``BlobFile``, shared by ``sharing()`` copies). A reader's chunk cache is
-/// guarded by a lock, so one reader may be used from several threads; each copy has its own cache.
+/// The bytes come from a ``BlobBytes``: a local file (``BlobFile``, whose descriptor ``sharing()`` copies share)
+/// or an object in S3-compatible storage (``S3BlobObject``, ranged GETs). A reader's chunk cache is guarded by a
+/// lock, so one reader may be used from several threads; each copy has its own cache.
 public final class BlobReader: @unchecked Sendable {
     // @unchecked Sendable invariant: `cachedIndex`, `cached` and `ciphertext` are only touched with `lock` held;
     // everything else is immutable.
-    let file: BlobFile
+    let file: any BlobBytes
     let sealing: (format: SealedBlobFormat, dataKey: SymmetricKey)?
     /// The plaintext size; nil while the file is still being written (a live upload: the caller says how far
     /// it may read).
@@ -31,11 +32,12 @@ public final class BlobReader: @unchecked Sendable {
 
     /// Whether the file holds the bytes sealed (else `path` may be sent as is, e.g. with `sendfile`).
     public var isSealed: Bool { sealing != nil }
-    /// A path that opens the same file, even once it was renamed or unlinked (`/proc/self/fd/N`).
-    public var path: String { "/proc/self/fd/\(file.descriptor)" }
+    /// A path that opens the same file, even once it was renamed or unlinked (`/proc/self/fd/N`); nil when the
+    /// bytes are not in a local file (an object store's).
+    public var path: String? { file.localPath }
 
     /// A reader of a plain file. `growing`: the file is still being written, its size not final.
-    init(plain file: BlobFile, growing: Bool = false) throws {
+    init(plain file: any BlobBytes, growing: Bool = false) throws {
         self.file = file
         sealing = nil
         let status = try file.status()
@@ -44,7 +46,7 @@ public final class BlobReader: @unchecked Sendable {
     }
 
     /// A reader of a sealed file. `growing`: the file is still being written, its size not final.
-    init(sealed file: BlobFile, dataKey: SymmetricKey, growing: Bool = false, context: String) throws {
+    init(sealed file: any BlobBytes, dataKey: SymmetricKey, growing: Bool = false, context: String) throws {
         self.file = file
         var header = [UInt8](repeating: 0, count: SealedBlobFormat.headerSize)
         let count = try header.withUnsafeMutableBytes { try file.readFully(at: 0, into: $0) }
@@ -67,7 +69,7 @@ public final class BlobReader: @unchecked Sendable {
     }
 
     private init(copying other: BlobReader) {
-        file = other.file
+        file = other.file.sharing()
         sealing = other.sealing
         size = other.size
         modified = other.modified
@@ -154,8 +156,20 @@ public final class BlobReader: @unchecked Sendable {
     public func byteSource() -> any ByteSource { BlobByteSource(sharing()) }
 }
 
+/// Where a ``BlobReader`` reads a blob's stored bytes (sealed or not) from.
+protocol BlobBytes: Sendable {
+    /// The stored size and the modification time (seconds since the epoch).
+    func status() throws -> (size: Int64, modified: Int64)
+    /// Reads until `buffer` is full or the bytes end; returns how many.
+    func readFully(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// A path that opens the same bytes (for `sendfile`), or nil.
+    var localPath: String? { get }
+    /// The same bytes for another reader (a file shares its descriptor; an object gets its own read-ahead).
+    func sharing() -> any BlobBytes
+}
+
 /// An open blob file: owns the descriptor and closes it once, when the last reader lets go.
-final class BlobFile: Sendable {
+final class BlobFile: BlobBytes {
     let descriptor: Int32
 
     init(path: String) throws {
@@ -167,6 +181,9 @@ final class BlobFile: Sendable {
     }
 
     deinit { close(descriptor) }
+
+    var localPath: String? { "/proc/self/fd/\(descriptor)" }
+    func sharing() -> any BlobBytes { self }
 
     func status() throws -> (size: Int64, modified: Int64) {
         var info = stat()

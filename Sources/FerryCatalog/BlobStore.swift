@@ -5,62 +5,79 @@ internal import Foundation
 internal import Glibc
 #endif
 
-/// Archives stored by content: `blobs/sha256/<first two hex digits>/<64 hex digits>` under the data directory.
+/// Archives stored by content, sealed or not, in one of two backends: a local directory (``LocalBlobs``, the
+/// default: `blobs/sha256/<first two hex digits>/<64 hex digits>` under the data directory) or an S3-compatible
+/// object store (``ObjectStoreBlobs``: `<prefix>/blobs/sha256/<64 hex digits>`).
 ///
-/// A blob is written to `tmp/` first, hashed as it is written, fsynced, then renamed into place and its directory
-/// fsynced: a blob either exists whole and durable under its digest, or not at all. Files are created 0600 and
-/// directories 0700, because archives hold every memory page of a container, secrets included.
+/// A blob is written to a temporary place first (a file in `tmp/`, or a multipart upload to `uploads/`), hashed as
+/// it is written, made durable, then moved under its digest: a blob either exists whole under its digest, or not
+/// at all. Local files are created 0600 and directories 0700, because archives hold every memory page of a
+/// container, secrets included.
 ///
 /// With ``encryption`` every new blob is sealed as it is written (``SealedBlobFormat``) under a random data key of
 /// its own, kept wrapped beside it in `<digest>.key`; the digest stays the plaintext's. A blob without a key
-/// file is plain (written before encryption was turned on) and stays readable. Read blobs through ``openReader(_:)``.
+/// is plain (written before encryption was turned on) and stays readable. Read blobs through ``openReader(_:)``.
 public final class BlobStore: Sendable {
+    /// The data directory (keys, the space reserve and, with the local backend, the blobs).
     public let root: String
-    private let blobsDirectory: String
-    private let temporaryDirectory: String
+    let backend: any BlobBackend
     private let digestLocks = DigestLocks()
+    /// Held around a digest's lock when several processes share the store (PostgreSQL advisory locks).
+    private let sharedLocks: (any SharedLocks)?
     /// Seals new blobs; nil: they are stored as uploaded.
     public let encryption: BlobEncryption?
 
-    /// Runs `body` while no other ingest or delete of the same digest runs, so a catalog row and its blob always
-    /// change together (an upload of bytes being deleted cannot leave a row whose blob is gone).
-    public func withDigestLock<T>(_ digest: String, _ body: () throws -> T) rethrows -> T {
-        try digestLocks.withLock(digest, body)
+    /// Runs `body` while no other ingest or delete of the same digest runs, in this process or (with shared locks)
+    /// any other replica, so a catalog row and its blob always change together (an upload of bytes being deleted
+    /// cannot leave a row whose blob is gone).
+    public func withDigestLock<T>(_ digest: String, _ body: () throws -> T) throws -> T {
+        try digestLocks.withLock(digest) {
+            guard let sharedLocks else { return try body() }
+            return try sharedLocks.withLock("blob:" + digest, body)
+        }
     }
 
-    /// Opens (creating if needed) the store under `dataDirectory`, and removes temporary files a crash left behind
-    /// (unless `removingLeftovers` is false: a look at a store a service may be writing).
-    public init(dataDirectory: String, removingLeftovers: Bool = true, encryption: BlobEncryption? = nil) throws {
+    /// Opens (creating if needed) the local store under `dataDirectory`, and removes temporary files a crash left
+    /// behind (unless `removingLeftovers` is false: a look at a store a service may be writing).
+    public convenience init(dataDirectory: String, removingLeftovers: Bool = true, encryption: BlobEncryption? = nil) throws {
+        try self.init(dataDirectory: dataDirectory,
+                      backend: LocalBlobs(dataDirectory: dataDirectory, removingLeftovers: removingLeftovers),
+                      encryption: encryption, sharedLocks: nil)
+    }
+
+    init(dataDirectory: String, backend: any BlobBackend, encryption: BlobEncryption?, sharedLocks: (any SharedLocks)?) throws {
         root = dataDirectory
-        blobsDirectory = dataDirectory + "/blobs/sha256"
-        temporaryDirectory = dataDirectory + "/tmp"
+        self.backend = backend
         self.encryption = encryption
-        for directory in [dataDirectory, dataDirectory + "/blobs", blobsDirectory, temporaryDirectory] {
-            try Self.makeDirectory(directory)
-        }
-        // Uploads that were in flight when the process died are garbage: no catalog row can point at them.
-        if removingLeftovers, let leftovers = try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory) {
-            for name in leftovers { unlink(temporaryDirectory + "/" + name) }
-        }
+        self.sharedLocks = sharedLocks
+        try Self.makeDirectory(dataDirectory)
     }
 
-    /// The path of a stored blob (whether or not it exists).
+    /// Where the blobs are, for messages: the directory, or `s3://bucket/prefix`.
+    public var location: String { backend.location }
+
+    /// The path of a stored blob in the local backend (whether or not it exists); see ``localPath(for:)``.
     public func path(for digest: String) -> String {
-        "\(blobsDirectory)/\(digest.prefix(2))/\(digest)"
+        backend.localPath(for: digest) ?? "/nonexistent/\(digest)"
     }
 
-    /// The path of a blob's wrapped data key (it exists for sealed blobs only).
+    /// The path of a stored blob's file, to send with `sendfile`; nil when the blobs are not local files.
+    public func localPath(for digest: String) -> String? { backend.localPath(for: digest) }
+
+    /// The path of a blob's wrapped data key in the local backend (it exists for sealed blobs only).
     public func keyPath(for digest: String) -> String {
         path(for: digest) + ".key"
     }
 
+    /// Whether the blob is stored. An object store that cannot be asked answers true: the read that follows
+    /// reports the real error, and nothing is marked missing for an outage.
     public func contains(_ digest: String) -> Bool {
-        access(path(for: digest), F_OK) == 0
+        backend.contains(digest)
     }
 
     /// Starts writing a new blob (sealed when the store encrypts).
     public func beginUpload() throws -> BlobUpload {
-        try BlobUpload(directory: temporaryDirectory, encryption: encryption)
+        try BlobUpload(sink: backend.beginSink(), encryption: encryption)
     }
 
     /// Makes a finished upload durable under its digest. Returns true if the blob is new, false if the same bytes
@@ -68,41 +85,28 @@ public final class BlobStore: Sendable {
     @discardableResult
     public func commit(_ upload: BlobUpload) throws -> Bool {
         let digest = try upload.finish()
-        let directory = "\(blobsDirectory)/\(digest.prefix(2))"
-        try Self.makeDirectory(directory)
-        let target = path(for: digest)
         if contains(digest) {
             upload.discard()
             return false
         }
         do {
-            // The key first: a key without its blob is a harmless leftover, a sealed blob without its key is lost.
-            if let wrapped = try upload.wrappedKey(context: Self.keyContext(digest)) {
-                try wrapped.write(path: keyPath(for: digest))
-            } else {
-                unlink(keyPath(for: digest))
-            }
+            let wrapped = try upload.wrappedKey(context: Self.keyContext(digest))
+            try backend.commit(upload.sink, digest: digest, wrappedKey: wrapped)
         } catch {
             upload.discard()
             throw error
         }
-        guard rename(upload.path, target) == 0 else {
-            let error = CatalogError(.storageFailed, "could not move the upload into the blob store: \(String(cString: strerror(errno)))")
-            upload.discard()
-            throw error
-        }
         upload.markCommitted()
-        try Self.fsyncDirectory(directory)
         return true
     }
 
     /// A reader of a stored blob's bytes as uploaded, sealed or not.
     /// - Throws: `ENCRYPTION_KEY_REQUIRED`, `ENCRYPTION_KEY_MISMATCH`, `BLOB_CORRUPT` (a sealed blob whose key file is
-    ///   gone, or that does not open), `STORAGE_FAILED` (no such blob).
+    ///   gone, or that does not open), `STORAGE_FAILED` (no such blob), `OBJECT_STORE_FAILED`.
     public func openReader(_ digest: String) throws -> BlobReader {
         let context = Self.keyContext(digest)
-        let file = try BlobFile(path: path(for: digest))
-        if let wrapped = try WrappedDataKey.read(path: keyPath(for: digest), context: context) {
+        let (file, wrapped) = try backend.open(digest, keyContext: context)
+        if let wrapped {
             guard let encryption else {
                 throw CatalogError(.encryptionKeyRequired, "blob \(digest.prefix(12)) is encrypted and no --encryption-key was given")
             }
@@ -118,24 +122,27 @@ public final class BlobStore: Sendable {
         return try BlobReader(plain: file)
     }
 
-    /// Whether a stored blob is sealed (has a key file).
+    /// Whether a stored blob is sealed (has a key).
     public func isSealed(_ digest: String) -> Bool {
-        access(keyPath(for: digest), F_OK) == 0
+        backend.isSealed(digest)
     }
 
     static func keyContext(_ digest: String) -> String { "blob:" + digest }
 
     /// Removes a blob and its key; missing blobs are not an error.
     public func remove(_ digest: String) {
-        unlink(path(for: digest))
-        unlink(keyPath(for: digest))
+        backend.remove(digest)
     }
 
-    /// Bytes free on the file system that holds the store.
+    /// The digests of every stored blob.
+    /// - Throws: `OBJECT_STORE_FAILED` when the object store cannot be listed (never an empty answer for an outage).
+    public func allDigests() throws -> Set<String> {
+        try backend.allDigests()
+    }
+
+    /// Bytes free where the store writes, or nil where that is not bounded by a disk (an object store).
     public func freeBytes() -> Int64? {
-        var info = statvfs()
-        guard statvfs(root, &info) == 0 else { return nil }
-        return Int64(info.f_bavail) * Int64(info.f_frsize)
+        backend.freeBytes()
     }
 
     static func makeDirectory(_ path: String) throws {
@@ -150,6 +157,185 @@ public final class BlobStore: Sendable {
         defer { close(fd) }
         guard fsync(fd) == 0 else { throw CatalogError(.storageFailed, "could not sync \(path)") }
     }
+
+    /// Whether `name` is 64 lowercase hex digits (a stored blob's name).
+    static func isDigest<S: StringProtocol>(_ name: S) -> Bool {
+        name.utf8.count == 64 && name.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+}
+
+/// Named locks held across every process that shares a store (PostgreSQL's advisory locks): one replica's
+/// ingest and another's delete of the same digest never interleave.
+public protocol SharedLocks: Sendable {
+    func withLock<T>(_ name: String, _ body: () throws -> T) throws -> T
+}
+
+/// Where a ``BlobStore`` keeps blobs.
+protocol BlobBackend: Sendable {
+    var location: String { get }
+    func contains(_ digest: String) -> Bool
+    func beginSink() throws -> any BlobUploadSink
+    /// Moves a finished sink's bytes under `digest`, its wrapped key first (a key without its blob is a harmless
+    /// leftover, a sealed blob without its key is lost); a plain blob's stale key is removed.
+    func commit(_ sink: any BlobUploadSink, digest: String, wrappedKey: WrappedDataKey?) throws
+    func open(_ digest: String, keyContext: String) throws -> (bytes: any BlobBytes, key: WrappedDataKey?)
+    func isSealed(_ digest: String) -> Bool
+    func remove(_ digest: String)
+    func allDigests() throws -> Set<String>
+    func freeBytes() -> Int64?
+    func localPath(for digest: String) -> String?
+}
+
+/// Where an upload's stored bytes go while it is written: a temporary file, or a multipart upload. Used by one
+/// thread at a time; one that is neither committed nor discarded removes what it wrote when released.
+protocol BlobUploadSink: AnyObject {
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+    /// A file whose writeback the hasher may start as it goes, or -1.
+    var writebackDescriptor: Int32 { get }
+    /// Makes the bytes durable and readable whole.
+    func finish() throws
+    /// The bytes written: `growing` (still being written) only where ``supportsLiveReads``.
+    func bytes(growing: Bool) throws -> any BlobBytes
+    /// Whether readers may follow the bytes while they are written (a local file; not a multipart upload).
+    var supportsLiveReads: Bool { get }
+    /// Removes what was written now.
+    func discard()
+    /// The bytes were moved under their digest: nothing is removed when the sink is released.
+    func markCommitted()
+}
+
+/// The default backend: files under the data directory.
+final class LocalBlobs: BlobBackend {
+    let blobsDirectory: String
+    let temporaryDirectory: String
+    let root: String
+
+    init(dataDirectory: String, removingLeftovers: Bool) throws {
+        root = dataDirectory
+        blobsDirectory = dataDirectory + "/blobs/sha256"
+        temporaryDirectory = dataDirectory + "/tmp"
+        for directory in [dataDirectory, dataDirectory + "/blobs", blobsDirectory, temporaryDirectory] {
+            try BlobStore.makeDirectory(directory)
+        }
+        // Uploads that were in flight when the process died are garbage: no catalog row can point at them.
+        if removingLeftovers, let leftovers = try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory) {
+            for name in leftovers { unlink(temporaryDirectory + "/" + name) }
+        }
+    }
+
+    var location: String { blobsDirectory }
+
+    func localPath(for digest: String) -> String? {
+        "\(blobsDirectory)/\(digest.prefix(2))/\(digest)"
+    }
+
+    private func path(_ digest: String) -> String { "\(blobsDirectory)/\(digest.prefix(2))/\(digest)" }
+    private func keyPath(_ digest: String) -> String { path(digest) + ".key" }
+
+    func contains(_ digest: String) -> Bool { access(path(digest), F_OK) == 0 }
+
+    func beginSink() throws -> any BlobUploadSink { try LocalUploadFile(directory: temporaryDirectory) }
+
+    func commit(_ sink: any BlobUploadSink, digest: String, wrappedKey: WrappedDataKey?) throws {
+        guard let file = sink as? LocalUploadFile else { preconditionFailure("a local store commits its own uploads") }
+        let directory = "\(blobsDirectory)/\(digest.prefix(2))"
+        try BlobStore.makeDirectory(directory)
+        if let wrappedKey {
+            try wrappedKey.write(path: keyPath(digest))
+        } else {
+            unlink(keyPath(digest))
+        }
+        guard rename(file.path, path(digest)) == 0 else {
+            throw CatalogError(.storageFailed, "could not move the upload into the blob store: \(String(cString: strerror(errno)))")
+        }
+        file.markCommitted()
+        try BlobStore.fsyncDirectory(directory)
+    }
+
+    func open(_ digest: String, keyContext: String) throws -> (bytes: any BlobBytes, key: WrappedDataKey?) {
+        let file = try BlobFile(path: path(digest))
+        return (file, try WrappedDataKey.read(path: keyPath(digest), context: keyContext))
+    }
+
+    func isSealed(_ digest: String) -> Bool { access(keyPath(digest), F_OK) == 0 }
+
+    func remove(_ digest: String) {
+        unlink(path(digest))
+        unlink(keyPath(digest))
+    }
+
+    func allDigests() throws -> Set<String> {
+        var digests: Set<String> = []
+        for prefix in (try? FileManager.default.contentsOfDirectory(atPath: blobsDirectory)) ?? [] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: blobsDirectory + "/" + prefix)) ?? []
+            where name.hasPrefix(prefix) && BlobStore.isDigest(name) {
+                digests.insert(name)
+            }
+        }
+        return digests
+    }
+
+    func freeBytes() -> Int64? {
+        var info = statvfs()
+        guard statvfs(root, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+}
+
+/// An upload's temporary file: 0600, in the store's `tmp/`, renamed under its digest on commit.
+final class LocalUploadFile: BlobUploadSink {
+    let path: String
+    private var fd: Int32
+    private var committed = false
+
+    init(directory: String) throws {
+        path = "\(directory)/upload-\(UUID().uuidString)"
+        fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CatalogError(.storageFailed, "could not create an upload file: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+        if !committed { unlink(path) }
+    }
+
+    var writebackDescriptor: Int32 { fd }
+    var supportsLiveReads: Bool { true }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard fd >= 0 else { throw CatalogError(.storageFailed, "write after finish") }
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                let code: CatalogErrorCode = (errno == ENOSPC || errno == EDQUOT) ? .storageFull : .storageFailed
+                throw CatalogError(code, "could not write the upload: \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+    }
+
+    func finish() throws {
+        guard fd >= 0 else { return }
+        guard fsync(fd) == 0 else {
+            throw CatalogError(.storageFailed, "could not sync the upload: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        fd = -1
+    }
+
+    func bytes(growing: Bool) throws -> any BlobBytes { try BlobFile(path: path) }
+
+    func discard() {
+        if fd >= 0 { close(fd); fd = -1 }
+        unlink(path)
+        committed = true
+    }
+
+    func markCommitted() { committed = true }
 }
 
 /// How a store seals new blobs: the key-encryption key that wraps their data keys, and the chunk size.
@@ -166,60 +352,68 @@ public struct BlobEncryption: Sendable {
     }
 }
 
-/// One blob being written: a 0600 temporary file and a running SHA-256. Owns its file descriptor; a blob upload
-/// that is neither committed nor discarded deletes its file when released, so an aborted request leaves nothing.
+/// One blob being written: a sink (a 0600 temporary file, or a multipart upload) and a running SHA-256. An upload
+/// that is neither committed nor discarded removes what it wrote when released, so an aborted request leaves
+/// nothing.
 ///
 /// Used by one thread at a time (the request's handler thread).
 public final class BlobUpload: @unchecked Sendable {
-    public let path: String
     public private(set) var bytesWritten: Int64 = 0
-    private var fd: Int32
+    let sink: any BlobUploadSink
     /// SHA-256 on a thread of its own, so hashing overlaps receiving, parsing and writing (it is half an ingest's
     /// time when done in line).
     private let hasher: BackgroundHasher
     private var digest: String?
-    private var committed = false
-    /// Seals the bytes before they reach the file (nil: written as they come).
+    private var ended = false
+    /// Seals the bytes before they reach the sink (nil: written as they come).
     private var sealer: ChunkSealer?
     private let encryption: BlobEncryption?
 
-    init(directory: String, encryption: BlobEncryption? = nil) throws {
-        path = "\(directory)/upload-\(UUID().uuidString)"
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw CatalogError(.storageFailed, "could not create an upload file: \(String(cString: strerror(errno)))")
-        }
-        hasher = BackgroundHasher(writeback: fd)
+    init(sink: any BlobUploadSink, encryption: BlobEncryption? = nil) throws {
+        self.sink = sink
+        hasher = BackgroundHasher(writeback: sink.writebackDescriptor)
         self.encryption = encryption
         if let encryption {
             let format = SealedBlobFormat(chunkSize: encryption.chunkSize)
             sealer = ChunkSealer(format: format, dataKey: SymmetricKey(size: .bits256))
-            try format.header.withUnsafeBytes { try writeFile($0) }
+            try format.header.withUnsafeBytes { try sink.write($0) }
         }
     }
 
-    /// Whether the file is sealed.
+    /// An upload to a temporary file in `directory`.
+    convenience init(directory: String, encryption: BlobEncryption? = nil) throws {
+        try self.init(sink: LocalUploadFile(directory: directory), encryption: encryption)
+    }
+
+    /// The temporary file's path (local store only; tests look at it).
+    public var path: String { (sink as? LocalUploadFile)?.path ?? "" }
+
+    /// Whether the bytes are sealed.
     public var isSealed: Bool { sealer != nil }
 
-    /// Plaintext bytes a reader of the file can have now: all written ones, or for a sealed upload those in
+    /// Plaintext bytes a reader of the upload can have now: all written ones, or for a sealed upload those in
     /// sealed chunks (all once finished).
     public var bytesReadable: Int64 {
         guard let sealer, !sealer.finished else { return bytesWritten }
         return sealer.plaintextSealed
     }
 
-    /// A reader of the file as it is being written (a live upload's), valid after the upload is committed or
+    /// A reader of the upload as it is being written (a live upload's), valid after the upload is committed or
     /// discarded too. Read only below ``bytesReadable``.
+    /// - Throws: `STORAGE_FAILED` where the store cannot be read while written (an object store's multipart upload).
     public func liveReader() throws -> BlobReader {
-        let file = try BlobFile(path: path)
+        guard sink.supportsLiveReads else {
+            throw CatalogError(.storageFailed, "an object store's upload cannot be read until it is complete")
+        }
+        let file = try sink.bytes(growing: true)
         guard let sealer else { return try BlobReader(plain: file, growing: true) }
         return try BlobReader(sealed: file, dataKey: sealer.dataKey, growing: true, context: "the upload")
     }
 
-    /// A reader of the finished upload's bytes (the file is complete: ``finish()`` ran).
+    /// A reader of the finished upload's bytes (the bytes are complete: ``finish()`` ran).
     public func reader() throws -> BlobReader {
         try finish()
-        let file = try BlobFile(path: path)
+        let file = try sink.bytes(growing: false)
         guard let sealer else { return try BlobReader(plain: file) }
         return try BlobReader(sealed: file, dataKey: sealer.dataKey, context: "the upload")
     }
@@ -230,63 +424,47 @@ public final class BlobUpload: @unchecked Sendable {
         return try WrappedDataKey.wrap(sealer.dataKey, under: encryption.key, context: context)
     }
 
-    private func writeFile(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                let code: CatalogErrorCode = (errno == ENOSPC || errno == EDQUOT) ? .storageFull : .storageFailed
-                throw CatalogError(code, "could not write the upload: \(String(cString: strerror(errno)))")
-            }
-            offset += written
-        }
-    }
-
     deinit {
         hasher.cancel()
-        if fd >= 0 { close(fd) }
-        if !committed { unlink(path) }
     }
 
-    /// Appends bytes to the file (sealed, when the store encrypts) and the hash. Throws `STORAGE_FULL` when the disk is full.
+    /// Appends bytes to the sink (sealed, when the store encrypts) and the hash. Throws `STORAGE_FULL` when the
+    /// disk is full, `OBJECT_STORE_FAILED` when the object store refuses a part.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard digest == nil, fd >= 0 else { throw CatalogError(.storageFailed, "write after finish") }
+        guard digest == nil, !ended else { throw CatalogError(.storageFailed, "write after finish") }
         if sealer != nil {
-            try sealer!.append(bytes) { try writeFile($0) }
+            try sealer!.append(bytes) { try sink.write($0) }
         } else {
-            try writeFile(bytes)
+            try sink.write(bytes)
         }
         hasher.feed(bytes)
         bytesWritten += Int64(bytes.count)
     }
 
-    /// Flushes the file to disk and returns the SHA-256 of everything written, as 64 lowercase hex digits.
+    /// Makes the bytes durable and returns the SHA-256 of everything written, as 64 lowercase hex digits.
     @discardableResult
     public func finish() throws -> String {
         if let digest { return digest }
-        if sealer != nil { try sealer!.finish { try writeFile($0) } }
-        // The hash thread first (it also starts writeback on the descriptor, which must stay open until it ends).
+        if sealer != nil { try sealer!.finish { try sink.write($0) } }
+        // The hash thread first (it also starts writeback on the file, which must stay open until it ends).
         let sum = hasher.finish()
-        guard fsync(fd) == 0 else {
-            throw CatalogError(.storageFailed, "could not sync the upload: \(String(cString: strerror(errno)))")
-        }
-        close(fd)
-        fd = -1
+        try sink.finish()
         let hex = Hex.string(sum)
         digest = hex
         return hex
     }
 
-    /// Deletes the temporary file now.
+    /// Removes what was written now.
     public func discard() {
         hasher.cancel()
-        if fd >= 0 { close(fd); fd = -1 }
-        unlink(path)
-        committed = true
+        ended = true
+        sink.discard()
     }
 
-    fileprivate func markCommitted() { committed = true }
+    fileprivate func markCommitted() {
+        ended = true
+        sink.markCommitted()
+    }
 }
 
 /// Computes a SHA-256 on its own thread from bytes handed over in 1 MiB buffers (at most four in flight, so memory
@@ -311,7 +489,7 @@ final class BackgroundHasher: @unchecked Sendable {
     static let inFlight = 4
     static let writebackBytes: Int64 = 8 << 20
 
-    /// - Parameter writeback: the file the bytes are written to (before they are fed), whose writeback to start.
+    /// - Parameter writeback: the file the bytes are written to (before they are fed), whose writeback to start (-1: none).
     init(writeback: Int32) {
         self.writeback = writeback
         filling.reserveCapacity(Self.bufferBytes)
@@ -374,7 +552,7 @@ final class BackgroundHasher: @unchecked Sendable {
             condition.unlock()
             buffer.withUnsafeBytes { local.update(bufferPointer: $0) }
             hashed += Int64(buffer.count)
-            if hashed - flushed >= Self.writebackBytes, let start = startWriteback {
+            if writeback >= 0, hashed - flushed >= Self.writebackBytes, let start = startWriteback {
                 _ = start(writeback, flushed, hashed - flushed, 2 /* SYNC_FILE_RANGE_WRITE */)
                 flushed = hashed
             }

@@ -35,6 +35,9 @@ public final class Catalog: Sendable {
     let database: any SQLDatabase
     /// The SQLite file, or the PostgreSQL server without its password.
     public var location: String { database.location }
+    /// Locks every process on this catalog's database takes (PostgreSQL's advisory locks); nil on SQLite, which one
+    /// process writes.
+    public var sharedLocks: (any SharedLocks)? { database as? PostgresDatabase }
     private let generationBox = WriteGeneration()
     /// A filtered list counts its matches up to this many (`CheckpointQuery.countCap`; smaller in tests).
     let countCap: Int

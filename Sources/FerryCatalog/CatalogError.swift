@@ -16,6 +16,8 @@ public struct CatalogErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
     public static let storageFull = CatalogErrorCode(rawValue: "STORAGE_FULL")
     /// Writing, syncing or renaming a blob failed.
     public static let storageFailed = CatalogErrorCode(rawValue: "STORAGE_FAILED")
+    /// The object store holding the blobs (`--blobs s3://…`) could not be reached, or refused or failed a request.
+    public static let objectStoreFailed = CatalogErrorCode(rawValue: "OBJECT_STORE_FAILED")
     /// `--catalog` names no catalog Ferry can open (not `sqlite`, a path or a `postgres://` URL).
     public static let invalidCatalog = CatalogErrorCode(rawValue: "INVALID_CATALOG")
     /// The catalog's engine (SQLite or PostgreSQL) reported an error, or the PostgreSQL server could not be reached.

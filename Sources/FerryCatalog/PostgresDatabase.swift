@@ -7,8 +7,8 @@ internal import CPostgres
 /// Writes are serialised across every replica by one transaction-scoped advisory lock, so the catalog's
 /// read-then-write steps (the same bytes uploaded to two replicas, the next link of a chain, a migration's state)
 /// behave exactly as on SQLite's one writer. Reads run on a repeatable-read snapshot and are never blocked.
-final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
-    // @unchecked Sendable invariant: `idle` and `openCount` are only touched with `lock` held;
+final class PostgresDatabase: SQLDatabase, SharedLocks, @unchecked Sendable {
+    // @unchecked Sendable invariant: `idle`, `idleLockConnections` and `openCount` are only touched with `lock` held;
     // a connection is used by one thread at a time (checked out of `idle`, then back).
     let dialect = SQLDialect.postgres
     let url: String
@@ -18,6 +18,9 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     private var openCount = 0
     private let maximumConnections: Int
     private let registryHost: RegistryHostBox
+    /// Connections that hold named session locks (``withLock(_:_:)``), apart from the pool so that a lock holder
+    /// waiting for a pooled connection can never starve the pool. Guarded by `lock`.
+    private var idleLockConnections: [PostgresConnection] = []
 
     /// The advisory lock every write takes, and the one migrations take ("Ferry" and "Ferry" + 1).
     static let writeLock: Int64 = 0x46_65_72_72_79
@@ -123,6 +126,33 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
             }
         }
     }
+
+    /// Runs `body` holding the session advisory lock named `name` ("Ferry" and the name's hash), on a
+    /// connection of its own: every replica waits for it. The server drops the lock if that connection dies.
+    func withLock<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        lock.lock()
+        let reused = idleLockConnections.popLast()
+        lock.unlock()
+        let connection: PostgresConnection
+        do {
+            connection = try reused ?? PostgresConnection(url: url)
+            try connection.execute("SELECT pg_advisory_lock(\(Self.namedLockSpace), hashtext(?))", name)
+        } catch {
+            throw Self.mapped(error, location: location)
+        }
+        defer {
+            let unlocked = (try? connection.execute("SELECT pg_advisory_unlock(\(Self.namedLockSpace), hashtext(?))", name)) != nil
+            if unlocked && connection.isHealthy {
+                lock.lock()
+                if idleLockConnections.count < 4 { idleLockConnections.append(connection) }
+                lock.unlock()
+            }
+        }
+        return try body()
+    }
+
+    /// The first key of the named locks ("Ferr").
+    static let namedLockSpace: Int32 = 0x46_65_72_72
 
     /// A pooled connection outside any transaction (autocommit).
     private func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {

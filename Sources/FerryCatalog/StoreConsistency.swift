@@ -32,21 +32,6 @@ extension Catalog {
     }
 }
 
-extension BlobStore {
-    /// The digest of every stored blob (file names that are 64 hex digits under `blobs/sha256/XX/`).
-    public func allDigests() -> Set<String> {
-        var digests: Set<String> = []
-        let base = root + "/blobs/sha256"
-        for prefix in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: base + "/" + prefix)) ?? []
-            where name.utf8.count == 64 && name.hasPrefix(prefix) && name.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) {
-                digests.insert(name)
-            }
-        }
-        return digests
-    }
-}
-
 /// The blob store checked against the catalog: blobs no row names (a crash between a blob's rename and its row's
 /// insert leaves one), and rows whose blob is gone. With `repair`, orphan blobs are removed and such rows marked.
 /// Run by `ferry serve` at start-up and by `ferry fsck`.
@@ -71,7 +56,7 @@ public enum StoreConsistency {
 
     public static func check(catalog: Catalog, blobs: BlobStore, repair: Bool) throws -> Report {
         let ids = try catalog.allCheckpointIDs()
-        let digests = blobs.allDigests()
+        let digests = try blobs.allDigests()
         var orphans: [String] = []
         for digest in digests.subtracting(ids).sorted() {
             // Judged again under the digest's lock: an upload may be between its blob and its row right now.

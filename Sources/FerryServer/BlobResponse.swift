@@ -2,20 +2,22 @@ import FerryCatalog
 import FerryHTTP
 
 /// A stored blob as an HTTP response with the download semantics of ``HTTPResponse/file(path:request:etag:contentType:extraHeaders:lastModified:)``
-/// (validators, 304, ranges): sent from the file with `sendfile` when it is plain (every blob of a store without
-/// encryption takes exactly that path, as before), decrypted chunk by chunk as the connection takes it when sealed.
+/// (validators, 304, ranges): sent from the file with `sendfile` when it is a plain local file (every blob of a
+/// local store without encryption takes exactly that path, as before), otherwise read through the blob's reader
+/// as the connection takes it: decrypted chunk by chunk when sealed, streamed by ranged GETs from an object store.
 enum BlobResponse {
-    static func make(_ blobs: BlobStore, digest: String, path: String, request: HTTPRequest, etag: String, contentType: String,
+    static func make(_ blobs: BlobStore, digest: String, path: String?, request: HTTPRequest, etag: String, contentType: String,
                      extraHeaders: [(String, String)]) -> HTTPResponse {
         // Without a key no blob is sealed (the start-up check refuses a store that has any).
-        guard blobs.encryption != nil else {
+        if blobs.encryption == nil, let path {
             return .file(path: path, request: request, etag: etag, contentType: contentType, extraHeaders: extraHeaders)
         }
         do {
             let reader = try blobs.openReader(digest)
-            guard reader.isSealed, let size = reader.size else {
+            if !reader.isSealed, let path = reader.path {
                 return .file(path: path, request: request, etag: etag, contentType: contentType, extraHeaders: extraHeaders)
             }
+            guard let size = reader.size else { return .error(.internalError) }
             return .stream(reader: BlobBody(reader), size: size, modified: reader.modified, request: request, etag: etag,
                            contentType: contentType, extraHeaders: extraHeaders)
         } catch let error as CatalogError {

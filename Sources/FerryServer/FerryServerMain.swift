@@ -59,8 +59,6 @@ public enum FerryServerMain {
         // now, with its code, rather than as unreadable blobs later.
         let key = try configuration.encryptionKeyFile.map { try EncryptionKey.load(path: $0) }
         let census = try StoreKeys.verify(dataDirectory: configuration.dataDirectory, key: key, removingLeftovers: true)
-        let blobs = try BlobStore(dataDirectory: configuration.dataDirectory,
-                                  encryption: key.map { BlobEncryption(key: $0, chunkSize: configuration.encryptionChunkSize) })
         let columnCipher = try key.map { try ColumnCipher.open(dataDirectory: configuration.dataDirectory, key: $0) }
         if let key {
             log("encryption at rest: key \(key.id), \(census.sealedBlobs) sealed blob(s); new blobs sealed in \(configuration.encryptionChunkSize)-byte chunks")
@@ -76,6 +74,24 @@ public enum FerryServerMain {
         }
         let catalog = try Catalog(location, migrationsDirectory: migrations, registryHost: configuration.effectiveRegistryHost,
                                   columnCipher: columnCipher)
+        let encryption = key.map { BlobEncryption(key: $0, chunkSize: configuration.encryptionChunkSize) }
+        let blobs: BlobStore
+        if configuration.blobs == "local" || configuration.blobs.isEmpty {
+            blobs = try BlobStore(dataDirectory: configuration.dataDirectory, encryption: encryption)
+        } else {
+            do {
+                // Replicas share the catalog's locks: one's ingest and another's delete of a digest never interleave.
+                blobs = try BlobStore(dataDirectory: configuration.dataDirectory, objectStore: configuration.blobs,
+                                      endpoint: configuration.s3Endpoint, environment: configuration.environment,
+                                      encryption: encryption, sharedLocks: catalog.sharedLocks)
+                // One process on a SQLite catalog is the store's only writer: every unfinished upload is its own.
+                let removed = try blobs.removeUploadLeftovers(olderThan: catalog.sharedLocks == nil ? 0 : configuration.uploadLeftoverAge)
+                if removed > 0 { log("object store: removed \(removed) upload(s) a stopped process never finished") }
+            } catch let error as CatalogError {
+                throw ServerConfigurationError("--blobs: \(error.message) [\(error.code)]")
+            }
+            log("blobs in \(blobs.location)")
+        }
         guard let webRoot = configuration.webRoot ?? bundledWebRoot else {
             throw ServerConfigurationError("no web directory: give --web-root")
         }

@@ -133,13 +133,14 @@ public enum FerryService {
 /// Where a catalogued archive is stored, and what its response headers need.
 struct ArchiveLocation: Sendable {
     var id: String
-    var path: String
+    /// The blob's local file, or nil when the blobs are in an object store.
+    var path: String?
     var compression: String
     var containerName: String
 
     init(_ record: CheckpointRecord, in blobs: BlobStore) {
         id = record.id
-        path = blobs.path(for: record.id)
+        path = blobs.localPath(for: record.id)
         compression = record.compression
         containerName = record.containerName
     }
@@ -383,7 +384,7 @@ struct CheckpointAPI: Sendable {
     func cachedArchive(_ request: HTTPRequest, id: String) throws -> HTTPResponse? {
         try authorize(request, .read)
         guard let location = context.archiveLocations.value(for: id, generation: context.catalog.generation),
-              access(location.path, F_OK) == 0 else { return nil }
+              let path = location.path, access(path, F_OK) == 0 else { return nil }
         return archive(request, at: location)
     }
 

@@ -89,7 +89,8 @@ final class LiveUpload: @unchecked Sendable {
         self.reader = reader
     }
 
-    var path: String { reader.path }
+    /// Live uploads are local files only (an object store's upload has no live reader).
+    var path: String { reader.path! }
 
     /// The uploader wrote more bytes: `total` are in the file now.
     func advance(to total: Int64) {

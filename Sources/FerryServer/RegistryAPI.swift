@@ -160,7 +160,7 @@ struct RegistryAPI: Sendable {
             return respond { throw error }
         }
         guard let location = context.archiveLocations.value(for: "v2/" + path, generation: context.catalog.generation),
-              access(location.path, F_OK) == 0 else { return nil }
+              let path = location.path, access(path, F_OK) == 0 else { return nil }
         return layer(request, at: location)
     }
 

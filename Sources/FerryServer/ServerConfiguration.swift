@@ -11,6 +11,15 @@ public struct ServerConfiguration: Sendable {
     /// `--catalog`: `sqlite` (the data directory's `catalog.sqlite`), a SQLite file, or a `postgres://` URL that
     /// several replicas share.
     public var catalog = "sqlite"
+    /// `--blobs`: `local` (the data directory's `blobs/`) or `s3://bucket/prefix` that several replicas share.
+    public var blobs = "local"
+    /// `--s3-endpoint`: the object store's `http(s)://HOST[:PORT]` (else `AWS_ENDPOINT_URL`, else AWS).
+    public var s3Endpoint: String?
+    /// Where region and credentials are read (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// Seconds after which a replica sharing the object store takes an upload nobody committed for a dead
+    /// replica's and removes it (a store that one process writes removes them all at start).
+    public var uploadLeftoverAge: Double = 24 * 3600
     public var tokensFile: String?
     public var maximumUploadSize: Int64 = 64 << 30
     public var migrationsDirectory: String?

@@ -59,6 +59,7 @@ struct ServiceErrorCode: Hashable, Sendable {
     static let storageFailed = Self("STORAGE_FAILED", 500, "The blob store could not be written.")
     static let databaseTooNew = Self("DATABASE_TOO_NEW", 500, "The catalog was written by a newer Ferry.")
     static let invalidCatalog = Self("INVALID_CATALOG", 500, "--catalog names no catalog Ferry can open (sqlite, a file or a postgres:// URL).")
+    static let objectStoreFailed = Self("OBJECT_STORE_FAILED", 502, "The object store (`--blobs s3://…`) could not be reached, or refused or failed a request.")
     static let blobCorrupt = Self("BLOB_CORRUPT", 500, "An encrypted blob or sealed catalog value failed authentication (changed, cut short or mixed up); no bytes of it are served.")
     static let encryptionKeyInvalid = Self("ENCRYPTION_KEY_INVALID", 500, "At start: `--encryption-key` is not a Ferry key file, or is damaged.")
     static let encryptionKeyUnsafe = Self("ENCRYPTION_KEY_UNSAFE", 500, "At start: the key file is readable or writable by group or others (chmod 600).")
@@ -78,7 +79,7 @@ struct ServiceErrorCode: Hashable, Sendable {
         .methodNotAllowed, .ambiguousID, .factsMissing, .migrationFinished, .nodeDown, .uploadFailed, .checkpointPinned, .checkpointInUse, .retentionNotConfigured, .notKubernetesMigration, .containerMismatch, .blobMissing,
         .payloadTooLarge, .unsupportedMediaType, .rangeNotSatisfiable, .requestHeadersTooLarge,
         .clientDisconnected, .internalError, .databaseFailed, .storageFailed, .databaseTooNew, .invalidCatalog,
-        .blobCorrupt, .encryptionKeyInvalid, .encryptionKeyUnsafe, .encryptionKeyMismatch, .encryptionKeyRequired, .encryptionKeyExists,
+        .objectStoreFailed, .blobCorrupt, .encryptionKeyInvalid, .encryptionKeyUnsafe, .encryptionKeyMismatch, .encryptionKeyRequired, .encryptionKeyExists,
         .notReady, .lowDiskSpace, .serverShuttingDown, .storageFull,
     ]
 

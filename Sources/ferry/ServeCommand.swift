@@ -9,7 +9,7 @@ struct ServeCommand: ParsableCommand {
         abstract: "Run the Ferry service: ingest, catalog, download and the web page.",
         discussion: """
             Defaults: 127.0.0.1:8080, data in ./ferry-data, no tokens (then only loopback is allowed). \
-            Environment: FERRY_LISTEN, FERRY_DATA_DIR, FERRY_TOKENS, FERRY_MAX_UPLOAD_SIZE, FERRY_ENCRYPTION_KEY. \
+            Environment: FERRY_LISTEN, FERRY_DATA_DIR, FERRY_CATALOG, FERRY_BLOBS, FERRY_TOKENS, FERRY_MAX_UPLOAD_SIZE, FERRY_ENCRYPTION_KEY. \
             SIGTERM or SIGINT stops accepting, finishes in-flight requests and exits.
             """
     )
@@ -17,6 +17,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT or [IPV6]:PORT (default 127.0.0.1:8080).") var listen: String?
     @Option(help: "Data directory: catalog.sqlite and the blob store (default ./ferry-data).") var dataDir: String?
     @Option(help: "Catalog: sqlite (DATA/catalog.sqlite, the default), a SQLite file, or postgres://USER[:PASSWORD]@HOST:PORT/DB shared by replicas.") var catalog: String?
+    @Option(help: "Blobs: local (DATA/blobs, the default) or s3://BUCKET[/PREFIX] shared by replicas; region and credentials from AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.") var blobs: String?
+    @Option(help: "The object store's http(s)://HOST[:PORT] for --blobs s3://… (default: AWS_ENDPOINT_URL, else AWS; path-style addressing when given).") var s3Endpoint: String?
     @Option(help: "Tokens file: one `ROLE TOKEN [NAME]` per line; ROLE is read, node, write or admin.") var tokens: String?
     @Option(help: "Largest archive accepted, e.g. 64G (default 64G).") var maxUploadSize: String?
     @Option(help: "Folder of the NNNN_name.sql migrations (default: the ones built in).") var migrationsDir: String?
@@ -38,6 +40,8 @@ struct ServeCommand: ParsableCommand {
             if let listen = listen ?? environment["FERRY_LISTEN"] { try configuration.setListen(listen) }
             configuration.dataDirectory = dataDir ?? environment["FERRY_DATA_DIR"] ?? configuration.dataDirectory
             configuration.catalog = catalog ?? environment["FERRY_CATALOG"] ?? configuration.catalog
+            configuration.blobs = blobs ?? environment["FERRY_BLOBS"] ?? configuration.blobs
+            configuration.s3Endpoint = s3Endpoint
             configuration.tokensFile = tokens ?? environment["FERRY_TOKENS"]
             if let size = maxUploadSize ?? environment["FERRY_MAX_UPLOAD_SIZE"] {
                 configuration.maximumUploadSize = try ServerConfiguration.parseSize(size)
