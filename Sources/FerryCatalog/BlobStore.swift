@@ -225,9 +225,7 @@ final class LocalBlobs: BlobBackend {
 
     var location: String { blobsDirectory }
 
-    func localPath(for digest: String) -> String? {
-        "\(blobsDirectory)/\(digest.prefix(2))/\(digest)"
-    }
+    func localPath(for digest: String) -> String? { path(digest) }
 
     private func path(_ digest: String) -> String { "\(blobsDirectory)/\(digest.prefix(2))/\(digest)" }
     private func keyPath(_ digest: String) -> String { path(digest) + ".key" }
