@@ -22,6 +22,7 @@ if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
     chromium fonts-dejavu-core                       # the web page test runs a real headless browser
     python3                                          # the OpenAPI check (scripts/openapi_check.py)
     postgresql postgresql-contrib                    # the catalog suite runs on a real PostgreSQL too (pg_trgm)
+    haproxy                                          # the load balancer in front of the replica tests' services
   )
   # kubectl reads the generated Pod manifests into its typed Pod (KubernetesRestoreTests); any kubectl will do.
   command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)

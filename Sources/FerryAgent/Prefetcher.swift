@@ -20,6 +20,10 @@ final class Prefetcher: @unchecked Sendable {
         var ended = false
         var digest: String?
         var stopRequested = false
+        /// Whether the service has answered about the upload (bytes, or none yet), and whether its last answer was
+        /// that it does not know it.
+        var uploadSeen = false
+        var uploadUnknown = false
     }
 
     let client: FerryClient
@@ -85,10 +89,18 @@ final class Prefetcher: @unchecked Sendable {
             condition.lock()
             let prefetch = prefetches[request.key]
             let (ended, bytes, progressAt) = (prefetch?.ended ?? true, prefetch?.bytes ?? 0, prefetch?.progressAt ?? Date())
+            let neverSeen = prefetch.map { !$0.uploadSeen && $0.uploadUnknown } ?? false
             condition.unlock()
             if ended { break }
             progress(bytes)
             if control.isInterrupted { return false }
+            if neverSeen {
+                // The checkpoint is catalogued (a restore asks for it), yet the address the prefetch asks has never
+                // known the upload: another replica received it, or its store cannot be read while written.
+                log("prefetch \(request.key): the service does not follow this upload; the restore downloads the archive itself")
+                stop(request.key)
+                continue
+            }
             if Date().timeIntervalSince(progressAt) > stallSeconds {
                 log("prefetch \(request.key): no progress for \(Int(stallSeconds)) s; the restore downloads the rest itself")
                 stop(request.key)
@@ -189,6 +201,7 @@ final class Prefetcher: @unchecked Sendable {
                 condition.lock()
                 prefetch.bytes = offset
                 prefetch.progressAt = Date()
+                prefetch.uploadSeen = true
                 condition.unlock()
             case 204 where response.header("Ferry-Upload-State") == "complete":
                 guard let checkpoint = response.header("Ferry-Upload-Checkpoint"),
@@ -200,9 +213,13 @@ final class Prefetcher: @unchecked Sendable {
             case 204:
                 condition.lock()
                 prefetch.progressAt = Date()
+                prefetch.uploadSeen = true
                 condition.unlock()
             case 404 where Date().timeIntervalSince(firstAsked) < 30:
                 // The upload request may not have reached the service yet.
+                condition.lock()
+                prefetch.uploadUnknown = true
+                condition.unlock()
                 Thread.sleep(forTimeInterval: 0.2)
             default:
                 log("prefetch \(request.key): the service answered \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))")

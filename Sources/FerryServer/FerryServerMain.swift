@@ -107,7 +107,7 @@ public enum FerryServerMain {
         var context = FerryServiceContext(
             catalog: catalog, blobs: blobs, tokens: tokens, maximumUploadSize: configuration.maximumUploadSize,
             webRoot: webRoot, httpStatistics: { box.server?.statistics }, log: log,
-            nodes: NodeRegistry(timeout: configuration.nodeTimeout))
+            nodes: NodeRegistry(timeout: configuration.nodeTimeout, tokens: tokens))
         context.reserve = SpaceReserve(dataDirectory: configuration.dataDirectory)
         let signing: CheckpointSigning
         do {
@@ -132,7 +132,7 @@ public enum FerryServerMain {
         let retention = RetentionService(catalog: catalog, blobs: blobs, reserve: context.reserve, liveUploads: context.liveUploads,
                                          policies: policies, interval: configuration.retentionInterval, log: log)
         context.retention = retention
-        let orchestrator = MigrationOrchestrator(context: context, registry: context.nodes)
+        let orchestrator = MigrationOrchestrator(context: context, registry: context.nodes, leaseDuration: configuration.migrationLease)
         let server = HTTPServer(
             host: configuration.host, port: configuration.port,
             configuration: HTTPServerConfiguration(maximumConnections: configuration.maximumConnections,
@@ -148,7 +148,7 @@ public enum FerryServerMain {
         orchestrator.start()
         layerDigests.enqueueMissing()
         retention.start()
-        log("ferry serving on \(configuration.host):\(server.port), data in \(configuration.dataDirectory), catalog \(catalog.location), \(tokens.isEmpty ? "no tokens (loopback only)" : "tokens required")")
+        log("ferry serving on \(configuration.host):\(server.port), data in \(configuration.dataDirectory), catalog \(catalog.location), \(tokens.isEmpty ? "no tokens (loopback only)" : "tokens required"), replica \(orchestrator.replicaID)")
         return Running(server: server, context: context, orchestrator: orchestrator, lock: lock)
     }
 

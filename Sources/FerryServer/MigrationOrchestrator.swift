@@ -9,14 +9,24 @@ import Foundation
 /// each on the worker of the node it concerns (``NodeWorker``). Agents push job changes as they happen, so a
 /// migration moves on at once; every `interval` a tick checks deadlines and liveness and follows each active job
 /// (at most every `followInterval` per job), the backstop for a lost push and for a restarted service.
+///
+/// Several replicas on one PostgreSQL catalog share the work: a replica ticks only the migrations whose lease it
+/// holds (``Catalog/takeMigrationLease(_:holder:duration:)``, renewed at half its life), so exactly one drives each;
+/// when it dies its leases expire and the others take them over. Inputs that arrive at any replica (an agent's push,
+/// a cancel) are applied there, each under the migration's lock across replicas, so no two transitions of one
+/// migration ever interleave.
 public final class MigrationOrchestrator: @unchecked Sendable {
     private let context: FerryServiceContext
     private let registry: NodeRegistry
     private let interval: Double
     private let followInterval: Double
+    /// This replica's name in the leases: host, process and a random part (a restarted process is a new replica).
+    let replicaID: String
+    /// Seconds a lease lasts unless renewed.
+    private let leaseDuration: Double
     /// Serialises transitions, so each migration's record changes one input at a time.
     private let transitions = NSLock()
-    /// Guards `running`, `workers`, `lastFollow`, `prefetchesAsked`, `probing` and `unreachableLogged`.
+    /// Guards `running`, `workers`, `lastFollow`, `prefetchesAsked`, `probing`, `unreachableLogged` and `leases`.
     private let condition = NSCondition()
     private var running = false
     private var workers: [String: NodeWorker] = [:]
@@ -25,16 +35,35 @@ public final class MigrationOrchestrator: @unchecked Sendable {
     private var prefetchesAsked: Set<String> = []
     private var probing: Set<String> = []
     private var unreachableLogged: Set<String> = []
+    /// The last known lease of each unfinished migration, ours or another replica's.
+    private var leases: [String: KnownLease] = [:]
     let watch = MigrationWatch()
 
-    init(context: FerryServiceContext, registry: NodeRegistry, interval: Double = 0.5, followInterval: Double = 2) {
+    init(context: FerryServiceContext, registry: NodeRegistry, interval: Double = 0.5, followInterval: Double = 2,
+         leaseDuration: Double = 10, replicaID: String = MigrationOrchestrator.newReplicaID()) {
         self.context = context
         self.registry = registry
         self.interval = interval
         self.followInterval = followInterval
+        self.leaseDuration = leaseDuration
+        self.replicaID = replicaID
+    }
+
+    static func newReplicaID() -> String {
+        let host = ProcessInfo.processInfo.hostName.prefix(64)
+        return "\(host)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     func start() {
+        if context.catalog.sharedLocks == nil {
+            // One process serves this catalog (the data directory's lock says so): its earlier run's leases are
+            // of a replica that is gone, and waiting for them to expire would only delay the migrations.
+            do {
+                try context.catalog.releaseAllMigrationLeases()
+            } catch {
+                context.log("migrations: cannot clear the last run's leases (they expire by themselves): \(error)")
+            }
+        }
         condition.lock()
         running = true
         condition.unlock()
@@ -53,9 +82,11 @@ public final class MigrationOrchestrator: @unchecked Sendable {
         all.forEach { $0.stop() }
     }
 
-    /// A migration was created: its first step runs now rather than at the next tick.
+    /// A migration was created: this replica takes its lease and runs its first step now rather than at the next tick.
     func wake(_ id: String) {
-        onThread { [self] in handle(id, .tick) }
+        onThread { [self] in
+            if holdsLease(id) { handle(id, .tick) }
+        }
     }
 
     private func loop() {
@@ -66,11 +97,55 @@ public final class MigrationOrchestrator: @unchecked Sendable {
             condition.unlock()
             guard keepGoing else { return }
             do {
-                for migration in try context.catalog.unfinishedMigrations() { handle(migration.id, .tick) }
+                let unfinished = try context.catalog.unfinishedMigrations()
+                forgetLeases(except: Set(unfinished.map(\.id)))
+                for migration in unfinished where holdsLease(migration.id) { handle(migration.id, .tick) }
             } catch {
                 context.log("migrations: cannot read the catalog: \(error)")
             }
         }
+    }
+
+    // MARK: Leases
+
+    /// Whether this replica drives migration `id` now: its lease is ours and has more than half its life left, or
+    /// the catalog grants it (renewed, new, or taken over from a replica that stopped renewing). Another replica's
+    /// unexpired lease is not asked about again before it expires.
+    private func holdsLease(_ id: String) -> Bool {
+        let now = Date()
+        condition.lock()
+        let known = leases[id]
+        condition.unlock()
+        if let known {
+            if known.ours && known.until.timeIntervalSince(now) > leaseDuration / 2 { return true }
+            if !known.ours && known.until > now { return false }
+        }
+        let lease: MigrationLease
+        do {
+            lease = try context.catalog.takeMigrationLease(id, holder: replicaID, duration: leaseDuration)
+        } catch {
+            context.log("migration \(id): cannot take its lease: \(error)")
+            return false
+        }
+        condition.lock()
+        leases[id] = KnownLease(ours: lease.granted, until: now.addingTimeInterval(Double(lease.millisecondsLeft) / 1000))
+        condition.unlock()
+        if lease.granted, let previous = lease.previousHolder {
+            _ = try? context.catalog.updateMigration(
+                id, event: "replica \(replicaID) drives the migration now: the lease of \(previous) expired") { _ in }
+            context.log("migration \(id): taken over from replica \(previous), whose lease expired")
+            watch.changed()
+        } else if !lease.granted, known?.ours == true {
+            context.log("migration \(id): replica \(lease.holder) drives it now")
+        }
+        return lease.granted
+    }
+
+    /// Drops the leases kept for migrations that have ended or are gone.
+    private func forgetLeases(except unfinished: Set<String>) {
+        condition.lock()
+        leases = leases.filter { unfinished.contains($0.key) }
+        condition.unlock()
     }
 
     // MARK: Inputs
@@ -79,6 +154,16 @@ public final class MigrationOrchestrator: @unchecked Sendable {
     /// run. Returns the migration as recorded, and the verdict for a job report.
     @discardableResult
     func handle(_ id: String, _ input: MigrationInput) -> (MigrationRecord, JobVerdict?)? {
+        guard let locks = context.catalog.sharedLocks else { return transition(id, input) }
+        do {
+            return try locks.withLock("migration:" + id) { transition(id, input) }
+        } catch {
+            context.log("migration \(id): cannot take its lock: \(error)")
+            return nil
+        }
+    }
+
+    private func transition(_ id: String, _ input: MigrationInput) -> (MigrationRecord, JobVerdict?)? {
         transitions.lock()
         guard let migration = try? context.catalog.migration(id) else {
             transitions.unlock()
@@ -354,7 +439,13 @@ public final class MigrationOrchestrator: @unchecked Sendable {
         condition.lock()
         for job in jobs { lastFollow[job] = nil }
         unreachableLogged = unreachableLogged.filter { !$0.hasPrefix(migration.id + "|") }
+        leases[migration.id] = nil
         condition.unlock()
+        do {
+            try context.catalog.releaseMigrationLease(migration.id)
+        } catch {
+            context.log("migration \(migration.id): cannot release its lease (it expires by itself): \(error)")
+        }
     }
 
     private func onThread(_ work: @escaping @Sendable () -> Void) {
@@ -362,6 +453,12 @@ public final class MigrationOrchestrator: @unchecked Sendable {
         thread.name = "ferry-migration-step"
         thread.start()
     }
+}
+
+/// A migration's lease as this replica last saw it, on this replica's clock.
+private struct KnownLease {
+    var ours: Bool
+    var until: Date
 }
 
 /// The two answers of a probe, gathered by two threads.

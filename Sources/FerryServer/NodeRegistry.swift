@@ -5,15 +5,20 @@ import FerryValidation
 import Foundation
 
 /// Node liveness and the tokens agents identified themselves with. A node is up while its last heartbeat is newer
-/// than `timeout`. The tokens are kept in memory only (the service calls each agent back with the token that agent
-/// presented); after a restart they return with the next heartbeat. One lock guards the token map.
+/// than `timeout`. The service calls each agent back with the token that agent presented, kept in memory only;
+/// until its heartbeat reaches this replica (after a restart, or while heartbeats reach another replica), with the
+/// node's token from the tokens file. One lock guards the token map.
 public final class NodeRegistry: @unchecked Sendable {
     /// Seconds without a heartbeat after which a node is down.
     public let timeout: Double
+    private let configured: TokenStore
     private let lock = NSLock()
     private var tokens: [String: String] = [:]
 
-    public init(timeout: Double) { self.timeout = timeout }
+    public init(timeout: Double, tokens configured: TokenStore = .open) {
+        self.timeout = timeout
+        self.configured = configured
+    }
 
     func remember(node: String, token: String?) {
         lock.lock()
@@ -23,8 +28,9 @@ public final class NodeRegistry: @unchecked Sendable {
 
     func token(for node: String) -> String? {
         lock.lock()
-        defer { lock.unlock() }
-        return tokens[node]
+        let presented = tokens[node]
+        lock.unlock()
+        return presented ?? configured.nodeToken(named: node)
     }
 
     func isUp(_ node: NodeRecord, now: Date = Date()) -> Bool {

@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable {
     public var webRoot: String?
     /// Seconds without a heartbeat after which a node is down and migrations to it fail.
     public var nodeTimeout: Double = 15
+    /// Seconds a replica's lease on a migration lasts unless renewed (at half-life): how soon another replica goes on
+    /// driving the migrations of one that died.
+    public var migrationLease: Double = 10
     /// Below this many free bytes in the data directory `/readyz` answers 503 `LOW_DISK_SPACE`.
     public var minimumFreeBytes: Int64 = 256 << 20
     /// `HOST:PORT` that `oci_reference`s start with: how nodes reach the registry view. Nil: the listen address

@@ -29,20 +29,33 @@ public struct TokenIdentity: Sendable, Equatable {
 
 /// Bearer tokens from a tokens file, one per line: `ROLE TOKEN [NAME]`, `#` comments. Only SHA-256 digests of the
 /// tokens are kept in memory, and lookups compare digests, so timing says nothing about a token's prefix.
+///
+/// Node tokens are the exception: each is also kept as it is, by its node's name, because it is the credential the
+/// service calls that node's agent back with. A replica that never saw the node's heartbeat (it reached another
+/// one) still has it.
 public struct TokenStore: Sendable {
     private let identities: [[UInt8]: TokenIdentity]
+    private let nodeTokens: [String: String]
 
     /// No tokens: every request is anonymous (allowed only on loopback; `ferry serve` enforces that).
-    public static let open = TokenStore(identities: [:])
+    public static let open = TokenStore(identities: [:], nodeTokens: [:])
 
     public var isEmpty: Bool { identities.isEmpty }
 
-    private init(identities: [[UInt8]: TokenIdentity]) { self.identities = identities }
+    private init(identities: [[UInt8]: TokenIdentity], nodeTokens: [String: String]) {
+        self.identities = identities
+        self.nodeTokens = nodeTokens
+    }
+
+    /// The token of the `node` line naming `node`, if exactly one does.
+    public func nodeToken(named node: String) -> String? { nodeTokens[node] }
 
     /// Parses a tokens file's text. Throws with the line number of a bad line.
     public init(text: String) throws {
         var identities: [[UInt8]: TokenIdentity] = [:]
         var lines: [[UInt8]: Int] = [:]
+        var nodeTokens: [String: String] = [:]
+        var ambiguousNodes: Set<String> = []
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -62,9 +75,14 @@ public struct TokenStore: Sendable {
             }
             lines[digest] = index + 1
             identities[digest] = TokenIdentity(name: name, role: role)
+            if role == .node && fields.count > 2 {
+                // Two tokens for one node (a rotation in progress): which the agent holds is not known.
+                if nodeTokens.updateValue(token, forKey: name) != nil { ambiguousNodes.insert(name) }
+            }
         }
         guard !identities.isEmpty else { throw TokenFileError(line: 0, reason: "the tokens file holds no token") }
         self.identities = identities
+        self.nodeTokens = nodeTokens.filter { !ambiguousNodes.contains($0.key) }
     }
 
     /// Reads a tokens file, which must be readable by its owner only (mode 0600 or stricter): it holds every

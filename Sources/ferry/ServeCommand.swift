@@ -24,6 +24,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Folder of the NNNN_name.sql migrations (default: the ones built in).") var migrationsDir: String?
     @Option(help: "Folder of the web page's files (default: the ones built in).") var webRoot: String?
     @Option(help: "Seconds without a heartbeat after which a node is down (default 15).") var nodeTimeout: Double?
+    @Option(help: "Seconds a replica's lease on a migration lasts unless renewed: how soon another replica takes over the migrations of one that died (default 10).")
+    var migrationLease: Double?
     @Option(help: "Free space below which /readyz reports LOW_DISK_SPACE, e.g. 1G (default 256M).") var minFreeSpace: String?
     @Option(help: "Connections open at once (default 4096).") var maxConnections: Int?
     @Option(help: "Connections open at once from one client address; 0: no separate limit, e.g. behind a proxy (default 128).") var maxConnectionsPerAddress: Int?
@@ -73,6 +75,10 @@ struct ServeCommand: ParsableCommand {
             if let timeout = nodeTimeout ?? environment["FERRY_NODE_TIMEOUT"].flatMap(Double.init) {
                 guard timeout > 0 else { throw ServerConfigurationError("--node-timeout must be positive") }
                 configuration.nodeTimeout = timeout
+            }
+            if let lease = migrationLease ?? environment["FERRY_MIGRATION_LEASE"].flatMap(Double.init) {
+                guard lease >= 1 else { throw ServerConfigurationError("--migration-lease is 1 second or more") }
+                configuration.migrationLease = lease
             }
             try FerryServerMain.run(configuration, log: Self.log)
         } catch {

@@ -186,6 +186,52 @@ struct CatalogEngineTests {
         }
     }
 
+    @Test("a migration's lease is held by one replica until it expires, then taken over; released, it is gone",
+          arguments: CatalogBackend.allCases)
+    func migrationLeases(backend: CatalogBackend) throws {
+        let catalog = try CatalogTests.openCatalog(backend)
+        let migration = MigrationRecord(id: "m1", requestKey: "k1", explicitKey: false, checkpointID: nil, sourceNode: nil,
+                                        sourceContainer: nil, targetNode: "node-b", options: "{}", deadlineAt: Catalog.timestamp())
+        _ = try catalog.createMigration(migration)
+        let first = try catalog.takeMigrationLease("m1", holder: "replica-a", duration: 1.5)
+        #expect(first.granted && first.previousHolder == nil && first.millisecondsLeft > 1000)
+        let refused = try catalog.takeMigrationLease("m1", holder: "replica-b", duration: 1.5)
+        #expect(!refused.granted && refused.holder == "replica-a", "an unexpired lease is not taken")
+        #expect(refused.millisecondsLeft > 0 && refused.millisecondsLeft <= 1500)
+        let renewed = try catalog.takeMigrationLease("m1", holder: "replica-a", duration: 1.5)
+        #expect(renewed.granted && renewed.expiresAt >= first.expiresAt && renewed.previousHolder == nil)
+        usleep(1_700_000)
+        let takenOver = try catalog.takeMigrationLease("m1", holder: "replica-b", duration: 30)
+        #expect(takenOver.granted && takenOver.previousHolder == "replica-a", "an expired lease is taken over")
+        #expect(try catalog.migrationLease("m1")?.holder == "replica-b")
+        #expect(try !catalog.takeMigrationLease("m1", holder: "replica-a", duration: 30).granted, "the old holder has lost it")
+        try catalog.releaseMigrationLease("m1")
+        #expect(try catalog.migrationLease("m1") == nil)
+        #expect(try catalog.takeMigrationLease("m1", holder: "replica-a", duration: 30).granted)
+        try catalog.releaseAllMigrationLeases()
+        #expect(try catalog.migrationLease("m1") == nil)
+        #expect(throws: (any Error).self, "no lease for a migration that does not exist") {
+            try catalog.takeMigrationLease("no-such-migration", holder: "replica-a", duration: 30)
+        }
+    }
+
+    @Test("replicas racing for one migration's lease on PostgreSQL: exactly one wins each round")
+    func leaseRace() throws {
+        let url = try TestPostgres.freshDatabase()
+        let replicas = try (0..<4).map { _ in try Catalog(.postgres(url: url), migrationsDirectory: Self.migrations) }
+        for round in 0..<5 {
+            let id = "race-\(round)"
+            _ = try replicas[0].createMigration(MigrationRecord(
+                id: id, requestKey: id, explicitKey: false, checkpointID: nil, sourceNode: nil, sourceContainer: nil,
+                targetNode: "node-b", options: "{}", deadlineAt: Catalog.timestamp()))
+            let winners = Counter()
+            DispatchQueue.concurrentPerform(iterations: 16) { index in
+                if (try? replicas[index % 4].takeMigrationLease(id, holder: "replica-\(index)", duration: 30))?.granted == true { winners.add() }
+            }
+            #expect(winners.value == 1, "round \(round)")
+        }
+    }
+
     /// A stand-in signer: the envelope records the chain position, so a test can follow the links.
     static func signer(_ record: CheckpointRecord, _ position: ChainPosition) -> (envelope: String, digest: String) {
         (envelope: "{\"previous\":\"\(position.previousStatement ?? "")\",\"index\":\(position.index)}",

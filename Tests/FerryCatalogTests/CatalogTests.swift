@@ -62,7 +62,7 @@ struct CatalogTests {
         #expect(sqlite.status == 0, "\(sqlite.stderr)")
 
         let (catalog, _) = try openCatalog(at: directory)
-        #expect(try catalog.appliedMigrations() == ["0001_create_checkpoint", "0002_add_checkpoint_identity", "0003_add_validation", "0004_create_checkpoint_summary", "0005_create_node_and_migration", "0006_add_migration_rollback", "0007_create_checkpoint_problem", "0008_add_checkpoint_image", "0009_add_checkpoint_source_image", "0010_index_checkpoint_search", "0011_create_pin_and_deletion", "0012_create_checkpoint_statement"])
+        #expect(try catalog.appliedMigrations() == ["0001_create_checkpoint", "0002_add_checkpoint_identity", "0003_add_validation", "0004_create_checkpoint_summary", "0005_create_node_and_migration", "0006_add_migration_rollback", "0007_create_checkpoint_problem", "0008_add_checkpoint_image", "0009_add_checkpoint_source_image", "0010_index_checkpoint_search", "0011_create_pin_and_deletion", "0012_create_checkpoint_statement", "0013_create_migration_lease"])
         let row = try catalog.checkpoint(String(repeating: "ab", count: 32))
         #expect(row.containerName == "counter")
         // Rows from before the registry view get their repository at the upgrade.

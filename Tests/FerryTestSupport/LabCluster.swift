@@ -51,8 +51,12 @@ public final class LabCluster {
     /// `http://127.0.0.1:PORT`.
     public var serviceURL: String { "http://127.0.0.1:\(servicePort)" }
 
+    /// Several replicas instead of one service, when given: `serviceURL` is then HAProxy in front of them.
+    public let replication: LabReplication?
     private let stores: [Node: LabStore]
     private var service: pid_t?
+    private var replicas: [Int: pid_t] = [:]
+    private var replicaPorts: [Int: UInt16] = [:]
     private var agents: [Node: pid_t] = [:]
     private var agentPorts: [Node: UInt16] = [:]
     private var tornDown = false
@@ -71,9 +75,11 @@ public final class LabCluster {
     ///     the node's facts with several `podman` commands, which slow down when the machine is busy (a full
     ///     `swift test` runs the other suites alongside): the default leaves room for that.
     ///   - startProcesses: false to start the service and agents yourself (`startService()`, `startAgent(_:)`).
-    public init(nodeTimeout: Double = 10, startProcesses: Bool = true) throws {
+    ///   - replication: several `ferry serve` replicas on a shared catalog and bucket behind a load balancer.
+    public init(nodeTimeout: Double = 10, startProcesses: Bool = true, replication: LabReplication? = nil) throws {
         Self.sweepOnce()
         self.nodeTimeout = nodeTimeout
+        self.replication = replication
         run = try LabRun()
         directory = try Fixtures.temporaryDirectory()
         run.record("temp \(directory.path)")
@@ -105,16 +111,31 @@ public final class LabCluster {
     deinit { tearDown() }
 
     /// The process IDs of the service and agents running now.
-    public var processIDs: [pid_t] { [service].compactMap { $0 } + Node.allCases.compactMap { agents[$0] } }
+    public var processIDs: [pid_t] {
+        [service].compactMap { $0 } + replicas.keys.sorted().compactMap { replicas[$0] } + Node.allCases.compactMap { agents[$0] }
+    }
 
     /// A node's store (its wrapper, graph root, run root, agent work directory).
     public func store(_ node: Node) -> LabStore { stores[node]! }
 
     // MARK: Processes
 
-    /// Starts `ferry serve` on the cluster's port and waits until `/healthz` answers.
+    /// Starts `ferry serve` on the cluster's port and waits until `/healthz` answers. With `replication`: every
+    /// replica, then HAProxy on the cluster's port in front of them.
     public func startService() throws {
         if servicePort == 0 { servicePort = try Fixtures.freeLoopbackPort() }
+        if let replication {
+            for index in 0..<replication.count { try startReplica(index) }
+            let pid = try Fixtures.spawn("/usr/sbin/haproxy", ["-db", "-f", try writeHAProxyConfiguration(replication).path],
+                                         stdout: logDirectory.appendingPathComponent("haproxy.out").path, stderr: nextLog("haproxy"))
+            service = pid
+            run.record("process \(pid)")
+            try Self.waitUntil("the replicas answer /healthz through HAProxy", timeout: 30) {
+                guard LabProcesses.isAlive(pid) else { throw LabGaveUp("haproxy exited:\n\(logTail("haproxy"))") }
+                return try api("GET", "/healthz").status == 200
+            }
+            return
+        }
         let pid = try Fixtures.spawn(Fixtures.ferryBinary, [
             "serve", "--listen", "127.0.0.1:\(servicePort)", "--data-dir", directory.appendingPathComponent("service").path,
             "--tokens", tokensFile.path, "--node-timeout", String(nodeTimeout),
@@ -127,6 +148,53 @@ public final class LabCluster {
             guard LabProcesses.isAlive(pid) else { throw LabGaveUp("ferry serve exited:\n\(logTail("service"))") }
             return try api("GET", "/healthz").status == 200
         }
+    }
+
+    /// Starts replica `index` (its own data directory and port, the same after a restart) and waits until it answers.
+    /// Replicas after the first get the first one's provenance key, as an operator copies it to every replica.
+    public func startReplica(_ index: Int) throws {
+        guard let replication else { throw FixtureError("the cluster has no replicas") }
+        let port = try replicaPorts[index] ?? Fixtures.freeLoopbackPort()
+        replicaPorts[index] = port
+        let data = directory.appendingPathComponent("service-\(index)")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let key = directory.appendingPathComponent("service-0/provenance-key")
+        if index > 0, !FileManager.default.fileExists(atPath: data.appendingPathComponent("provenance-key").path) {
+            try FileManager.default.copyItem(at: key, to: data.appendingPathComponent("provenance-key"))
+        }
+        var environment = ProcessInfo.processInfo.environment
+        for (name, value) in replication.environment { environment[name] = value }
+        let pid = try Fixtures.spawn(Fixtures.ferryBinary, [
+            "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data.path, "--catalog", replication.catalogURL,
+            "--tokens", tokensFile.path, "--node-timeout", String(nodeTimeout), "--registry-host", "127.0.0.1:\(servicePort)",
+            "--migrations-dir", Fixtures.repositoryRoot.appendingPathComponent("migrations").path,
+            "--web-root", Fixtures.repositoryRoot.appendingPathComponent("web").path,
+        ] + replication.arguments, stdout: logDirectory.appendingPathComponent("replica-\(index).out").path,
+           stderr: nextLog("replica-\(index)"), environment: environment)
+        replicas[index] = pid
+        run.record("process \(pid)")
+        try Self.waitUntil("replica \(index) answers /healthz", timeout: 30) {
+            guard LabProcesses.isAlive(pid) else { throw LabGaveUp("replica \(index) exited:\n\(logTail("replica-\(index)"))") }
+            return (try? Fixtures.run("/usr/bin/curl", ["-sf", "--max-time", "2", "\(replicaURL(index))/healthz"]))?.status == 0
+        }
+    }
+
+    /// Stops replica `index`; SIGKILL (a crash) unless told otherwise. Returns its exit status.
+    @discardableResult
+    public func stopReplica(_ index: Int, signal: Int32 = SIGKILL) -> Int32? {
+        guard let pid = replicas.removeValue(forKey: index) else { return nil }
+        return LabProcesses.stop(pid, signal: signal)
+    }
+
+    /// `http://127.0.0.1:PORT` of replica `index`, bypassing the load balancer.
+    public func replicaURL(_ index: Int) -> String { "http://127.0.0.1:\(replicaPorts[index] ?? 0)" }
+
+    /// The process ID of replica `index`, while it runs.
+    public func replicaPID(_ index: Int) -> pid_t? { replicas[index] }
+
+    /// Sends `signal` to a node's agent (SIGSTOP and SIGCONT: a node cut off for a while, and back).
+    public func signalAgent(_ node: Node, _ signal: Int32) {
+        if let pid = agents[node] { kill(pid, signal) }
     }
 
     /// Stops the service; SIGKILL (a crash) unless told otherwise. Returns its exit status (nil if it was not running).
@@ -193,14 +261,15 @@ public final class LabCluster {
 
     /// One request to the service with the admin token (curl, body through a file).
     /// - Parameter body: JSON text, sent with `Content-Type: application/json`.
-    public func api(_ method: String, _ path: String, body: String? = nil) throws -> LabResponse {
+    ///   - base: another address than `serviceURL` (one replica's).
+    public func api(_ method: String, _ path: String, body: String? = nil, base: String? = nil) throws -> LabResponse {
         let scratch = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
         let out = scratch.appendingPathComponent("body")
         var arguments = ["-sS", "--max-time", "20", "-X", method, "-o", out.path, "-w", "%{http_code}",
                          "-H", "Authorization: Bearer \(Self.adminToken)"]
         if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
-        let result = try Fixtures.run("/usr/bin/curl", arguments + [serviceURL + path])
+        let result = try Fixtures.run("/usr/bin/curl", arguments + [(base ?? serviceURL) + path])
         guard result.status == 0, let status = Int(result.stdout) else {
             throw FixtureError("curl \(method) \(path) failed: \(result.stderr)")
         }
@@ -261,8 +330,12 @@ public final class LabCluster {
     public func tearDown() -> [String] {
         guard !tornDown else { return [] }
         tornDown = true
-        for node in Node.allCases { stopAgent(node) }
+        for node in Node.allCases {
+            signalAgent(node, SIGCONT)
+            stopAgent(node)
+        }
         stopService()
+        for index in replicas.keys.sorted() { stopReplica(index) }
         var leftovers: [String] = []
         for store in stores.values { leftovers += store.destroy() }
         if ProcessInfo.processInfo.environment["FERRY_LAB_KEEP_LOGS"] == "1" {
@@ -292,6 +365,24 @@ public final class LabCluster {
         chmod(tokensFile.path, 0o600)  // ferry serve refuses a tokens file others can read
     }
 
+    /// HAProxy in HTTP mode: round robin over the replicas that pass `/healthz` (checked every 250 ms), a request
+    /// whose connection is refused retried on another, as production load balancers are set up.
+    private func writeHAProxyConfiguration(_ replication: LabReplication) throws -> URL {
+        var lines = [
+            "global", "  maxconn 2000",
+            "defaults", "  mode http", "  timeout connect 500ms", "  timeout client 10m", "  timeout server 10m",
+            "  timeout http-keep-alive 5s", "  retries 3", "  option redispatch",
+            "frontend ferry", "  bind 127.0.0.1:\(servicePort)", "  default_backend replicas",
+            "backend replicas", "  balance roundrobin", "  option httpchk GET /healthz", "  http-check expect status 200",
+        ]
+        for index in 0..<replication.count {
+            lines.append("  server replica-\(index) 127.0.0.1:\(replicaPorts[index] ?? 0) check inter 250ms fall 1 rise 2")
+        }
+        let file = directory.appendingPathComponent("haproxy.cfg")
+        try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
     /// A new log file per start (`service-1.log`, `service-2.log`, …), so a restart keeps the earlier log.
     private func nextLog(_ name: String) -> String {
         var number = 1
@@ -315,6 +406,24 @@ public final class LabCluster {
     /// Abandoned runs are swept once per test process, before its first cluster.
     private static let sweep: Void = LabRun.sweepAbandoned()
     private static func sweepOnce() { _ = sweep }
+}
+
+/// Several `ferry serve` replicas on one catalog and one object store, behind HAProxy (`LabCluster(replication:)`).
+public struct LabReplication: Sendable {
+    public var count: Int
+    /// `postgres://…` shared by the replicas.
+    public var catalogURL: String
+    /// More `ferry serve` arguments for every replica: `--blobs s3://…`, `--s3-endpoint`, `--migration-lease`.
+    public var arguments: [String]
+    /// Added to every replica's environment (the object store's credentials).
+    public var environment: [String: String]
+
+    public init(count: Int, catalogURL: String, arguments: [String], environment: [String: String]) {
+        self.count = count
+        self.catalogURL = catalogURL
+        self.arguments = arguments
+        self.environment = environment
+    }
 }
 
 /// What the service answered.
