@@ -8,7 +8,9 @@
 #   3. 32 concurrent downloads of a 64 MiB archive: aggregate MiB/s vs nginx serving the file (local) or 32
 #      concurrent GETs straight from the store (object store);
 #   4. uncached list requests (`GET /api/v1/checkpoints?limit=50`, a new URL each time) with 100,000 rows at 64
-#      connections (wrk), on one replica and on two at once.
+#      connections (wrk), on one replica and on two at once;
+#   5. heartbeats per second (POST /api/v1/nodes/NAME/heartbeat from 10,000 node names in turn, 64 connections),
+#      on one replica and on two at once: what a fleet's agents cost the catalog's writer.
 # The object store is moto's server mode (scripts/objectstore.sh): in-memory Python, much slower than a real one,
 # which is why its own rate is measured beside Ferry's. docs/scale.md has the figures and what they mean.
 # BENCH_SUMMARY=FILE appends this run's rows of the summary table.
@@ -120,6 +122,24 @@ db.commit()
 PY
   fi
 }
+cat >"$work/heartbeat.lua" <<'LUA'
+-- Heartbeats as agents send them (about 1 KiB of facts), from 10,000 node names in turn.
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("id", threads) end
+local n = 0
+local facts = '{"runtimes":["runc","crun"],"criu_version":40200,"kernel":"6.1.0-28-amd64","architecture":"amd64",' ..
+  '"cgroup_version":2,"ips_in_use":["10.88.0.2","10.88.0.3","10.88.0.4","10.88.0.5"],' ..
+  '"container_names":["web-1","web-2","worker-1","worker-2","cache","db-proxy","metrics","log-shipper"],' ..
+  '"images":["docker.io/library/nginx:1.27","docker.io/library/redis:7","registry.example/app/worker:2.14.1"],' ..
+  '"networks":["podman","backend"],"free_disk_bytes":812345678901,"mounts":["/var/lib/app","/srv/cache"]}'
+request = function()
+  n = n + 1
+  local name = "bench-node-" .. ((n * 7 + id * 1009) % 10000)
+  local body = '{"name":"' .. name .. '","agent_url":"http://10.0.' .. (n % 250) .. '.' .. (id % 250) .. ':8090",' ..
+    '"driver":"podman","runtime_version":"4.3.1","free_disk_bytes":812345678901,"version":"bench","facts":' .. facts .. '}'
+  return wrk.format("POST", "/api/v1/nodes/" .. name .. "/heartbeat", {["Content-Type"] = "application/json"}, body)
+end
+LUA
 cat >"$work/uncached.lua" <<'LUA'
 local threads = 0
 function setup(thread) threads = threads + 1; thread:set("id", threads) end
@@ -188,6 +208,9 @@ for config in embedded scaleout; do
   one=$(wrk -t2 -c64 -d10s --latency -s "$work/uncached.lua" "$base/api/v1/checkpoints?limit=50")
   result[$config.list]=$(rps "$one")
   result[$config.listp99]=$(p99 "$one")
+  beats=$(wrk -t2 -c64 -d10s --latency -s "$work/heartbeat.lua" "$base")
+  result[$config.beats]=$(rps "$beats")
+  result[$config.beatsp99]=$(p99 "$beats")
   if [ "$config" = scaleout ]; then
     cp "$data/provenance-key" "$work/provenance-key"
     mkdir -p "$work/data-second" && chmod 700 "$work/data-second" && cp "$work/provenance-key" "$work/data-second/"
@@ -197,6 +220,11 @@ for config in embedded scaleout; do
     first=$(wrk -t1 -c32 -d10s -s "$work/uncached.lua" "$base/api/v1/checkpoints?limit=50")
     wait "$second"
     result[$config.list2]=$(( $(rps "$first") + $(rps "$(cat "$work/second.wrk")") ))
+    wrk -t1 -c32 -d10s -s "$work/heartbeat.lua" "http://127.0.0.1:$port2" >"$work/second.wrk" &
+    second=$!
+    first=$(wrk -t1 -c32 -d10s -s "$work/heartbeat.lua" "$base")
+    wait "$second"
+    result[$config.beats2]=$(( $(rps "$first") + $(rps "$(cat "$work/second.wrk")") ))
   fi
   stop_servers
 done
@@ -218,6 +246,9 @@ printf '%-62s %14s %14s  nginx %s MiB/s; GETs from the store %s MiB/s\n' "32 con
 printf '%-62s %14s %14s\n' "uncached list, 100,000 rows, 64 connections: req/s" "${result[embedded.list]}" "${result[scaleout.list]}"
 printf '%-62s %14s %14s\n' "  latency p99" "${result[embedded.listp99]}" "${result[scaleout.listp99]}"
 printf '%-62s %14s %14s\n' "  two replicas at once, 32 connections each: req/s in all" "—" "${result[scaleout.list2]}"
+printf '%-62s %14s %14s\n' "heartbeats from 10,000 nodes, 64 connections: per second" "${result[embedded.beats]}" "${result[scaleout.beats]}"
+printf '%-62s %14s %14s\n' "  latency p99" "${result[embedded.beatsp99]}" "${result[scaleout.beatsp99]}"
+printf '%-62s %14s %14s\n' "  two replicas at once, 32 connections each: per second in all" "—" "${result[scaleout.beats2]}"
 
 summary=${BENCH_SUMMARY:-/dev/null}
 {
@@ -226,4 +257,5 @@ summary=${BENCH_SUMMARY:-/dev/null}
   echo "| catalog bytes per checkpoint, SQLite / PostgreSQL | ${result[embedded.perrow]} / ${result[scaleout.perrow]} | — |"
   echo "| 32 concurrent 64 MiB downloads, embedded / scale-out | ${result[embedded.download]} / ${result[scaleout.download]} MiB/s | nginx $nginx_get MiB/s; GETs from the store $moto_get MiB/s |"
   echo "| uncached list, 100,000 rows, 64 connections, SQLite / PostgreSQL / two PostgreSQL replicas | ${result[embedded.list]} / ${result[scaleout.list]} / ${result[scaleout.list2]} req/s | — |"
+  echo "| heartbeats from 10,000 nodes, SQLite / PostgreSQL / two PostgreSQL replicas | ${result[embedded.beats]} / ${result[scaleout.beats]} / ${result[scaleout.beats2]} per s | — |"
 } >>"$summary"

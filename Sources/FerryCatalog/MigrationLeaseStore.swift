@@ -45,6 +45,13 @@ extension Catalog {
         }
     }
 
+    /// Drops the leases `holder` holds: a replica shutting down cleanly hands its migrations on at once.
+    public func releaseMigrationLeases(heldBy holder: String) throws {
+        try writeNodesAndMigrations { db in
+            _ = try db.execute("DELETE FROM migration_lease WHERE holder = ?", holder)
+        }
+    }
+
     /// Drops every lease: for a catalog only this process serves (SQLite), whose earlier run's leases name a replica
     /// that is gone for certain.
     public func releaseAllMigrationLeases() throws {

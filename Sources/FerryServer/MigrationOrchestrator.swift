@@ -80,6 +80,12 @@ public final class MigrationOrchestrator: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
         all.forEach { $0.stop() }
+        // Another replica goes on at its next tick rather than after the lease would have expired.
+        do {
+            try context.catalog.releaseMigrationLeases(heldBy: replicaID)
+        } catch {
+            context.log("migrations: cannot release this replica's leases (they expire by themselves): \(error)")
+        }
     }
 
     /// A migration was created: this replica takes its lease and runs its first step now rather than at the next tick.
@@ -115,7 +121,10 @@ public final class MigrationOrchestrator: @unchecked Sendable {
         let now = Date()
         condition.lock()
         let known = leases[id]
+        let stopping = !running
         condition.unlock()
+        // A tick under way while the replica stops must not take back a lease `stop()` just released.
+        if stopping { return false }
         if let known {
             if known.ours && known.until.timeIntervalSince(now) > leaseDuration / 2 { return true }
             if !known.ours && known.until > now { return false }

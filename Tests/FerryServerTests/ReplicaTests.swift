@@ -18,19 +18,34 @@ struct ReplicaTests {
         let a: ServeProcess
         let b: ServeProcess
         let client: S3Client
+        let catalog: String
+        let arguments: [String]
         var both: [ServeProcess] { [a, b] }
+
+        /// One more replica like the two.
+        func another() throws -> ServeProcess {
+            let key = a.dataDirectory.appendingPathComponent("provenance-key")
+            return try ServeProcess(arguments: arguments, environment: MotoServer.environment) { data in
+                try FileManager.default.copyItem(at: key, to: data.appendingPathComponent("provenance-key"))
+            }
+        }
+
+        /// The replica holding migration `id`'s lease, as the catalog records it ("" when none does).
+        func leaseHolder(_ id: String) throws -> String {
+            try TestPostgres.psql(catalog, "SELECT holder FROM migration_lease WHERE migration_id = '\(id)'")
+        }
 
         func keys(_ under: String) throws -> [String] {
             try client.listObjects(prefix: client.key(under) + "/").map(\.key).sorted()
         }
     }
 
-    static func withPair(_ body: (Pair) throws -> Void) throws {
+    static func withPair(extra: [String] = [], _ body: (Pair) throws -> Void) throws {
         guard let moto = try MotoServer.start(suite: "replicas") else { return }
         defer { moto.stop() }
         try moto.createBucket(bucket)
         let catalog = try TestPostgres.freshDatabase()
-        let arguments = ["--catalog", catalog, "--blobs", "s3://\(bucket)/fleet", "--s3-endpoint", moto.endpoint]
+        let arguments = ["--catalog", catalog, "--blobs", "s3://\(bucket)/fleet", "--s3-endpoint", moto.endpoint] + extra
         let a = try ServeProcess(arguments: arguments, environment: MotoServer.environment)
         // Every replica signs with the one provenance key (copied, as an operator copies it to each replica).
         let key = a.dataDirectory.appendingPathComponent("provenance-key")
@@ -39,7 +54,7 @@ struct ReplicaTests {
         }
         let configuration = try S3Configuration.parse(location: "s3://\(bucket)/fleet", endpoint: moto.endpoint,
                                                       pathStyle: true, environment: MotoServer.environment)
-        try body(Pair(a: a, b: b, client: S3Client(configuration: configuration)))
+        try body(Pair(a: a, b: b, client: S3Client(configuration: configuration), catalog: catalog, arguments: arguments))
     }
 
     static func json(_ data: Data) -> [String: Any] {
@@ -126,6 +141,58 @@ struct ReplicaTests {
             #expect(try pair.a.curl(["\(pair.a.url)/api/v1/checkpoints/\(digest)/archive"]).status == 404)
             #expect(try pair.keys("blobs").isEmpty, "the object went with the row")
         }
+    }
+
+    @Test("a replica stopped cleanly hands its migrations' leases on at once; one killed loses them when they expire")
+    func leasesChangeHands() throws {
+        try Self.withPair(extra: ["--migration-lease", "4", "--node-timeout", "600"]) { pair in
+            // A migration that stays pending: its target is up (heartbeats) but its agent never answers.
+            let heartbeat = try Fixtures.write(Array(#"{"name": "node-x", "agent_url": "http://127.0.0.1:9", "driver": "command"}"#.utf8),
+                                               name: "heartbeat.json")
+            #expect(try pair.a.curl(["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "@\(heartbeat)",
+                                     "\(pair.a.url)/api/v1/nodes/node-x/heartbeat"]).status == 200)
+            let path = Fixtures.archive("podman-counter-none.tar")
+            #expect(try Self.upload(path, to: pair.a).status == 201)
+            let created = try pair.a.curl(["-X", "POST", "-H", "Content-Type: application/json",
+                                           "--data-binary", #"{"checkpoint": "\#(try Self.digest(path))", "target": "node-x"}"#,
+                                           "\(pair.a.url)/api/v1/migrations"])
+            #expect(created.status == 201 || created.status == 202, "\(String(decoding: created.body, as: UTF8.self))")
+            let id = try #require(Self.json(created.body)["id"] as? String)
+            let a = try #require(pair.a.pid), b = try #require(pair.b.pid)
+            try Self.waitUntil("replica A to hold the lease", seconds: 10) { try pair.leaseHolder(id).contains("-\(a)-") }
+
+            // SIGTERM: A releases its leases as it stops, and B takes this one well before 4 s would have expired it.
+            let stoppedAt = Date()
+            #expect(pair.a.kill(SIGTERM) == 0, "a clean stop")
+            try Self.waitUntil("replica B to hold the lease", seconds: 10) { try pair.leaseHolder(id).contains("-\(b)-") }
+            #expect(Date().timeIntervalSince(stoppedAt) < 3.5, "handed on at B's next tick, not on expiry")
+            let events = { (replica: ServeProcess) throws -> [String] in
+                let migration = try replica.curl(["\(replica.url)/api/v1/migrations/\(id)"])
+                return ((Self.json(migration.body)["events"] as? [[String: Any]]) ?? []).compactMap { $0["message"] as? String }
+            }
+            let afterHandOff = try events(pair.b)
+            #expect(!afterHandOff.contains { $0.contains("expired") }, "\(afterHandOff)")
+
+            // SIGKILL: B's lease stays until it expires; then C takes it over and says so in the migration's events.
+            let c = try pair.another()
+            let cPID = try #require(c.pid)
+            let bHolder = try pair.leaseHolder(id)
+            pair.b.kill(SIGKILL)
+            try Self.waitUntil("replica C to take the lease over", seconds: 20) { try pair.leaseHolder(id).contains("-\(cPID)-") }
+            let takeover = "replica \(try pair.leaseHolder(id)) drives the migration now: the lease of \(bHolder) expired"
+            let afterTakeover = try events(c)
+            #expect(afterTakeover.contains(takeover), "\(afterTakeover)")
+            #expect(try Self.json(c.curl(["\(c.url)/api/v1/migrations/\(id)"]).body)["state"] as? String == "pending")
+        }
+    }
+
+    static func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if (try? condition()) == true { return }
+            usleep(100_000)
+        }
+        throw FixtureError("timed out waiting for \(what)")
     }
 
     @Test("a node's token from the tokens file calls its agent back until its own heartbeat reaches this replica")
