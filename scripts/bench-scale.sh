@@ -21,6 +21,7 @@ scripts/install-deps.sh --bench >&2
 swift build -c release --product ferry 2>&1 | grep -E "error" && exit 1
 ferry="$(swift build -c release --show-bin-path)/ferry"
 work=$(mktemp -d)
+chmod 0755 "$work"   # PostgreSQL runs as postgres and nginx's workers as www-data
 port=18580
 port2=18581
 nginx_port=18582
@@ -74,7 +75,7 @@ start_server() {  # PORT DATA ARGS…
   "$ferry" serve --listen "127.0.0.1:$listen" --data-dir "$data" --max-upload-size 8G "$@" 2>>"$work/serve-$listen.log" &
   pids+=($!)
   server_pid=$!
-  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$listen/healthz" >/dev/null && return; sleep 0.1; done
+  for _ in $(seq 6000); do curl -sf "http://127.0.0.1:$listen/healthz" >/dev/null && return; sleep 0.1; done
   echo "ferry serve did not start" >&2; cat "$work/serve-$listen.log" >&2; exit 1
 }
 stop_servers() {
@@ -101,13 +102,19 @@ BEGIN
   projection := regexp_replace(projection, '\mcontainer_name\M', '''bulk-'' || g');
   EXECUTE format('INSERT INTO checkpoint (%s) SELECT %s FROM (SELECT * FROM checkpoint LIMIT 1) c, '
                  'generate_series(1, 100000 - (SELECT count(*) FROM checkpoint)) g ON CONFLICT DO NOTHING', columns, projection);
+  -- A placeholder statement per copied row, so the next start has nothing to sign (a real ingest writes one).
+  INSERT INTO checkpoint_statement (checkpoint_id, chain_key, chain_index, statement_digest, envelope)
+    SELECT c.id, 'bulk/' || c.id, 0, 'sha256:' || c.id, '{}' FROM checkpoint c
+    WHERE NOT EXISTS (SELECT 1 FROM checkpoint_statement s WHERE s.checkpoint_id = c.id);
 END $$;
-ANALYZE;
+ANALYZE checkpoint;
+ANALYZE checkpoint_statement;
 SQL
   else
     python3 - "$1/catalog.sqlite" <<'PY'
 import sqlite3, sys, hashlib
 db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA cache_size = -400000")  # 400 MB: random IDs touch every index page; a small cache thrashes
 row = db.execute("SELECT * FROM checkpoint LIMIT 1").fetchone()
 columns = [c[1] for c in db.execute("PRAGMA table_info(checkpoint)")]
 have = db.execute("SELECT count(*) FROM checkpoint").fetchone()[0]
@@ -118,6 +125,10 @@ for n in range(100_000 - have):
     values[columns.index("container_name")] = f"bulk-{n}"
     rows.append(values)
 db.executemany(f"INSERT OR IGNORE INTO checkpoint VALUES ({','.join('?' * len(columns))})", rows)
+# A placeholder statement per copied row, so the next start has nothing to sign (a real ingest writes one).
+db.execute("""INSERT INTO checkpoint_statement (checkpoint_id, chain_key, chain_index, statement_digest, envelope)
+              SELECT c.id, 'bulk/' || c.id, 0, 'sha256:' || c.id, '{}' FROM checkpoint c
+              WHERE NOT EXISTS (SELECT 1 FROM checkpoint_statement s WHERE s.checkpoint_id = c.id)""")
 db.commit()
 PY
   fi
@@ -146,10 +157,12 @@ function setup(thread) threads = threads + 1; thread:set("id", threads) end
 local n = 0
 request = function() n = n + 1; return wrk.format("GET", wrk.path .. "&_=" .. id .. "-" .. n) end
 LUA
-concurrent_download() {  # URL: 32 at once; prints aggregate MiB/s
-  local start end
+sign=(--aws-sigv4 "aws:amz:us-east-1:s3" --user ferry:ferry)   # requests straight to the store are signed, as Ferry's
+concurrent_download() {  # URL [CURL ARGS…]: 32 at once; prints aggregate MiB/s
+  local start end url=$1
+  shift
   start=$(date +%s%N)
-  seq 32 | xargs -P 32 -I{} curl -sS -f -o /dev/null "$1"
+  seq 32 | xargs -P 32 -I{} curl -sS -f -o /dev/null "$@" "$url"
   end=$(date +%s%N)
   awk "BEGIN{printf \"%d\", 32 * 64 / (($end - $start) / 1e9)}"
 }
@@ -158,11 +171,11 @@ concurrent_download() {  # URL: 32 at once; prints aggregate MiB/s
 cat "$work/big1.tar" >/dev/null
 start=$(date +%s%N); openssl dgst -sha256 "$work/big1.tar" >/dev/null; end=$(date +%s%N)
 t_sha=$(seconds "$start" "$end")
-start=$(date +%s%N); curl -sS -f -T "$work/big1.tar" "http://127.0.0.1:$moto_port/ferry/reference/big1.tar" -o /dev/null; end=$(date +%s%N)
+start=$(date +%s%N); curl -sS -f "${sign[@]}" -T "$work/big1.tar" "http://127.0.0.1:$moto_port/ferry/reference/big1.tar" -o /dev/null; end=$(date +%s%N)
 t_moto_put=$(seconds "$start" "$end")
-curl -sS -f -T "$work/mid64.tar" "http://127.0.0.1:$moto_port/ferry/reference/mid64.tar" -o /dev/null
-moto_get=$(concurrent_download "http://127.0.0.1:$moto_port/ferry/reference/mid64.tar")
-curl -sS -f -X DELETE "http://127.0.0.1:$moto_port/ferry/reference/big1.tar" -o /dev/null
+curl -sS -f "${sign[@]}" -T "$work/mid64.tar" "http://127.0.0.1:$moto_port/ferry/reference/mid64.tar" -o /dev/null
+moto_get=$(concurrent_download "http://127.0.0.1:$moto_port/ferry/reference/mid64.tar" "${sign[@]}")
+curl -sS -f "${sign[@]}" -X DELETE "http://127.0.0.1:$moto_port/ferry/reference/big1.tar" -o /dev/null
 mkdir -p "$work/www" && cp "$work/mid64.tar" "$work/www/" && chmod 0755 "$work" "$work/www" && chmod 0644 "$work/www/mid64.tar"
 cat >"$work/nginx.conf" <<EOF
 worker_processes 2;

@@ -50,10 +50,13 @@ extension Catalog {
     }
 
     /// Catalogued checkpoints without a statement (catalogued before provenance existed), oldest upload first.
+    /// An anti-join: PostgreSQL runs `NOT IN (subquery)` row by row once the subquery outgrows work_mem, which made
+    /// this start-up query quadratic (minutes at 100,000 checkpoints).
     public func unsignedCheckpoints() throws -> [CheckpointRecord] {
         try read { db in
             try db.rows("""
-                SELECT * FROM checkpoint WHERE id NOT IN (SELECT checkpoint_id FROM checkpoint_statement) ORDER BY uploaded_at, id
+                SELECT * FROM checkpoint c
+                WHERE NOT EXISTS (SELECT 1 FROM checkpoint_statement s WHERE s.checkpoint_id = c.id) ORDER BY uploaded_at, id
                 """).map(CheckpointRecord.init(row:))
         }
     }

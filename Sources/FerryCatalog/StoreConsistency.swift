@@ -67,11 +67,15 @@ public enum StoreConsistency {
             }
             if stillOrphan { orphans.append(digest) }
         }
-        let missing = ids.subtracting(digests).filter { !blobs.contains($0) }.sorted()
-        if repair && !missing.isEmpty { try catalog.markBlobMissing(missing) }
+        // The rows were read before the listing, and a blob is stored before its row, so a row's blob missing from
+        // the listing is missing, or deleted with its row since. A second listing confirms it: one pass over the
+        // store rather than a request per row (a million on an object store after a lost bucket).
+        var missing = ids.subtracting(digests)
+        if !missing.isEmpty { missing.subtract(try blobs.allDigests()) }
+        if repair && !missing.isEmpty { try catalog.markBlobMissing(missing.sorted()) }
         // Key files whose blob is gone, and half-written ones, are leftovers too.
         if repair { _ = StoreKeys.keyFiles(dataDirectory: blobs.root, removingLeftovers: true) }
-        return Report(rows: ids.count, blobs: digests.count, orphanBlobs: orphans, rowsWithoutBlob: missing, repaired: repair)
+        return Report(rows: ids.count, blobs: digests.count, orphanBlobs: orphans, rowsWithoutBlob: missing.sorted(), repaired: repair)
     }
 }
 
