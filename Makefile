@@ -32,6 +32,7 @@ bench:
 	BENCH_SUMMARY=$$summary scripts/bench-encryption.sh && \
 	BENCH_SUMMARY=$$summary scripts/bench-migrate.sh --rounds 5 && \
 	BENCH_SUMMARY=$$summary scripts/bench-migrate.sh --rounds 3 --memory 1024 --compare-cut-through --skip-build && \
+	BENCH_SUMMARY=$$summary scripts/bench-scale.sh && \
 	echo && echo "Summary ($$(nproc) cores, $$(date -u +%Y-%m-%d)):" && echo && cat $$summary
 
 clean:
