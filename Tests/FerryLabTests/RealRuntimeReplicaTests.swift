@@ -43,15 +43,18 @@ final class RealRuntimeReplicaTests {
         try LabCluster.waitUntil("the migration to checkpoint on node-a", timeout: 60) {
             (try cluster.migration(id))["state"] as? String == "checkpointing"
         }
-        // node-a's agent is held still while the lease changes hands, so that no report of its job can move the
-        // migration on before the surviving replica must take over; then replica 0 crashes.
+        // Both agents are held still while the lease changes hands, so that no report can finish the migration
+        // before the surviving replica must take over (heartbeats pause for less than --node-timeout); then
+        // replica 0 crashes.
         cluster.signalAgent(.nodeA, SIGSTOP)
+        cluster.signalAgent(.nodeB, SIGSTOP)
         cluster.stopReplica(0)
         let takenOver = try LabCluster.waitFor("replica 1 to take the lease over", timeout: 30) {
             let events = ((try cluster.migration(id))["events"] as? [[String: Any]] ?? []).compactMap { $0["message"] as? String }
             return events.first { $0.contains("drives the migration now: the lease of \(holder) expired") }
         }
         cluster.signalAgent(.nodeA, SIGCONT)
+        cluster.signalAgent(.nodeB, SIGCONT)
         #expect(takenOver.contains("-\(second)-"), "\(takenOver)")
 
         let migration = try cluster.waitForMigration(id, timeout: 180)
