@@ -20,8 +20,8 @@ final class Prefetcher: @unchecked Sendable {
         var ended = false
         var digest: String?
         var stopRequested = false
-        /// Whether the service has answered about the upload (bytes, or none yet), and whether its last answer was
-        /// that it does not know it.
+        /// Whether the service has ever answered about the upload (bytes, or none yet), and whether it has ever
+        /// answered that it does not know it.
         var uploadSeen = false
         var uploadUnknown = false
     }

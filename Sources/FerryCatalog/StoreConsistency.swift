@@ -70,12 +70,13 @@ public enum StoreConsistency {
         // The rows were read before the listing, and a blob is stored before its row, so a row's blob missing from
         // the listing is missing, or deleted with its row since. A second listing confirms it: one pass over the
         // store rather than a request per row (a million on an object store after a lost bucket).
-        var missing = ids.subtracting(digests)
-        if !missing.isEmpty { missing.subtract(try blobs.allDigests()) }
-        if repair && !missing.isEmpty { try catalog.markBlobMissing(missing.sorted()) }
+        var unlisted = ids.subtracting(digests)
+        if !unlisted.isEmpty { unlisted.subtract(try blobs.allDigests()) }
+        let missing = unlisted.sorted()
+        if repair && !missing.isEmpty { try catalog.markBlobMissing(missing) }
         // Key files whose blob is gone, and half-written ones, are leftovers too.
         if repair { _ = StoreKeys.keyFiles(dataDirectory: blobs.root, removingLeftovers: true) }
-        return Report(rows: ids.count, blobs: digests.count, orphanBlobs: orphans, rowsWithoutBlob: missing.sorted(), repaired: repair)
+        return Report(rows: ids.count, blobs: digests.count, orphanBlobs: orphans, rowsWithoutBlob: missing, repaired: repair)
     }
 }
 

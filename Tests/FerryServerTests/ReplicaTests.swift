@@ -159,12 +159,12 @@ struct ReplicaTests {
             #expect(created.status == 201 || created.status == 202, "\(String(decoding: created.body, as: UTF8.self))")
             let id = try #require(Self.json(created.body)["id"] as? String)
             let a = try #require(pair.a.pid), b = try #require(pair.b.pid)
-            try Self.waitUntil("replica A to hold the lease", seconds: 10) { try pair.leaseHolder(id).contains("-\(a)-") }
+            try LabCluster.waitUntil("replica A to hold the lease", timeout: 10) { try pair.leaseHolder(id).contains("-\(a)-") }
 
             // SIGTERM: A releases its leases as it stops, and B takes this one well before 4 s would have expired it.
             let stoppedAt = Date()
             #expect(pair.a.kill(SIGTERM) == 0, "a clean stop")
-            try Self.waitUntil("replica B to hold the lease", seconds: 10) { try pair.leaseHolder(id).contains("-\(b)-") }
+            try LabCluster.waitUntil("replica B to hold the lease", timeout: 10) { try pair.leaseHolder(id).contains("-\(b)-") }
             #expect(Date().timeIntervalSince(stoppedAt) < 3.5, "handed on at B's next tick, not on expiry")
             let events = { (replica: ServeProcess) throws -> [String] in
                 let migration = try replica.curl(["\(replica.url)/api/v1/migrations/\(id)"])
@@ -178,21 +178,12 @@ struct ReplicaTests {
             let cPID = try #require(c.pid)
             let bHolder = try pair.leaseHolder(id)
             pair.b.kill(SIGKILL)
-            try Self.waitUntil("replica C to take the lease over", seconds: 20) { try pair.leaseHolder(id).contains("-\(cPID)-") }
+            try LabCluster.waitUntil("replica C to take the lease over", timeout: 20) { try pair.leaseHolder(id).contains("-\(cPID)-") }
             let takeover = "replica \(try pair.leaseHolder(id)) drives the migration now: the lease of \(bHolder) expired"
             let afterTakeover = try events(c)
             #expect(afterTakeover.contains(takeover), "\(afterTakeover)")
             #expect(try Self.json(c.curl(["\(c.url)/api/v1/migrations/\(id)"]).body)["state"] as? String == "pending")
         }
-    }
-
-    static func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if (try? condition()) == true { return }
-            usleep(100_000)
-        }
-        throw FixtureError("timed out waiting for \(what)")
     }
 
     @Test("a node's token from the tokens file calls its agent back until its own heartbeat reaches this replica")
