@@ -111,26 +111,7 @@ ANALYZE checkpoint;
 ANALYZE checkpoint_statement;
 SQL
   else
-    python3 - "$1/catalog.sqlite" <<'PY'
-import sqlite3, sys, hashlib
-db = sqlite3.connect(sys.argv[1])
-db.execute("PRAGMA cache_size = -400000")  # 400 MB: random IDs touch every index page; a small cache thrashes
-row = db.execute("SELECT * FROM checkpoint LIMIT 1").fetchone()
-columns = [c[1] for c in db.execute("PRAGMA table_info(checkpoint)")]
-have = db.execute("SELECT count(*) FROM checkpoint").fetchone()[0]
-rows = []
-for n in range(100_000 - have):
-    values = list(row)
-    values[columns.index("id")] = hashlib.sha256(f"bulk{n}".encode()).hexdigest()
-    values[columns.index("container_name")] = f"bulk-{n}"
-    rows.append(values)
-db.executemany(f"INSERT OR IGNORE INTO checkpoint VALUES ({','.join('?' * len(columns))})", rows)
-# A placeholder statement per copied row, so the next start has nothing to sign (a real ingest writes one).
-db.execute("""INSERT INTO checkpoint_statement (checkpoint_id, chain_key, chain_index, statement_digest, envelope)
-              SELECT c.id, 'bulk/' || c.id, 0, 'sha256:' || c.id, '{}' FROM checkpoint c
-              WHERE NOT EXISTS (SELECT 1 FROM checkpoint_statement s WHERE s.checkpoint_id = c.id)""")
-db.commit()
-PY
+    python3 scripts/bulk_rows.py "$1/catalog.sqlite" 100000
   fi
 }
 cat >"$work/heartbeat.lua" <<'LUA'

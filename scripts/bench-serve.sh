@@ -94,22 +94,7 @@ t_nginx_dl=$(best "http://127.0.0.1:$nginx_port/big1.tar")
 stop_server
 
 # 3. List latency with 100k rows: the rows are copied from the real one straight into SQLite.
-python3 - "$work/data/catalog.sqlite" <<'PY'
-import sqlite3, sys, hashlib
-db = sqlite3.connect(sys.argv[1])
-db.execute("PRAGMA cache_size = -400000")  # 400 MB: random IDs touch every index page; a small cache thrashes
-row = db.execute("SELECT * FROM checkpoint LIMIT 1").fetchone()
-columns = [c[1] for c in db.execute("PRAGMA table_info(checkpoint)")]
-rows = []
-for n in range(100_000):
-    values = list(row)
-    values[columns.index("id")] = hashlib.sha256(str(n).encode()).hexdigest()
-    values[columns.index("container_name")] = f"bench-{n}"
-    values[columns.index("uploaded_at")] = f"2026-01-01T00:00:{n % 60:02d}.{n % 1000:03d}Z"
-    rows.append(values)
-db.executemany(f"INSERT OR IGNORE INTO checkpoint VALUES ({','.join('?' * len(columns))})", rows)
-db.commit()
-PY
+python3 scripts/bulk_rows.py "$work/data/catalog.sqlite" 100000
 start_server
 curl -sS -f "http://127.0.0.1:$port/api/v1/checkpoints?limit=50" -o "$work/www/list.json"
 chmod 0644 "$work/www/list.json"
